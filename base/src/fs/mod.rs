@@ -1,0 +1,185 @@
+//! The file-system abstraction every lsmkit crate does its I/O through
+//! (DESIGN.md, "The contracts in base").
+//!
+//! Three implementations:
+//! - [`StdFs`]: real files, positional reads, optional mmap, `fcntl` locks
+//!   compatible with LevelDB's;
+//! - [`MemFs`]: everything in memory, for fast tests;
+//! - [`FaultFs`]: wraps another file system, fails chosen operations and on
+//!   [`FaultFs::crash`] throws away every byte that was not synced, the way a
+//!   power cut would.
+
+mod fault_fs;
+mod mem_fs;
+mod std_fs;
+
+pub use fault_fs::{FaultFs, FaultOp, FaultRule};
+pub use mem_fs::MemFs;
+pub use std_fs::StdFs;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+/// A file read from start to end (log and MANIFEST replay).
+pub trait SequentialFile: Send {
+    /// Reads up to `buf.len()` bytes; returns how many were read (0 at end of file).
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize>;
+    /// Skips `n` bytes (past the end is allowed and leaves the file at its end).
+    fn skip(&mut self, n: u64) -> Result<()>;
+}
+
+/// A file read at arbitrary offsets by many threads at once (tables).
+pub trait RandomAccessFile: Send + Sync {
+    /// Reads up to `len` bytes at `offset`. Fewer bytes come back only at the
+    /// end of the file. A memory-mapped implementation returns a view into the
+    /// mapping without copying.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes>;
+    /// The file's length in bytes when it was opened.
+    fn len(&self) -> u64;
+    /// True when the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A file written sequentially from its current end.
+pub trait WritableFile: Send {
+    /// Appends `data`. It may stay in a user-space buffer until [`flush`](Self::flush).
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+    /// Hands buffered bytes to the operating system (no durability promise).
+    fn flush(&mut self) -> Result<()>;
+    /// Makes every appended byte durable (fdatasync / msync).
+    fn sync(&mut self) -> Result<()>;
+    /// Flushes and closes the file; later calls fail. Dropping without
+    /// `close` flushes on a best-effort basis.
+    fn close(&mut self) -> Result<()>;
+    /// Bytes appended so far, counting from the start of the file.
+    fn len(&self) -> u64;
+    /// True when nothing has been written.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A held lock on a file; dropping it releases the lock.
+pub trait FileLock: Send + Sync + std::fmt::Debug {}
+
+/// How a writable file moves bytes to storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Ordinary `write(2)` through a user-space buffer.
+    #[default]
+    Buffered,
+    /// A memory mapping that grows in preallocated chunks of this many bytes.
+    /// The unused tail of the last chunk reads as zeros until the file is
+    /// closed, when the file is truncated to its written length. A file
+    /// system without mmap support falls back to `Buffered`.
+    Mmap {
+        /// Bytes added to the file (and mapped) each time it fills up.
+        chunk_size: usize,
+    },
+}
+
+/// How a random-access file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// `pread(2)` into a fresh buffer for every read.
+    #[default]
+    Positional,
+    /// A read-only memory mapping; reads are views into it (zero-copy).
+    /// A file system without mmap support falls back to `Positional`.
+    Mmap,
+}
+
+/// A file system: the only way lsmkit touches storage.
+pub trait FileSystem: Send + Sync + std::fmt::Debug {
+    /// Opens an existing file for sequential reading.
+    fn open_sequential(&self, path: &Path) -> Result<Box<dyn SequentialFile>>;
+    /// Opens an existing file for reads at arbitrary offsets.
+    fn open_random_access(&self, path: &Path, mode: ReadMode) -> Result<Arc<dyn RandomAccessFile>>;
+    /// Creates `path` (truncating an existing file) for writing.
+    fn create_writable(&self, path: &Path, mode: WriteMode) -> Result<Box<dyn WritableFile>>;
+    /// Opens `path` for appending at its end, creating it if missing.
+    fn open_appendable(&self, path: &Path) -> Result<Box<dyn WritableFile>>;
+    /// True if `path` names an existing file or directory.
+    fn exists(&self, path: &Path) -> bool;
+    /// The names (not paths) of the entries of directory `dir`, in no particular order.
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> Result<()>;
+    /// Creates a directory and its missing parents; an existing one is fine.
+    fn create_dir_all(&self, dir: &Path) -> Result<()>;
+    /// Removes an empty directory.
+    fn remove_dir(&self, dir: &Path) -> Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Creates `to` as a hard link to `from` (used by checkpoints); a file
+    /// system that cannot returns `NotSupported` and the caller copies.
+    fn hard_link(&self, from: &Path, to: &Path) -> Result<()>;
+    /// The size of a file in bytes.
+    fn file_size(&self, path: &Path) -> Result<u64>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Takes an exclusive lock on `path`, creating it if missing. A lock held
+    /// by anyone else (another process, or this process through another
+    /// call) gives `Error::Busy`.
+    fn lock_file(&self, path: &Path) -> Result<Box<dyn FileLock>>;
+}
+
+/// Reads a whole file into memory through `fs`.
+pub fn read_file_to_vec(fs: &dyn FileSystem, path: &Path) -> Result<Vec<u8>> {
+    let mut file = fs.open_sequential(path)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Writes `data` to `path` through `fs`, optionally syncing it.
+pub fn write_file(fs: &dyn FileSystem, path: &Path, data: &[u8], sync: bool) -> Result<()> {
+    let mut file = fs.create_writable(path, WriteMode::Buffered)?;
+    file.append(data)?;
+    if sync {
+        file.sync()?;
+    }
+    file.close()
+}
+
+/// The directory that holds `path` ("." for a bare name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `path` with `.` components dropped and `..` applied to the part before it,
+/// without asking the OS (so it works for paths that do not exist yet). An
+/// empty relative path means the current directory.
+pub(crate) fn normalize_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

@@ -1,0 +1,201 @@
+//! The n-way merge of sorted internal iterators, in both directions.
+//!
+//! Used to read the memtables and tables of a database as one sorted stream,
+//! and by compaction to merge its inputs. Entries with equal keys from
+//! different children are all yielded, the earlier child first.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::comparator::Comparator;
+use crate::error::Result;
+use crate::iterator::InternalIterator;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Reverse,
+}
+
+/// Merges children that are each sorted by `comparator`.
+///
+/// ```
+/// use lsmkit_base::comparator::BytewiseComparator;
+/// use lsmkit_base::iterator::{InternalIterator, VecIterator};
+/// use lsmkit_base::merging_iterator::MergingIterator;
+/// let cmp = BytewiseComparator::shared();
+/// let a = VecIterator::new(cmp.clone(), vec![(b"a".to_vec(), vec![]), (b"c".to_vec(), vec![])]);
+/// let b = VecIterator::new(cmp.clone(), vec![(b"b".to_vec(), vec![])]);
+/// let mut merged = MergingIterator::new(cmp, vec![Box::new(a), Box::new(b)]);
+/// merged.seek_to_first();
+/// let mut keys = Vec::new();
+/// while merged.valid() {
+///     keys.push(merged.key().to_vec());
+///     merged.next();
+/// }
+/// assert_eq!(keys, [b"a", b"b", b"c"]);
+/// ```
+pub struct MergingIterator {
+    comparator: Arc<dyn Comparator>,
+    children: Vec<Box<dyn InternalIterator>>,
+    current: Option<usize>,
+    direction: Direction,
+}
+
+impl MergingIterator {
+    /// Merges `children`; on equal keys the child with the lower index comes first.
+    pub fn new(comparator: Arc<dyn Comparator>, children: Vec<Box<dyn InternalIterator>>) -> MergingIterator {
+        MergingIterator { comparator, children, current: None, direction: Direction::Forward }
+    }
+
+    fn find_smallest(&mut self) {
+        let mut smallest: Option<usize> = None;
+        for (i, child) in self.children.iter().enumerate() {
+            if !child.valid() {
+                continue;
+            }
+            smallest = match smallest {
+                Some(s) if self.comparator.compare(child.key(), self.children[s].key()) != Ordering::Less => {
+                    Some(s)
+                }
+                _ => Some(i),
+            };
+        }
+        self.current = smallest;
+    }
+
+    fn find_largest(&mut self) {
+        // Scan from the back so that, among equal keys, the child with the
+        // highest index is yielded first when moving backward (the mirror of
+        // the forward order).
+        let mut largest: Option<usize> = None;
+        for (i, child) in self.children.iter().enumerate().rev() {
+            if !child.valid() {
+                continue;
+            }
+            largest = match largest {
+                Some(l)
+                    if self.comparator.compare(child.key(), self.children[l].key()) != Ordering::Greater =>
+                {
+                    Some(l)
+                }
+                _ => Some(i),
+            };
+        }
+        self.current = largest;
+    }
+
+    fn current_index(&self) -> usize {
+        self.current.expect("MergingIterator used while not valid")
+    }
+}
+
+impl InternalIterator for MergingIterator {
+    fn valid(&self) -> bool {
+        self.current.is_some()
+    }
+
+    fn seek_to_first(&mut self) {
+        for child in &mut self.children {
+            child.seek_to_first();
+        }
+        self.direction = Direction::Forward;
+        self.find_smallest();
+    }
+
+    fn seek_to_last(&mut self) {
+        for child in &mut self.children {
+            child.seek_to_last();
+        }
+        self.direction = Direction::Reverse;
+        self.find_largest();
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        for child in &mut self.children {
+            child.seek(target);
+        }
+        self.direction = Direction::Forward;
+        self.find_smallest();
+    }
+
+    fn next(&mut self) {
+        let current = self.current_index();
+        if self.direction != Direction::Forward {
+            // Every other child is positioned before key(); move each to the
+            // first entry after it. Entries equal to key() in children with a
+            // lower index were already yielded (they come before current in
+            // forward order), so they are skipped; those with a higher index
+            // come after current and are kept.
+            let key = self.children[current].key().to_vec();
+            for (i, child) in self.children.iter_mut().enumerate() {
+                if i == current {
+                    continue;
+                }
+                child.seek(&key);
+                while child.valid() && i < current && self.comparator.compare(&key, child.key()) == Ordering::Equal
+                {
+                    child.next();
+                }
+            }
+            self.direction = Direction::Forward;
+        }
+        self.children[current].next();
+        self.find_smallest();
+    }
+
+    fn prev(&mut self) {
+        let current = self.current_index();
+        if self.direction != Direction::Reverse {
+            // Every other child is positioned after key(); move each to the
+            // last entry before it (or equal to it, for children with a lower
+            // index, which come before current in forward order).
+            let key = self.children[current].key().to_vec();
+            for (i, child) in self.children.iter_mut().enumerate() {
+                if i == current {
+                    continue;
+                }
+                child.seek(&key);
+                if i < current {
+                    // Step past entries equal to key: they sort before current.
+                    while child.valid() && self.comparator.compare(&key, child.key()) == Ordering::Equal {
+                        child.next();
+                    }
+                }
+                if child.valid() {
+                    child.prev();
+                } else {
+                    child.seek_to_last();
+                }
+            }
+            self.direction = Direction::Reverse;
+        }
+        self.children[current].prev();
+        self.find_largest();
+    }
+
+    fn key(&self) -> &[u8] {
+        self.children[self.current_index()].key()
+    }
+
+    fn value(&self) -> &[u8] {
+        self.children[self.current_index()].value()
+    }
+
+    fn key_bytes(&self) -> Bytes {
+        self.children[self.current_index()].key_bytes()
+    }
+
+    fn value_bytes(&self) -> Bytes {
+        self.children[self.current_index()].value_bytes()
+    }
+
+    fn status(&self) -> Result<()> {
+        for child in &self.children {
+            child.status()?;
+        }
+        Ok(())
+    }
+}
