@@ -161,7 +161,12 @@ impl Tree {
 
     fn rename_dir(&mut self, from: &Path, to: &Path, shown: &Path) -> Result<()> {
         if to.starts_with(from) {
-            return Err(fs_error("rename", shown, io::ErrorKind::InvalidInput, "target is inside the source"));
+            return Err(fs_error(
+                "rename",
+                shown,
+                io::ErrorKind::InvalidInput,
+                "target is inside the source",
+            ));
         }
         if self.files.contains_key(to) {
             return Err(fs_error("rename", shown, io::ErrorKind::NotADirectory, "target is a file"));
@@ -261,7 +266,11 @@ impl FileSystem for MemFs {
                 break;
             }
             if tree.files.contains_key(ancestor) {
-                let kind = if ancestor == norm { io::ErrorKind::AlreadyExists } else { io::ErrorKind::NotADirectory };
+                let kind = if ancestor == norm {
+                    io::ErrorKind::AlreadyExists
+                } else {
+                    io::ErrorKind::NotADirectory
+                };
                 return Err(fs_error("create_dir", dir, kind, "a file is in the way"));
             }
             missing.push(ancestor.to_path_buf());
@@ -316,7 +325,8 @@ impl FileSystem for MemFs {
     fn file_size(&self, path: &Path) -> Result<u64> {
         let tree = self.tree();
         let contents = tree.file("stat", path, &normalize_path(path))?;
-        Ok(read_lock(contents).len() as u64)
+        let len = read_lock(contents).len() as u64;
+        Ok(len)
     }
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {

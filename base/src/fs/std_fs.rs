@@ -114,8 +114,11 @@ impl FileSystem for StdFs {
     }
 
     fn open_appendable(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        let file =
-            OpenOptions::new().append(true).create(true).open(path).map_err(|e| Error::io("open", path, e))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
         let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         Ok(Box::new(StdBufferedFile::new(path, file, len)))
     }
@@ -266,7 +269,12 @@ struct StdBufferedFile {
 
 impl StdBufferedFile {
     fn new(path: &Path, file: File, len: u64) -> StdBufferedFile {
-        StdBufferedFile { path: path.to_path_buf(), file: Some(file), buf: Vec::with_capacity(WRITE_BUFFER_SIZE), len }
+        StdBufferedFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+            buf: Vec::with_capacity(WRITE_BUFFER_SIZE),
+            len,
+        }
     }
 
     /// Writes the buffer to the OS. The buffer is emptied even on error: the
@@ -367,13 +375,20 @@ impl StdMmapWritableFile {
     /// Unmaps the full chunk, extends the file by one chunk and maps it.
     fn grow(&mut self) -> Result<()> {
         self.map = None;
-        let file = self.file("write")?;
+        let Some(file) = self.file.as_ref() else {
+            return Err(closed_error("write", &self.path));
+        };
         let new_len = self.allocated.checked_add(self.chunk_size).ok_or_else(|| {
-            Error::io("grow", &self.path, io::Error::new(io::ErrorKind::FileTooLarge, "file length overflows"))
+            Error::io(
+                "grow",
+                &self.path,
+                io::Error::new(io::ErrorKind::FileTooLarge, "file length overflows"),
+            )
         })?;
         file.set_len(new_len).map_err(|e| Error::io("grow", &self.path, e))?;
         self.grown_since_sync = true;
-        reserve_blocks(file, self.allocated, self.chunk_size).map_err(|e| Error::io("grow", &self.path, e))?;
+        reserve_blocks(file, self.allocated, self.chunk_size)
+            .map_err(|e| Error::io("grow", &self.path, e))?;
         let chunk = usize::try_from(self.chunk_size).map_err(|_| {
             Error::io("mmap", &self.path, io::Error::new(io::ErrorKind::InvalidInput, "chunk too large"))
         })?;
@@ -551,8 +566,8 @@ fn set_whole_file_lock(file: &File, kind: libc::c_int) -> io::Result<()> {
     lock.l_whence = libc::SEEK_SET as libc::c_short;
     lock.l_start = 0;
     lock.l_len = 0; // The whole file, however long it grows.
-    // SAFETY: the descriptor belongs to `file`, open for the whole call, and
-    // `lock` is a valid `flock` that outlives the call.
+                    // SAFETY: the descriptor belongs to `file`, open for the whole call, and
+                    // `lock` is a valid `flock` that outlives the call.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
     if rc == -1 {
         Err(io::Error::last_os_error())
@@ -642,7 +657,9 @@ mod tests {
         let pos = fs.open_random_access(&path, ReadMode::Positional).unwrap();
         let map = fs.open_random_access(&path, ReadMode::Mmap).unwrap();
         assert_eq!((pos.len(), map.len()), (10_000, 10_000));
-        for (offset, len) in [(0, 10), (9_990, 10), (9_995, 100), (10_000, 5), (20_000, 5), (0, 10_000), (3, 0)] {
+        for (offset, len) in
+            [(0, 10), (9_990, 10), (9_995, 100), (10_000, 5), (20_000, 5), (0, 10_000), (3, 0)]
+        {
             let a = pos.read_at(offset, len).unwrap();
             let b = map.read_at(offset, len).unwrap();
             let start = (offset as usize).min(data.len());
