@@ -1,0 +1,355 @@
+//! The memtable: a concurrent skiplist of internal keys and values
+//! (FORMAT.md §5 for the keys, §5.3 for the lookup rule).
+//!
+//! Writes are added under their sequence numbers and never removed; a read
+//! at snapshot `s` sees, for its user key, the newest entry with sequence
+//! `<= s`. Adds, reads and iterators may all run at the same time from any
+//! number of threads.
+
+use std::cmp::Ordering;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_skiplist::SkipMap;
+use lsmkit_base::coding::encode_fixed64;
+use lsmkit_base::key::{
+    append_internal_key, extract_trailer, extract_user_key, make_internal_key, pack_sequence_and_kind,
+    InternalKeyComparator, SequenceNumber, ValueKind, INTERNAL_KEY_TRAILER_LEN, MAX_SEQUENCE_NUMBER,
+    VALUE_KIND_FOR_SEEK,
+};
+
+use crate::iterator::MemtableIterator;
+use crate::memory_usage::entry_overhead;
+use crate::skiplist_key::{BytewiseInternalKey, BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
+
+/// The answer of [`Memtable::get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemtableGet {
+    /// The newest visible entry is a value (shared with the memtable, not copied).
+    Found(Bytes),
+    /// The newest visible entry is a deletion: the key is deleted as of the
+    /// snapshot, and older tables must not be consulted.
+    Deleted,
+    /// The memtable holds no visible entry for the key.
+    NotFound,
+}
+
+/// A concurrent, append-only map from internal keys to values.
+///
+/// Cloning is cheap and shares the table: the engine hands clones to readers
+/// and to the flush thread. It is `Send + Sync`; [`Memtable::add`] may be
+/// called from several threads at once.
+///
+/// ```
+/// use lsmkit_base::comparator::BytewiseComparator;
+/// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
+/// use lsmkit_memtable::{Memtable, MemtableGet};
+///
+/// let memtable = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
+/// memtable.add(1, ValueKind::Value, b"k", b"v1");
+/// memtable.add(2, ValueKind::Deletion, b"k", b"");
+/// assert_eq!(memtable.get(b"k", 1), MemtableGet::Found("v1".into()));
+/// assert_eq!(memtable.get(b"k", 2), MemtableGet::Deleted);
+/// assert_eq!(memtable.get(b"other", 2), MemtableGet::NotFound);
+/// ```
+#[derive(Clone)]
+pub struct Memtable {
+    shared: Arc<MemtableShared>,
+}
+
+/// The state clones of a [`Memtable`] and its iterators share.
+pub(crate) struct MemtableShared {
+    pub(crate) table: Table,
+    comparator: InternalKeyComparator,
+    memory_usage: AtomicUsize,
+}
+
+/// The skiplist, typed by the order it uses.
+pub(crate) enum Table {
+    /// The bytewise fast path: keys compare as slices.
+    Bytewise(SkipMap<BytewiseKey, ()>),
+    /// Any other user comparator, shared by every key.
+    Ordered { map: SkipMap<ComparatorKey, ()>, comparator: Arc<InternalKeyComparator> },
+}
+
+/// Internal keys up to this length are built on the stack for a lookup.
+const STACK_LOOKUP_KEY_LEN: usize = 128;
+
+impl Memtable {
+    /// An empty memtable ordered by `comparator`. A user comparator whose
+    /// [`is_bytewise`](lsmkit_base::comparator::Comparator::is_bytewise) is
+    /// true gets the bytewise fast path.
+    pub fn new(comparator: InternalKeyComparator) -> Memtable {
+        let table = if comparator.user_comparator().is_bytewise() {
+            Table::Bytewise(SkipMap::new())
+        } else {
+            Table::Ordered { map: SkipMap::new(), comparator: Arc::new(comparator.clone()) }
+        };
+        let memory_usage = AtomicUsize::new(std::mem::size_of::<MemtableShared>());
+        Memtable { shared: Arc::new(MemtableShared { table, comparator, memory_usage }) }
+    }
+
+    /// Adds the entry (`user_key`, `sequence`, `kind`) → `value`; for a
+    /// deletion the value is normally empty. Safe to call from several
+    /// threads at once.
+    ///
+    /// Each (`user_key`, `sequence`, `kind`) must be added at most once (the
+    /// engine's sequence numbers guarantee it); adding one again replaces the
+    /// earlier value.
+    ///
+    /// # Panics
+    ///
+    /// If `sequence` exceeds [`MAX_SEQUENCE_NUMBER`]; sequence numbers read
+    /// from a log must be validated before they get here.
+    pub fn add(&self, sequence: SequenceNumber, kind: ValueKind, user_key: &[u8], value: &[u8]) {
+        assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
+        let internal_key_len = user_key.len() + INTERNAL_KEY_TRAILER_LEN;
+        let mut buffer = Vec::with_capacity(internal_key_len + value.len());
+        append_internal_key(&mut buffer, user_key, sequence, kind);
+        buffer.extend_from_slice(value);
+        let data_len = buffer.len();
+        // `from_owner` puts the reference count in place now, so readers that
+        // share the buffer later never allocate.
+        let entry = EntryBuffer::new(Bytes::from_owner(buffer.into_boxed_slice()), internal_key_len);
+        let overhead = match &self.shared.table {
+            Table::Bytewise(map) => {
+                map.insert(BytewiseKey::new(entry), ());
+                entry_overhead::<BytewiseKey>()
+            }
+            Table::Ordered { map, comparator } => {
+                map.insert(ComparatorKey::new(entry, comparator.clone()), ());
+                entry_overhead::<ComparatorKey>()
+            }
+        };
+        self.shared.memory_usage.fetch_add(data_len + overhead, AtomicOrdering::Relaxed);
+    }
+
+    /// The newest entry for `user_key` with sequence `<= snapshot`. A
+    /// `snapshot` above [`MAX_SEQUENCE_NUMBER`] means "everything".
+    pub fn get(&self, user_key: &[u8], snapshot: SequenceNumber) -> MemtableGet {
+        let snapshot = snapshot.min(MAX_SEQUENCE_NUMBER);
+        match &self.shared.table {
+            Table::Bytewise(map) => {
+                let internal_key_len = user_key.len() + INTERNAL_KEY_TRAILER_LEN;
+                let trailer = pack_sequence_and_kind(snapshot, VALUE_KIND_FOR_SEEK);
+                let mut stack = [0u8; STACK_LOOKUP_KEY_LEN];
+                let heap;
+                let target: &[u8] = if internal_key_len <= STACK_LOOKUP_KEY_LEN {
+                    stack[..user_key.len()].copy_from_slice(user_key);
+                    encode_fixed64(&mut stack[user_key.len()..internal_key_len], trailer);
+                    &stack[..internal_key_len]
+                } else {
+                    heap = make_internal_key(user_key, snapshot, VALUE_KIND_FOR_SEEK);
+                    &heap
+                };
+                let found = map.lower_bound(Bound::Included(BytewiseInternalKey::from_slice(target)));
+                match found {
+                    Some(entry) if extract_user_key(entry.key().entry().internal_key()) == user_key => {
+                        visible_entry(entry.key())
+                    }
+                    _ => MemtableGet::NotFound,
+                }
+            }
+            Table::Ordered { map, comparator } => {
+                let target = make_internal_key(user_key, snapshot, VALUE_KIND_FOR_SEEK);
+                let target = ComparatorKey::new(EntryBuffer::key_only(target.into()), comparator.clone());
+                match map.lower_bound(Bound::Included(&target)) {
+                    Some(entry)
+                        if comparator
+                            .compare_user_keys(extract_user_key(entry.key().entry().internal_key()), user_key)
+                            == Ordering::Equal =>
+                    {
+                        visible_entry(entry.key())
+                    }
+                    _ => MemtableGet::NotFound,
+                }
+            }
+        }
+    }
+
+    /// An iterator over all entries, in internal-key order. It stays valid
+    /// while adds continue and may or may not see entries added after it
+    /// was created; what it yields is always ordered and free of duplicates.
+    pub fn iter(&self) -> MemtableIterator {
+        MemtableIterator::new(Arc::clone(&self.shared))
+    }
+
+    /// The number of entries (values and deletions).
+    pub fn len(&self) -> usize {
+        match &self.shared.table {
+            Table::Bytewise(map) => map.len(),
+            Table::Ordered { map, .. } => map.len(),
+        }
+    }
+
+    /// True when no entry has been added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An estimate of the bytes this memtable holds: its fixed state plus,
+    /// per entry, the internal key and value bytes and a fixed overhead for
+    /// the skiplist node (reference count and height word, the key handle,
+    /// an average tower of 2 pointers) and the shared-buffer header. The
+    /// allocator's own bookkeeping is not counted.
+    pub fn approximate_memory_usage(&self) -> usize {
+        self.shared.memory_usage.load(AtomicOrdering::Relaxed)
+    }
+
+    /// The internal-key comparator the entries are ordered by.
+    pub fn comparator(&self) -> &InternalKeyComparator {
+        &self.shared.comparator
+    }
+}
+
+impl std::fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memtable")
+            .field("comparator", &self.shared.comparator)
+            .field("len", &self.len())
+            .field("approximate_memory_usage", &self.approximate_memory_usage())
+            .finish()
+    }
+}
+
+/// What `key`, already known to hold the looked-up user key, says about it.
+fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
+    let entry = key.entry();
+    match ValueKind::from_byte((extract_trailer(entry.internal_key()) & 0xff) as u8) {
+        Some(ValueKind::Value) => MemtableGet::Found(entry.value_bytes()),
+        Some(ValueKind::Deletion) => MemtableGet::Deleted,
+        // `add` only writes the two known kinds.
+        None => MemtableGet::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsmkit_base::comparator::{BytewiseComparator, Comparator};
+
+    fn bytewise() -> Memtable {
+        Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()))
+    }
+
+    /// Bytewise order, but not flagged bytewise: exercises the general path.
+    struct SlowBytewise;
+
+    impl Comparator for SlowBytewise {
+        fn name(&self) -> &str {
+            "test.SlowBytewise"
+        }
+        fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+            a.cmp(b)
+        }
+        fn shortest_separator(&self, start: &[u8], _limit: &[u8]) -> Vec<u8> {
+            start.to_vec()
+        }
+        fn short_successor(&self, key: &[u8]) -> Vec<u8> {
+            key.to_vec()
+        }
+    }
+
+    fn both_paths() -> [Memtable; 2] {
+        [bytewise(), Memtable::new(InternalKeyComparator::new(Arc::new(SlowBytewise)))]
+    }
+
+    #[test]
+    fn get_honours_snapshots() {
+        for m in both_paths() {
+            m.add(10, ValueKind::Value, b"k", b"v10");
+            m.add(20, ValueKind::Deletion, b"k", b"");
+            m.add(30, ValueKind::Value, b"k", b"v30");
+            m.add(15, ValueKind::Value, b"j", b"j15");
+            m.add(16, ValueKind::Value, b"l", b"l16");
+            assert_eq!(m.get(b"k", 9), MemtableGet::NotFound);
+            assert_eq!(m.get(b"k", 10), MemtableGet::Found("v10".into()));
+            assert_eq!(m.get(b"k", 19), MemtableGet::Found("v10".into()));
+            assert_eq!(m.get(b"k", 20), MemtableGet::Deleted);
+            assert_eq!(m.get(b"k", 29), MemtableGet::Deleted);
+            assert_eq!(m.get(b"k", 30), MemtableGet::Found("v30".into()));
+            assert_eq!(m.get(b"k", u64::MAX), MemtableGet::Found("v30".into()));
+            assert_eq!(m.get(b"j", 14), MemtableGet::NotFound);
+            assert_eq!(m.get(b"", 100), MemtableGet::NotFound);
+            assert_eq!(m.get(b"kk", 100), MemtableGet::NotFound);
+            assert_eq!(m.len(), 5);
+        }
+    }
+
+    #[test]
+    fn same_sequence_deletion_sorts_after_value() {
+        // Value and deletion at one sequence are different internal keys;
+        // the value (higher kind) is the newer one.
+        for m in both_paths() {
+            m.add(5, ValueKind::Deletion, b"k", b"");
+            m.add(5, ValueKind::Value, b"k", b"v");
+            assert_eq!(m.get(b"k", 5), MemtableGet::Found("v".into()));
+            assert_eq!(m.len(), 2);
+        }
+    }
+
+    #[test]
+    fn long_keys_take_the_heap_lookup_path() {
+        for m in both_paths() {
+            let long = vec![b'x'; STACK_LOOKUP_KEY_LEN * 3];
+            let mut longer = long.clone();
+            longer.push(b'y');
+            m.add(1, ValueKind::Value, &long, b"long");
+            m.add(2, ValueKind::Value, &longer, b"longer");
+            assert_eq!(m.get(&long, 2), MemtableGet::Found("long".into()));
+            assert_eq!(m.get(&longer, 2), MemtableGet::Found("longer".into()));
+            assert_eq!(m.get(&long[..STACK_LOOKUP_KEY_LEN - 8], 2), MemtableGet::NotFound);
+            let edge = vec![b'e'; STACK_LOOKUP_KEY_LEN - INTERNAL_KEY_TRAILER_LEN];
+            m.add(3, ValueKind::Value, &edge, b"edge");
+            assert_eq!(m.get(&edge, 3), MemtableGet::Found("edge".into()));
+        }
+    }
+
+    #[test]
+    fn empty_key_and_value() {
+        for m in both_paths() {
+            assert!(m.is_empty());
+            m.add(1, ValueKind::Value, b"", b"");
+            assert!(!m.is_empty());
+            assert_eq!(m.get(b"", 1), MemtableGet::Found(Bytes::new()));
+            assert_eq!(m.get(b"", 0), MemtableGet::NotFound);
+        }
+    }
+
+    #[test]
+    fn values_are_shared_not_copied() {
+        let m = bytewise();
+        m.add(1, ValueKind::Value, b"k", b"shared value");
+        let (MemtableGet::Found(a), MemtableGet::Found(b)) = (m.get(b"k", 1), m.get(b"k", 1)) else {
+            panic!("value missing");
+        };
+        assert_eq!(a.as_ptr(), b.as_ptr());
+    }
+
+    #[test]
+    fn memory_usage_grows_by_data_and_overhead() {
+        let m = bytewise();
+        let start = m.approximate_memory_usage();
+        m.add(1, ValueKind::Value, b"key", b"value");
+        let per_entry = 3 + 8 + 5 + entry_overhead::<BytewiseKey>();
+        assert_eq!(m.approximate_memory_usage(), start + per_entry);
+        let clone = m.clone();
+        clone.add(2, ValueKind::Deletion, b"key", b"");
+        assert_eq!(m.approximate_memory_usage(), start + per_entry + 11 + entry_overhead::<BytewiseKey>());
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds")]
+    fn oversized_sequence_panics() {
+        bytewise().add(MAX_SEQUENCE_NUMBER + 1, ValueKind::Value, b"k", b"v");
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Memtable>();
+        check::<MemtableIterator>();
+    }
+}

@@ -1,0 +1,247 @@
+//! The keys the memtable's skiplist holds, and their order (FORMAT.md §5).
+//!
+//! Each entry lives in one shared buffer, `internal_key ++ value`, where the
+//! internal key is `user_key ++ fixed64(sequence << 8 | kind)`. The skiplist
+//! orders entries by internal key: user key ascending under the database's
+//! comparator, then trailer descending, so the newest version comes first.
+//! Sequence numbers are unique per entry, so two entries never compare equal.
+//!
+//! A skiplist needs a compile-time `Ord` while the user comparator is a
+//! run-time value, so there are two key types:
+//! - [`BytewiseKey`], for the bytewise comparator: it compares slices
+//!   directly, carries no comparator, and is searched through the borrowed
+//!   [`BytewiseInternalKey`] so a lookup builds no key at all;
+//! - [`ComparatorKey`], for any other comparator: it carries an `Arc` of the
+//!   internal-key comparator (one pointer per entry) and calls it.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lsmkit_base::key::{extract_trailer, extract_user_key, InternalKeyComparator};
+
+/// One entry's bytes: the internal key followed by the value, in one shared
+/// allocation, so handing out either part is a reference-count increment.
+pub(crate) struct EntryBuffer {
+    bytes: Bytes,
+    internal_key_len: usize,
+}
+
+impl EntryBuffer {
+    /// Wraps `bytes`, whose first `internal_key_len` bytes are the internal key.
+    pub(crate) fn new(bytes: Bytes, internal_key_len: usize) -> EntryBuffer {
+        debug_assert!(internal_key_len <= bytes.len());
+        EntryBuffer { bytes, internal_key_len }
+    }
+
+    /// A buffer holding only an internal key (a search target).
+    pub(crate) fn key_only(internal_key: Bytes) -> EntryBuffer {
+        let internal_key_len = internal_key.len();
+        EntryBuffer { bytes: internal_key, internal_key_len }
+    }
+
+    /// The internal key.
+    #[inline]
+    pub(crate) fn internal_key(&self) -> &[u8] {
+        &self.bytes[..self.internal_key_len]
+    }
+
+    /// The value.
+    #[inline]
+    pub(crate) fn value(&self) -> &[u8] {
+        &self.bytes[self.internal_key_len..]
+    }
+
+    /// The internal key, sharing this buffer.
+    pub(crate) fn internal_key_bytes(&self) -> Bytes {
+        self.bytes.slice(..self.internal_key_len)
+    }
+
+    /// The value, sharing this buffer.
+    pub(crate) fn value_bytes(&self) -> Bytes {
+        self.bytes.slice(self.internal_key_len..)
+    }
+}
+
+/// What the memtable needs from a skiplist key, whichever order it uses.
+pub(crate) trait SkiplistKey: Ord + Send + Sync + 'static {
+    /// The entry this key holds.
+    fn entry(&self) -> &EntryBuffer;
+}
+
+/// Orders two internal keys bytewise: user keys as byte strings ascending,
+/// then trailers descending. A key shorter than a trailer (only possible for
+/// a malformed search target) counts as an empty user key with trailer 0.
+#[inline]
+pub(crate) fn compare_bytewise_internal_keys(a: &[u8], b: &[u8]) -> Ordering {
+    match extract_user_key(a).cmp(extract_user_key(b)) {
+        Ordering::Equal => extract_trailer(b).cmp(&extract_trailer(a)),
+        other => other,
+    }
+}
+
+/// An internal key seen as a search target of the bytewise skiplist: a
+/// borrowed slice with the bytewise internal-key order.
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct BytewiseInternalKey([u8]);
+
+impl BytewiseInternalKey {
+    /// Views `internal_key` as a search target.
+    pub(crate) fn from_slice(internal_key: &[u8]) -> &BytewiseInternalKey {
+        // SAFETY: `BytewiseInternalKey` is `repr(transparent)` over `[u8]`, so
+        // a `*const [u8]` and a `*const BytewiseInternalKey` have the same
+        // layout and pointer metadata (the length); the result borrows
+        // `internal_key` for the same lifetime.
+        unsafe { &*(internal_key as *const [u8] as *const BytewiseInternalKey) }
+    }
+}
+
+impl Ord for BytewiseInternalKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_bytewise_internal_keys(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for BytewiseInternalKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A skiplist key ordered by the bytewise comparator.
+pub(crate) struct BytewiseKey {
+    entry: EntryBuffer,
+}
+
+impl BytewiseKey {
+    /// Wraps an entry.
+    pub(crate) fn new(entry: EntryBuffer) -> BytewiseKey {
+        BytewiseKey { entry }
+    }
+}
+
+impl Borrow<BytewiseInternalKey> for BytewiseKey {
+    #[inline]
+    fn borrow(&self) -> &BytewiseInternalKey {
+        BytewiseInternalKey::from_slice(self.entry.internal_key())
+    }
+}
+
+impl Ord for BytewiseKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_bytewise_internal_keys(self.entry.internal_key(), other.entry.internal_key())
+    }
+}
+
+impl PartialOrd for BytewiseKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for BytewiseKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for BytewiseKey {}
+
+impl SkiplistKey for BytewiseKey {
+    #[inline]
+    fn entry(&self) -> &EntryBuffer {
+        &self.entry
+    }
+}
+
+/// A skiplist key ordered by a user-supplied comparator.
+pub(crate) struct ComparatorKey {
+    entry: EntryBuffer,
+    comparator: Arc<InternalKeyComparator>,
+}
+
+impl ComparatorKey {
+    /// Wraps an entry ordered by `comparator`.
+    pub(crate) fn new(entry: EntryBuffer, comparator: Arc<InternalKeyComparator>) -> ComparatorKey {
+        ComparatorKey { entry, comparator }
+    }
+}
+
+impl Ord for ComparatorKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.comparator.compare_internal_keys(self.entry.internal_key(), other.entry.internal_key())
+    }
+}
+
+impl PartialOrd for ComparatorKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for ComparatorKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for ComparatorKey {}
+
+impl SkiplistKey for ComparatorKey {
+    #[inline]
+    fn entry(&self) -> &EntryBuffer {
+        &self.entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsmkit_base::key::{make_internal_key, ValueKind};
+
+    #[test]
+    fn bytewise_order_is_user_key_then_newest_first() {
+        let keys = [
+            make_internal_key(b"a", 5, ValueKind::Value),
+            make_internal_key(b"a", 3, ValueKind::Value),
+            make_internal_key(b"a", 3, ValueKind::Deletion),
+            make_internal_key(b"ab", 9, ValueKind::Value),
+            make_internal_key(b"b", 1, ValueKind::Deletion),
+        ];
+        for w in keys.windows(2) {
+            assert_eq!(compare_bytewise_internal_keys(&w[0], &w[1]), Ordering::Less);
+            assert_eq!(
+                BytewiseInternalKey::from_slice(&w[1]).cmp(BytewiseInternalKey::from_slice(&w[0])),
+                Ordering::Greater
+            );
+        }
+    }
+
+    #[test]
+    fn short_target_sorts_as_empty_user_key() {
+        let short = b"abc";
+        let empty = make_internal_key(b"", 0, ValueKind::Deletion);
+        let a = make_internal_key(b"a", 1, ValueKind::Value);
+        assert_eq!(compare_bytewise_internal_keys(short, &empty), Ordering::Equal);
+        assert_eq!(compare_bytewise_internal_keys(short, &a), Ordering::Less);
+    }
+
+    #[test]
+    fn entry_buffer_splits_key_and_value() {
+        let mut bytes = make_internal_key(b"key", 7, ValueKind::Value);
+        bytes.extend_from_slice(b"value");
+        let entry = EntryBuffer::new(Bytes::from(bytes), 11);
+        assert_eq!(extract_user_key(entry.internal_key()), b"key");
+        assert_eq!(entry.value(), b"value");
+        assert_eq!(entry.value_bytes(), &b"value"[..]);
+        assert_eq!(entry.internal_key_bytes().len(), 11);
+    }
+}

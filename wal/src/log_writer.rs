@@ -1,0 +1,125 @@
+//! [`LogWriter`]: appends logical records to a log file in LevelDB's format
+//! (FORMAT.md §3.2), byte for byte what LevelDB 1.23 writes.
+
+use lsmkit_base::fs::WritableFile;
+use lsmkit_base::{Error, Result};
+
+use crate::log_format::{encode_header, RecordType, BLOCK_SIZE, HEADER_SIZE};
+
+/// Zeros for block trailers (at most `HEADER_SIZE - 1` are ever needed).
+const TRAILER_ZEROS: [u8; HEADER_SIZE - 1] = [0; HEADER_SIZE - 1];
+
+/// Writes logical records into a log file, splitting them into physical
+/// records at 32 KiB block boundaries (FORMAT.md §3.2).
+///
+/// After every physical record the bytes are handed to the operating system
+/// ([`WritableFile::flush`]), as LevelDB does; they are durable only after
+/// [`sync`](LogWriter::sync).
+///
+/// If an append fails, the file may hold part of a record; the writer then
+/// refuses further records and returns that first error again, because a
+/// second record written after a torn one could not be told apart from
+/// garbage by a reader in every recovery mode.
+pub struct LogWriter {
+    dest: Box<dyn WritableFile>,
+    /// Bytes already used in the current block.
+    block_offset: usize,
+    /// The first append/flush error; the writer is unusable after it.
+    failed: Option<Error>,
+}
+
+impl LogWriter {
+    /// A writer for a new, empty file.
+    pub fn new(dest: Box<dyn WritableFile>) -> LogWriter {
+        LogWriter::new_with_offset(dest, 0)
+    }
+
+    /// A writer that continues a log file already holding `existing_len`
+    /// bytes (`dest` must be positioned at its end, e.g. from
+    /// `FileSystem::open_appendable`). Writing resumes in the middle of the
+    /// block at `existing_len % 32768`.
+    pub fn new_with_offset(dest: Box<dyn WritableFile>, existing_len: u64) -> LogWriter {
+        let block_offset = (existing_len % BLOCK_SIZE as u64) as usize;
+        LogWriter { dest, block_offset, failed: None }
+    }
+
+    /// Appends one logical record (possibly empty) and flushes it to the OS.
+    pub fn add_record(&mut self, data: &[u8]) -> Result<()> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = self.emit_record(data);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+
+    fn emit_record(&mut self, mut data: &[u8]) -> Result<()> {
+        let mut first = true;
+        loop {
+            let left_in_block = BLOCK_SIZE - self.block_offset;
+            if left_in_block < HEADER_SIZE {
+                // Too small for a header: fill with zeros (the trailer).
+                self.dest.append(&TRAILER_ZEROS[..left_in_block])?;
+                self.block_offset = 0;
+            }
+            let available = BLOCK_SIZE - self.block_offset - HEADER_SIZE;
+            let fragment_len = data.len().min(available);
+            let last = fragment_len == data.len();
+            let record_type = match (first, last) {
+                (true, true) => RecordType::Full,
+                (true, false) => RecordType::First,
+                (false, true) => RecordType::Last,
+                (false, false) => RecordType::Middle,
+            };
+            let (fragment, rest) = data.split_at(fragment_len);
+            self.emit_physical_record(record_type, fragment)?;
+            data = rest;
+            first = false;
+            if last {
+                return Ok(());
+            }
+        }
+    }
+
+    fn emit_physical_record(&mut self, record_type: RecordType, payload: &[u8]) -> Result<()> {
+        let header = encode_header(record_type, payload);
+        self.dest.append(&header)?;
+        self.dest.append(payload)?;
+        self.dest.flush()?;
+        self.block_offset += HEADER_SIZE + payload.len();
+        Ok(())
+    }
+
+    /// Makes every record added so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.dest.sync()
+    }
+
+    /// Flushes and closes the file (an mmap-written file is cut to its
+    /// written length here). Later calls to [`add_record`](Self::add_record) fail.
+    pub fn close(&mut self) -> Result<()> {
+        self.dest.close()
+    }
+
+    /// Bytes in the log file, counting from its start.
+    pub fn file_len(&self) -> u64 {
+        self.dest.len()
+    }
+
+    /// Bytes already used in the current 32 KiB block.
+    pub fn block_offset(&self) -> usize {
+        self.block_offset
+    }
+}
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("file_len", &self.dest.len())
+            .field("block_offset", &self.block_offset)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}

@@ -1,0 +1,480 @@
+//! [`WalIterator`]: the updates recorded in a directory's write-ahead logs
+//! from a given sequence number on (Kvrocks' WAL iterator, RocksDB's
+//! `GetUpdatesSince`), for incremental sync and replication.
+//!
+//! The logs are the directory's `NNNNNN.log` files (FORMAT.md §10.4), read in
+//! file-number order; each record is one [`WriteBatch`] (FORMAT.md §4).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lsmkit_base::filename::{log_file_name, parse_file_name, FileType};
+use lsmkit_base::fs::FileSystem;
+use lsmkit_base::key::{SequenceNumber, ValueKind};
+use lsmkit_base::{Error, Result};
+
+use crate::log_reader::LogReader;
+use crate::recovery_mode::RecoveryMode;
+use crate::write_batch::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
+
+/// Options of a [`WalIterator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalIteratorOptions {
+    /// How damaged log bytes are treated. The default,
+    /// [`RecoveryMode::TolerateCorruptedTailRecords`], accepts the torn tail
+    /// a crash leaves in a log but fails on damage followed by valid records
+    /// (updates would be missing from the middle of the history).
+    pub recovery_mode: RecoveryMode,
+    /// Keep following the newest log: after the end, a later `next` sees
+    /// records appended since (default `true`).
+    pub follow_tail: bool,
+}
+
+impl Default for WalIteratorOptions {
+    fn default() -> WalIteratorOptions {
+        WalIteratorOptions { recovery_mode: RecoveryMode::TolerateCorruptedTailRecords, follow_tail: true }
+    }
+}
+
+/// One operation of a logged batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalOp {
+    /// The operation's sequence number.
+    pub sequence: SequenceNumber,
+    /// Put ([`ValueKind::Value`]) or delete ([`ValueKind::Deletion`]).
+    pub kind: ValueKind,
+    /// The user key.
+    pub key: Bytes,
+    /// The value of a put; empty for a delete.
+    pub value: Bytes,
+}
+
+/// One logged batch, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalBatch {
+    /// The number of the log file that holds it.
+    pub log_number: u64,
+    /// The batch; its first operation has sequence `batch.sequence()`.
+    pub batch: WriteBatch,
+}
+
+/// Where a batch already seen lives, so the iterator can step back to it.
+#[derive(Debug, Clone, Copy)]
+struct BatchLocation {
+    log_number: u64,
+    /// File offset of the record's first physical header.
+    offset: u64,
+    sequence: SequenceNumber,
+    count: u32,
+}
+
+impl BatchLocation {
+    fn end_sequence(&self) -> SequenceNumber {
+        self.sequence + u64::from(self.count)
+    }
+}
+
+/// A batch decoded once, with its operations.
+struct CachedBatch {
+    index: usize,
+    batch: WriteBatch,
+    ops: Vec<WalOp>,
+}
+
+/// The reader of the log file that new batches come from.
+struct ForwardReader {
+    log_number: u64,
+    reader: LogReader,
+    /// A newer log exists, so this one is read to its final end.
+    complete: bool,
+}
+
+/// A cursor over the operations (or whole batches) logged in a directory,
+/// starting with the batch that contains a given sequence number.
+///
+/// The cursor sits between two items: [`next`](Self::next_op) returns the
+/// item after it and moves past it, [`prev`](Self::prev_op) the item before
+/// it. Batches must be contiguous: if the starting sequence is older than
+/// every log, or a batch does not start where the previous one ended (the
+/// updates in between were never logged, or their log is gone), the call
+/// returns an error instead of skipping. After the end, a later call sees
+/// records appended since, including those in newer log files.
+///
+/// Batches already passed are re-read from their files when the cursor moves
+/// back, so memory stays small (a few dozen bytes per batch passed).
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use lsmkit_base::fs::{FileSystem, MemFs};
+/// use lsmkit_wal::{WalIterator, WalIteratorOptions, WalOptions, WalWriter, WriteBatch};
+///
+/// let fs = Arc::new(MemFs::new());
+/// fs.create_dir_all(Path::new("db"))?;
+/// let mut wal = WalWriter::create(&*fs, Path::new("db/000003.log"), WalOptions::default())?;
+/// for (sequence, key) in [(1, "a"), (2, "b"), (3, "c")] {
+///     let mut batch = WriteBatch::new();
+///     batch.set_sequence(sequence);
+///     batch.put(key.as_bytes(), b"v");
+///     wal.add_batch(&batch)?;
+/// }
+/// let mut updates = WalIterator::new(fs.clone(), Path::new("db"), 2, WalIteratorOptions::default())?;
+/// let op = updates.next_op().unwrap()?;
+/// assert_eq!((op.sequence, &op.key[..]), (2, &b"b"[..]));
+/// assert_eq!(updates.next_op().unwrap()?.sequence, 3);
+/// assert!(updates.next_op().is_none());
+///
+/// let mut batch = WriteBatch::new();
+/// batch.set_sequence(4);
+/// batch.delete(b"a");
+/// wal.add_batch(&batch)?;
+/// assert_eq!(updates.next_op().unwrap()?.sequence, 4); // follows the tail
+/// # Ok::<(), lsmkit_base::Error>(())
+/// ```
+pub struct WalIterator {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    options: WalIteratorOptions,
+    start_sequence: SequenceNumber,
+    /// Log files not yet opened by the forward reader, ascending.
+    pending_logs: Vec<u64>,
+    forward: Option<ForwardReader>,
+    /// Every batch from the starting one on that the cursor has reached.
+    visited: Vec<BatchLocation>,
+    /// Cursor: the next item is operation `op_index` of `visited[batch_index]`
+    /// (`batch_index == visited.len()` means: the next batch not read yet).
+    batch_index: usize,
+    op_index: u32,
+    /// The batch `visited[i]` and its decoded operations, for the cursor.
+    cached: Option<CachedBatch>,
+}
+
+impl WalIterator {
+    /// Positions a cursor before the batch of `dir`'s logs that contains
+    /// `start_sequence`.
+    ///
+    /// Fails with `InvalidArgument` when every log starts after
+    /// `start_sequence` (the updates it asks for are gone). A sequence newer
+    /// than everything logged is fine: the cursor waits at the end.
+    pub fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        start_sequence: SequenceNumber,
+        options: WalIteratorOptions,
+    ) -> Result<WalIterator> {
+        let mut iter = WalIterator {
+            fs,
+            dir: dir.to_path_buf(),
+            options,
+            start_sequence,
+            pending_logs: Vec::new(),
+            forward: None,
+            visited: Vec::new(),
+            batch_index: 0,
+            op_index: 0,
+            cached: None,
+        };
+        let logs = iter.list_logs()?;
+        // Start in the newest log whose first batch is at or before the
+        // starting sequence; older logs cannot hold it.
+        let mut start_at = None;
+        let mut oldest_first_sequence = None;
+        for (i, &number) in logs.iter().enumerate().rev() {
+            if let Some(first) = iter.first_sequence(number)? {
+                oldest_first_sequence = Some(first);
+                if first <= start_sequence {
+                    start_at = Some(i);
+                    break;
+                }
+            }
+        }
+        match (start_at, oldest_first_sequence) {
+            (Some(i), _) => iter.pending_logs = logs[i..].to_vec(),
+            (None, Some(oldest)) => {
+                return Err(Error::InvalidArgument(format!(
+                    "sequence {start_sequence} is no longer in the WAL of {} (its oldest batch starts at {oldest})",
+                    dir.display()
+                )))
+            }
+            // No batch logged yet: read every log as it fills.
+            (None, None) => iter.pending_logs = logs,
+        }
+        Ok(iter)
+    }
+
+    /// The sequence number this iterator was asked to start from.
+    pub fn start_sequence(&self) -> SequenceNumber {
+        self.start_sequence
+    }
+
+    /// The next operation, or `None` at the end of what is logged so far.
+    pub fn next_op(&mut self) -> Option<Result<WalOp>> {
+        loop {
+            match self.ensure_batch(self.batch_index) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+            let location = self.visited[self.batch_index];
+            if self.op_index < location.count {
+                let op = self.op_at(self.batch_index, self.op_index);
+                if op.is_ok() {
+                    self.op_index += 1;
+                }
+                return Some(op);
+            }
+            self.batch_index += 1;
+            self.op_index = 0;
+        }
+    }
+
+    /// The operation before the cursor, or `None` at the starting batch's start.
+    pub fn prev_op(&mut self) -> Option<Result<WalOp>> {
+        while self.op_index == 0 {
+            if self.batch_index == 0 {
+                return None;
+            }
+            self.batch_index -= 1;
+            self.op_index = self.visited[self.batch_index].count;
+        }
+        let op = self.op_at(self.batch_index, self.op_index - 1);
+        if op.is_ok() {
+            self.op_index -= 1;
+        }
+        Some(op)
+    }
+
+    /// The next whole batch (from the cursor's batch, even if some of its
+    /// operations were already returned), or `None` at the end so far.
+    pub fn next_batch(&mut self) -> Option<Result<WalBatch>> {
+        // A batch whose operations were all returned is behind the cursor.
+        if self.op_index > 0 && self.visited.get(self.batch_index).is_some_and(|b| b.count == self.op_index) {
+            self.batch_index += 1;
+            self.op_index = 0;
+        }
+        match self.ensure_batch(self.batch_index) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
+        }
+        let batch = self.batch_at(self.batch_index);
+        if batch.is_ok() {
+            self.batch_index += 1;
+            self.op_index = 0;
+        }
+        Some(batch)
+    }
+
+    /// The batch before the cursor (the cursor's own batch when it is in the
+    /// middle of one), or `None` at the starting batch's start.
+    pub fn prev_batch(&mut self) -> Option<Result<WalBatch>> {
+        let target = if self.op_index > 0 {
+            self.batch_index
+        } else if self.batch_index > 0 {
+            self.batch_index - 1
+        } else {
+            return None;
+        };
+        let batch = self.batch_at(target);
+        if batch.is_ok() {
+            self.batch_index = target;
+            self.op_index = 0;
+        }
+        Some(batch)
+    }
+
+    // ----- batches ------------------------------------------------------------
+
+    fn list_logs(&self) -> Result<Vec<u64>> {
+        let mut logs: Vec<u64> = self
+            .fs
+            .list_dir(&self.dir)?
+            .iter()
+            .filter_map(|name| match parse_file_name(name) {
+                Some((number, FileType::Log)) => Some(number),
+                _ => None,
+            })
+            .collect();
+        logs.sort_unstable();
+        Ok(logs)
+    }
+
+    fn open_reader(&self, log_number: u64, offset: u64, follow_tail: bool) -> Result<LogReader> {
+        let path = log_file_name(&self.dir, log_number);
+        let file = self.fs.open_sequential(&path)?;
+        let reader = LogReader::starting_at(file, path, self.options.recovery_mode, offset)?;
+        Ok(reader.with_follow_tail(follow_tail).with_reopen(self.fs.clone()))
+    }
+
+    /// The sequence of the first batch in log `number`, `None` if it holds none.
+    fn first_sequence(&self, number: u64) -> Result<Option<SequenceNumber>> {
+        let mut reader = self.open_reader(number, 0, false)?;
+        while let Some(record) = reader.read_record()? {
+            if record.len() >= WRITE_BATCH_HEADER_SIZE {
+                return Ok(Some(WriteBatch::from_data(record)?.sequence()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes sure `visited[index]` exists, reading forward as needed.
+    /// Returns false when the logs hold nothing more yet.
+    fn ensure_batch(&mut self, index: usize) -> Result<bool> {
+        while self.visited.len() <= index {
+            match self.read_forward()? {
+                Some(location) => self.visited.push(location),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next batch to visit: skips batches before the starting sequence
+    /// and checks that each one continues where the previous one ended.
+    fn read_forward(&mut self) -> Result<Option<BatchLocation>> {
+        loop {
+            let Some((location, batch)) = self.read_next_record()? else {
+                return Ok(None);
+            };
+            let gap = |expected: SequenceNumber| {
+                Error::InvalidArgument(format!(
+                    "gap in the WAL of {}: sequence {expected} is missing (log {:06} continues at {})",
+                    self.dir.display(),
+                    location.log_number,
+                    location.sequence
+                ))
+            };
+            match self.visited.last() {
+                Some(previous) => {
+                    if location.sequence != previous.end_sequence() {
+                        return Err(gap(previous.end_sequence()));
+                    }
+                }
+                None => {
+                    if location.end_sequence() <= self.start_sequence {
+                        continue; // entirely before the start
+                    }
+                    if location.sequence > self.start_sequence {
+                        return Err(gap(self.start_sequence));
+                    }
+                }
+            }
+            self.cached = Some(decode(self.visited.len(), &location, &self.dir, batch)?);
+            return Ok(Some(location));
+        }
+    }
+
+    /// The next record of the logs, across files.
+    fn read_next_record(&mut self) -> Result<Option<(BatchLocation, WriteBatch)>> {
+        loop {
+            if self.forward.is_none() {
+                if self.pending_logs.is_empty() {
+                    self.pending_logs = self.newer_logs()?;
+                }
+                if self.pending_logs.is_empty() {
+                    return Ok(None);
+                }
+                let log_number = self.pending_logs.remove(0);
+                let follow = self.options.follow_tail;
+                let reader = self.open_reader(log_number, 0, follow)?;
+                self.forward = Some(ForwardReader { log_number, reader, complete: false });
+            }
+            let Some(forward) = self.forward.as_mut() else { continue };
+            if let Some(record) = forward.reader.read_record()? {
+                let offset = forward.reader.last_record_offset();
+                let path = forward.reader.path().to_path_buf();
+                let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(path).at_offset(offset))?;
+                let location =
+                    BatchLocation { log_number: forward.log_number, offset, sequence: batch.sequence(), count: batch.count() };
+                return Ok(Some((location, batch)));
+            }
+            // The current log has nothing more for now. If a newer log exists,
+            // the writer has moved on and this one is complete: read it to its
+            // final end (its tail now judged by the recovery mode), then
+            // continue with the next.
+            if forward.complete {
+                self.forward = None;
+                continue;
+            }
+            if self.pending_logs.is_empty() {
+                self.pending_logs = self.newer_logs()?;
+            }
+            if self.pending_logs.is_empty() {
+                return Ok(None);
+            }
+            if let Some(forward) = self.forward.as_mut() {
+                forward.reader.set_follow_tail(false);
+                forward.complete = true;
+            }
+        }
+    }
+
+    /// Log files newer than the one being read (or than every one seen).
+    fn newer_logs(&self) -> Result<Vec<u64>> {
+        let newest_seen = self.forward.as_ref().map(|f| f.log_number).or(self.visited.last().map(|l| l.log_number));
+        Ok(self.list_logs()?.into_iter().filter(|&n| newest_seen.is_none_or(|seen| n > seen)).collect())
+    }
+
+    /// The batch at `visited[index]`, re-read from its file if needed.
+    fn load(&mut self, index: usize) -> Result<&CachedBatch> {
+        if self.cached.as_ref().map(|c| c.index) != Some(index) {
+            let location = self.visited[index];
+            let mut reader = self.open_reader(location.log_number, location.offset, false)?;
+            let path = reader.path().to_path_buf();
+            let record = reader.read_record()?.ok_or_else(|| {
+                Error::corruption_at(&path, location.offset, "a logged batch can no longer be read")
+            })?;
+            let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(location.offset))?;
+            if batch.sequence() != location.sequence || batch.count() != location.count {
+                return Err(Error::corruption_at(&path, location.offset, "a logged batch changed after it was read"));
+            }
+            self.cached = Some(decode(index, &location, &self.dir, batch)?);
+        }
+        self.cached.as_ref().ok_or_else(|| Error::corruption("batch cache is empty"))
+    }
+
+    fn batch_at(&mut self, index: usize) -> Result<WalBatch> {
+        let log_number = self.visited[index].log_number;
+        let batch = self.load(index)?.batch.clone();
+        Ok(WalBatch { log_number, batch })
+    }
+
+    fn op_at(&mut self, index: usize, op_index: u32) -> Result<WalOp> {
+        let cached = self.load(index)?;
+        cached.ops.get(op_index as usize).cloned().ok_or_else(|| Error::corruption("WriteBatch has wrong count"))
+    }
+}
+
+/// Decodes every operation of `batch` (found at `location`); a malformed
+/// batch is `Corruption` naming its log file and offset.
+fn decode(index: usize, location: &BatchLocation, dir: &Path, batch: WriteBatch) -> Result<CachedBatch> {
+    let mut ops = Vec::with_capacity(batch.count() as usize);
+    for (i, op) in batch.ops().enumerate() {
+        let op = op.map_err(|e| e.in_file(log_file_name(dir, location.log_number)).at_offset(location.offset))?;
+        ops.push(WalOp {
+            sequence: location.sequence + i as u64,
+            kind: op.kind,
+            key: Bytes::copy_from_slice(op.key),
+            value: Bytes::copy_from_slice(op.value),
+        });
+    }
+    if ops.len() != location.count as usize {
+        return Err(Error::corruption_at(
+            log_file_name(dir, location.log_number),
+            location.offset,
+            "WriteBatch has wrong count",
+        ));
+    }
+    Ok(CachedBatch { index, batch, ops })
+}
+
+impl Iterator for WalIterator {
+    type Item = Result<WalOp>;
+
+    /// Same as [`WalIterator::next_op`]; note that `None` means "nothing more
+    /// for now": a later call may return updates written since.
+    fn next(&mut self) -> Option<Result<WalOp>> {
+        self.next_op()
+    }
+}
