@@ -4,25 +4,29 @@
 //! - random gets/s in a table of 1M entries;
 //! - full-scan MB/s over 1M entries.
 //!
+//! A third contender, the memtable under a user comparator (bytewise order,
+//! not declared bytewise), measures what the bytewise fast path saves.
+//!
 //! Keys are 16 random bytes and values 100 bytes, as in LevelDB's db_bench.
 //! After criterion's report, the run prints each pair's throughput and the
 //! ratio memtable / `Mutex<BTreeMap>`, from the same measured iterations.
 //!
 //! Run: `cargo bench -p lsmkit-memtable --bench memtable`
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use lsmkit_base::comparator::BytewiseComparator;
+use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
-    extract_trailer, extract_user_key, make_internal_key, InternalKeyComparator, ValueKind, MAX_SEQUENCE_NUMBER,
-    VALUE_KIND_FOR_SEEK,
+    extract_trailer, extract_user_key, make_internal_key, InternalKeyComparator, ValueKind,
+    MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
 use lsmkit_memtable::{Memtable, MemtableGet};
 use rand::rngs::StdRng;
@@ -72,6 +76,49 @@ impl Contender for Memtable {
             it.next();
         }
         bytes
+    }
+}
+
+/// Bytewise order through a comparator that does not declare itself
+/// bytewise: the general path (an `Arc` per key, a dynamic call per
+/// comparison), to show what the bytewise fast path saves.
+struct SlowBytewise;
+
+impl Comparator for SlowBytewise {
+    fn name(&self) -> &str {
+        "bench.SlowBytewise"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        a.cmp(b)
+    }
+    fn shortest_separator(&self, start: &[u8], _limit: &[u8]) -> Vec<u8> {
+        start.to_vec()
+    }
+    fn short_successor(&self, key: &[u8]) -> Vec<u8> {
+        key.to_vec()
+    }
+}
+
+/// A memtable on the general (user-comparator) path.
+struct GeneralPathMemtable(Memtable);
+
+impl Contender for GeneralPathMemtable {
+    const NAME: &'static str = "memtable_user_comparator";
+
+    fn empty() -> Self {
+        GeneralPathMemtable(Memtable::new(InternalKeyComparator::new(Arc::new(SlowBytewise))))
+    }
+
+    fn add(&self, sequence: u64, user_key: &[u8], value: &[u8]) {
+        Contender::add(&self.0, sequence, user_key, value);
+    }
+
+    fn get_len(&self, user_key: &[u8]) -> Option<usize> {
+        self.0.get_len(user_key)
+    }
+
+    fn scan(&self) -> usize {
+        self.0.scan()
     }
 }
 
@@ -169,7 +216,11 @@ fn bench_insert_with<C: Contender>(c: &mut Criterion, load: &Workload, threads: 
             for _ in 0..iterations {
                 total += timed_load::<C>(load, threads);
             }
-            record(format!("insert_{threads}_thread/{}", C::NAME), total, iterations * INSERTS_PER_RUN as u64);
+            record(
+                format!("insert_{threads}_thread/{}", C::NAME),
+                total,
+                iterations * INSERTS_PER_RUN as u64,
+            );
             total
         })
     });
@@ -182,6 +233,7 @@ fn bench_inserts(c: &mut Criterion) {
         bench_insert_with::<Memtable>(c, &load, threads);
         bench_insert_with::<MutexBTreeMap>(c, &load, threads);
     }
+    bench_insert_with::<GeneralPathMemtable>(c, &load, 1);
 }
 
 fn filled<C: Contender>(load: &Workload) -> C {
@@ -202,8 +254,9 @@ fn bench_reads_with<C: Contender>(c: &mut Criterion, load: &Workload) {
     let mut rng = StdRng::seed_from_u64(2);
     group.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
         b.iter_custom(|iterations| {
-            let picks: Vec<usize> =
-                (0..iterations as usize * GETS_PER_ITERATION).map(|_| rng.random_range(0..load.keys.len())).collect();
+            let picks: Vec<usize> = (0..iterations as usize * GETS_PER_ITERATION)
+                .map(|_| rng.random_range(0..load.keys.len()))
+                .collect();
             let start = Instant::now();
             for &pick in &picks {
                 assert_eq!(table.get_len(&load.keys[pick]), Some(VALUE_LEN));
@@ -236,6 +289,7 @@ fn bench_reads(c: &mut Criterion) {
     let load = workload(TABLE_ENTRIES, 3);
     bench_reads_with::<Memtable>(c, &load);
     bench_reads_with::<MutexBTreeMap>(c, &load);
+    bench_reads_with::<GeneralPathMemtable>(c, &load);
 }
 
 /// Prints each benchmark's mean throughput and the memtable / `Mutex<BTreeMap>` ratio.
@@ -258,6 +312,15 @@ fn print_ratios() {
                 theirs * scale,
                 ours / theirs
             );
+        }
+    }
+    println!("general (user comparator) path / bytewise fast path:");
+    for bench in ["insert_1_thread", "random_get_1M", "full_scan_1M"] {
+        if let (Some(general), Some(bytewise)) = (
+            rate(&format!("{bench}/{}", GeneralPathMemtable::NAME)),
+            rate(&format!("{bench}/{}", Memtable::NAME)),
+        ) {
+            println!("  {bench:<16} ratio {:.2}", general / bytewise);
         }
     }
 }

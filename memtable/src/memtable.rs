@@ -157,9 +157,10 @@ impl Memtable {
                 let target = ComparatorKey::new(EntryBuffer::key_only(target.into()), comparator.clone());
                 match map.lower_bound(Bound::Included(&target)) {
                     Some(entry)
-                        if comparator
-                            .compare_user_keys(extract_user_key(entry.key().entry().internal_key()), user_key)
-                            == Ordering::Equal =>
+                        if comparator.compare_user_keys(
+                            extract_user_key(entry.key().entry().internal_key()),
+                            user_key,
+                        ) == Ordering::Equal =>
                     {
                         visible_entry(entry.key())
                     }

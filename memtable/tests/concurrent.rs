@@ -16,6 +16,9 @@ use lsmkit_memtable::{Memtable, MemtableGet};
 
 const THREADS: u64 = 4;
 
+/// One version of a user key: sequence, kind, value.
+type Version = (u64, ValueKind, Vec<u8>);
+
 /// The entry thread `thread` adds as its `i`-th: user keys overlap between
 /// threads, sequences are unique, every 7th entry is a deletion.
 fn entry(thread: u64, i: u64, distinct_keys: u64) -> (u64, ValueKind, Vec<u8>, Vec<u8>) {
@@ -51,7 +54,7 @@ fn load_and_verify(comparator: Arc<dyn Comparator>, per_thread: u64) {
     assert_eq!(memtable.len(), total);
 
     // Model: every version of every user key, newest first.
-    let mut versions: HashMap<Vec<u8>, Vec<(u64, ValueKind, Vec<u8>)>> = HashMap::new();
+    let mut versions: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
     for thread in 0..THREADS {
         for i in 0..per_thread {
             let (sequence, kind, user_key, value) = entry(thread, i, distinct_keys);
@@ -59,7 +62,7 @@ fn load_and_verify(comparator: Arc<dyn Comparator>, per_thread: u64) {
         }
     }
     for list in versions.values_mut() {
-        list.sort_by(|a, b| b.0.cmp(&a.0));
+        list.sort_by_key(|version| std::cmp::Reverse(version.0));
     }
 
     // Full scan forward: strictly ordered, complete, values intact.
@@ -93,7 +96,7 @@ fn load_and_verify(comparator: Arc<dyn Comparator>, per_thread: u64) {
 
     // Gets at the newest snapshot and at each key's older versions.
     for (user_key, list) in &versions {
-        let expected = |version: &(u64, ValueKind, Vec<u8>)| match version.1 {
+        let expected = |version: &Version| match version.1 {
             ValueKind::Value => MemtableGet::Found(version.2.clone().into()),
             ValueKind::Deletion => MemtableGet::Deleted,
         };

@@ -411,8 +411,9 @@ mod tests {
 
     #[test]
     fn seek_lands_on_first_key_at_or_after_target() {
-        let entries: Vec<(Vec<u8>, Vec<u8>)> =
-            (0..100u32).map(|i| (format!("key{:04}", i * 2).into_bytes(), i.to_le_bytes().to_vec())).collect();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..100u32)
+            .map(|i| (format!("key{:04}", i * 2).into_bytes(), i.to_le_bytes().to_vec()))
+            .collect();
         let block = build(&entries, 4);
         let mut it = block.iter(BytewiseComparator::shared());
         it.seek(b"key0051");

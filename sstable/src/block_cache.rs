@@ -50,7 +50,11 @@ impl BlockCache {
     pub fn new(capacity: u64) -> BlockCache {
         // quick_cache sizes its tables from an estimate of the item count.
         let estimated_blocks = usize::try_from(capacity / 4096).unwrap_or(usize::MAX).max(16);
-        BlockCache { cache: Cache::with_weighter(estimated_blocks, capacity, BlockWeighter), next_id: AtomicU64::new(1), capacity }
+        BlockCache {
+            cache: Cache::with_weighter(estimated_blocks, capacity, BlockWeighter),
+            next_id: AtomicU64::new(1),
+            capacity,
+        }
     }
 
     /// A fresh id for a newly opened table.

@@ -111,7 +111,8 @@ mod tests {
     #[test]
     fn format_md_footer_example() {
         // §6.10: metaindex at 49 (47 bytes), index at 101 (22 bytes).
-        let footer = Footer { metaindex_handle: BlockHandle::new(49, 47), index_handle: BlockHandle::new(101, 22) };
+        let footer =
+            Footer { metaindex_handle: BlockHandle::new(49, 47), index_handle: BlockHandle::new(101, 22) };
         let bytes = footer.encode();
         assert_eq!(&bytes[..4], &[0x31, 0x2f, 0x65, 0x16]);
         assert!(bytes[4..40].iter().all(|&b| b == 0));

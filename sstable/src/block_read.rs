@@ -104,7 +104,8 @@ mod tests {
         let file = Arc::new(VecFile(Bytes::from(file)));
         let a = read_block(file.as_ref(), len, BlockHandle::new(0, raw.len() as u64), true).unwrap();
         assert_eq!((&a.data[..], a.was_compressed), (&raw[..], false));
-        let b = read_block(file.as_ref(), len, BlockHandle::new(second, compressed.len() as u64), true).unwrap();
+        let b =
+            read_block(file.as_ref(), len, BlockHandle::new(second, compressed.len() as u64), true).unwrap();
         assert_eq!((&b.data[..], b.was_compressed), (&raw[..], true));
     }
 
@@ -121,7 +122,10 @@ mod tests {
     #[test]
     fn bad_type_and_bad_handles_are_corruption() {
         let file = VecFile(Bytes::from(stored(b"abcdef", 7)));
-        assert!(read_block(&file, 11, BlockHandle::new(0, 6), true).unwrap_err().to_string().contains("bad block type"));
+        assert!(read_block(&file, 11, BlockHandle::new(0, 6), true)
+            .unwrap_err()
+            .to_string()
+            .contains("bad block type"));
         for handle in [BlockHandle::new(0, 7), BlockHandle::new(u64::MAX, 1), BlockHandle::new(1, u64::MAX)] {
             assert!(read_block(&file, 11, handle, false).unwrap_err().is_corruption(), "{handle:?}");
         }

@@ -95,7 +95,8 @@ mod tests {
         let (stored, kind) = compress_block(Compression::Snappy, &mut encoder, &raw, &mut scratch);
         assert_eq!(kind, NO_COMPRESSION);
         assert_eq!(stored, &raw[..]);
-        let (stored, kind) = compress_block(Compression::None, &mut encoder, b"aaaaaaaaaaaaaaaa", &mut scratch);
+        let (stored, kind) =
+            compress_block(Compression::None, &mut encoder, b"aaaaaaaaaaaaaaaa", &mut scratch);
         assert_eq!((stored, kind), (&b"aaaaaaaaaaaaaaaa"[..], NO_COMPRESSION));
     }
 

@@ -109,7 +109,8 @@ impl FilterBlockReader {
     /// (every key may match), as in LevelDB.
     pub fn new(policy: Arc<dyn FilterPolicy>, contents: Bytes) -> FilterBlockReader {
         let n = contents.len();
-        let mut reader = FilterBlockReader { policy, data: contents, array_offset: 0, num_filters: 0, base_lg: 0 };
+        let mut reader =
+            FilterBlockReader { policy, data: contents, array_offset: 0, num_filters: 0, base_lg: 0 };
         if n < 5 {
             return reader;
         }

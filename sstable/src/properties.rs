@@ -62,15 +62,20 @@ impl TableProperties {
             if parsed.kind == ValueKind::Deletion {
                 *deletions += 1;
             }
-            self.smallest_sequence = Some(self.smallest_sequence.map_or(parsed.sequence, |s| s.min(parsed.sequence)));
-            self.largest_sequence = Some(self.largest_sequence.map_or(parsed.sequence, |s| s.max(parsed.sequence)));
+            self.smallest_sequence =
+                Some(self.smallest_sequence.map_or(parsed.sequence, |s| s.min(parsed.sequence)));
+            self.largest_sequence =
+                Some(self.largest_sequence.map_or(parsed.sequence, |s| s.max(parsed.sequence)));
         }
     }
 
     /// The properties block's bytes (uncompressed).
     pub fn encode(&self) -> Vec<u8> {
-        let mut fields: Vec<(&str, u64)> =
-            vec![(ENTRIES, self.entries), (RAW_KEY_BYTES, self.raw_key_bytes), (RAW_VALUE_BYTES, self.raw_value_bytes)];
+        let mut fields: Vec<(&str, u64)> = vec![
+            (ENTRIES, self.entries),
+            (RAW_KEY_BYTES, self.raw_key_bytes),
+            (RAW_VALUE_BYTES, self.raw_value_bytes),
+        ];
         if let Some(deletions) = self.deletions {
             fields.push((DELETIONS, deletions));
         }
@@ -175,7 +180,9 @@ mod tests {
 
         let mut builder = BlockBuilder::new(16);
         builder.add(b"entries", &[5]);
-        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish())).unwrap_err().is_corruption());
+        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish()))
+            .unwrap_err()
+            .is_corruption());
     }
 
     #[test]
@@ -183,9 +190,13 @@ mod tests {
         let mut builder = BlockBuilder::new(16);
         builder.add(b"raw_key_bytes", &[6]);
         builder.add(b"entries", &[5]);
-        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish())).unwrap_err().is_corruption());
+        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish()))
+            .unwrap_err()
+            .is_corruption());
         let mut builder = BlockBuilder::new(16);
         builder.add(b"entries", &[0x80]);
-        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish())).unwrap_err().is_corruption());
+        assert!(TableProperties::decode(Bytes::copy_from_slice(builder.finish()))
+            .unwrap_err()
+            .is_corruption());
     }
 }

@@ -90,8 +90,9 @@ impl Table {
             let metaindex_offset = footer.metaindex_handle.offset;
             if let Some(policy) = &options.filter_policy {
                 let name = format!("filter.{}", policy.name());
-                filter = tolerate(paranoid, reader.named_contents(&mut it, metaindex_offset, name.as_bytes()))?
-                    .map(|(_, contents)| FilterBlockReader::new(Arc::clone(policy), contents));
+                filter =
+                    tolerate(paranoid, reader.named_contents(&mut it, metaindex_offset, name.as_bytes()))?
+                        .map(|(_, contents)| FilterBlockReader::new(Arc::clone(policy), contents));
             }
             let found = reader.named_contents(&mut it, metaindex_offset, PROPERTIES_BLOCK_NAME.as_bytes());
             properties = tolerate(

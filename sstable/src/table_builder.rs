@@ -96,8 +96,12 @@ impl TableBuilder {
     /// `InvalidArgument`); with `internal_keys` it must parse as an internal key.
     pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.writer.check_ok()?;
-        if self.smallest_key.is_some() && self.options.comparator.compare(key, &self.last_key) != Ordering::Greater {
-            return Err(Error::InvalidArgument("table keys must be added in strictly increasing order".into()));
+        if self.smallest_key.is_some()
+            && self.options.comparator.compare(key, &self.last_key) != Ordering::Greater
+        {
+            return Err(Error::InvalidArgument(
+                "table keys must be added in strictly increasing order".into(),
+            ));
         }
         if self.options.internal_keys {
             parse_internal_key(key)

@@ -32,7 +32,12 @@ pub struct TableCache {
 impl TableCache {
     /// A cache of at most `capacity` (at least 1) open tables of directory
     /// `dir`, opened with `options`.
-    pub fn new(fs: Arc<dyn FileSystem>, dir: impl Into<PathBuf>, options: TableOptions, capacity: usize) -> TableCache {
+    pub fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: impl Into<PathBuf>,
+        options: TableOptions,
+        capacity: usize,
+    ) -> TableCache {
         let capacity = capacity.max(1);
         // Each shard holds a fixed share, so the shares must add up to no
         // more than `capacity`: use a power-of-two shard count that divides
@@ -49,12 +54,9 @@ impl TableCache {
             .shards(shards)
             .build();
         let tables = match cache_options {
-            Ok(cache_options) => Cache::with_options(
-                cache_options,
-                UnitWeighter,
-                Default::default(),
-                Default::default(),
-            ),
+            Ok(cache_options) => {
+                Cache::with_options(cache_options, UnitWeighter, Default::default(), Default::default())
+            }
             Err(_) => Cache::new(capacity),
         };
         TableCache { fs, dir: dir.into(), options, capacity, tables }

@@ -15,7 +15,14 @@ use lsmkit_sstable::{BlockCache, BlockHandle, Compression, ReadOptions, Table, T
 use common::{build_table, scan_backward, scan_forward, Entry};
 
 fn entries(n: u32, tag: &str) -> Vec<Entry> {
-    (0..n).map(|i| (format!("key{i:06}").into_bytes(), format!("{tag}-value-{i}-{}", "x".repeat(i as usize % 50)).into_bytes())).collect()
+    (0..n)
+        .map(|i| {
+            (
+                format!("key{i:06}").into_bytes(),
+                format!("{tag}-value-{i}-{}", "x".repeat(i as usize % 50)).into_bytes(),
+            )
+        })
+        .collect()
 }
 
 fn first_handle(table: &Table) -> BlockHandle {
@@ -103,8 +110,11 @@ fn compressed_blocks_under_mmap_are_cached() {
     let fs = StdFs::new();
     let path = dir.path().join("000004.ldb");
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let options =
-        TableOptions { read_mode: ReadMode::Mmap, block_cache: Some(Arc::clone(&cache)), ..TableOptions::default() };
+    let options = TableOptions {
+        read_mode: ReadMode::Mmap,
+        block_cache: Some(Arc::clone(&cache)),
+        ..TableOptions::default()
+    };
     build_table(&fs, &path, &options, &entries(1000, "c"));
     let table = Table::open_path(&fs, &path, options).unwrap();
     table.get(&ReadOptions::default(), b"key000500").unwrap().unwrap();
@@ -126,8 +136,10 @@ fn table_cache_keeps_at_most_capacity_tables_open() {
     assert_eq!(cache.capacity(), 5);
     for round in 0..3 {
         for number in 1..=40u64 {
-            let (_, value) =
-                cache.get(&ReadOptions::default(), number, sizes[number as usize - 1], b"key000007").unwrap().unwrap();
+            let (_, value) = cache
+                .get(&ReadOptions::default(), number, sizes[number as usize - 1], b"key000007")
+                .unwrap()
+                .unwrap();
             assert!(value.starts_with(format!("t{number}-value-7").as_bytes()), "round {round}");
             assert!(cache.len() <= 5, "{} tables open", cache.len());
         }
@@ -149,7 +161,8 @@ fn table_cache_falls_back_to_sst_and_reports_missing_files() {
     let dir = Path::new("/db");
     fs.create_dir_all(dir).unwrap();
     let options = TableOptions::default();
-    let size = build_table(fs.as_ref(), &legacy_table_file_name(dir, 7), &options, &entries(10, "legacy")).file_size;
+    let size =
+        build_table(fs.as_ref(), &legacy_table_file_name(dir, 7), &options, &entries(10, "legacy")).file_size;
     let cache = TableCache::new(fs.clone(), dir, options, 100);
     let table = cache.find_table(7, size).unwrap();
     assert_eq!(table.path(), legacy_table_file_name(dir, 7));
@@ -167,7 +180,15 @@ fn table_cache_is_safe_for_concurrent_use() {
     let options = TableOptions { block_cache: Some(block_cache), ..TableOptions::default() };
     let mut sizes = Vec::new();
     for number in 1..=8u64 {
-        sizes.push(build_table(fs.as_ref(), &table_file_name(dir, number), &options, &entries(500, &format!("t{number}"))).file_size);
+        sizes.push(
+            build_table(
+                fs.as_ref(),
+                &table_file_name(dir, number),
+                &options,
+                &entries(500, &format!("t{number}")),
+            )
+            .file_size,
+        );
     }
     let cache = Arc::new(TableCache::new(fs.clone(), dir, options, 3));
     let sizes = Arc::new(sizes);

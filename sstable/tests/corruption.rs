@@ -27,7 +27,11 @@ fn sample_entries(options: &TableOptions) -> Vec<Entry> {
     let mut entries: Vec<Entry> = (0..40u64)
         .map(|i| {
             let kind = if i % 7 == 3 { ValueKind::Deletion } else { ValueKind::Value };
-            let value = if kind == ValueKind::Deletion { Vec::new() } else { format!("v{i}-{}", "ab".repeat(i as usize % 5)).into_bytes() };
+            let value = if kind == ValueKind::Deletion {
+                Vec::new()
+            } else {
+                format!("v{i}-{}", "ab".repeat(i as usize % 5)).into_bytes()
+            };
             (make_internal_key(format!("key{:03}", i * 3).as_bytes(), 100 + i, kind), value)
         })
         .collect();
@@ -194,7 +198,10 @@ fn handles_outside_the_file_are_refused_before_reading() {
         damaged[footer_at..].copy_from_slice(&Footer { index_handle, ..footer }.encode());
         write_file(&fs, Path::new(PATH), &damaged, false).unwrap();
         let err = Table::open_path(&fs, Path::new(PATH), options.clone()).unwrap_err();
-        assert!(matches!(err, Error::Corruption { offset: Some(o), .. } if o == index_handle.offset), "{err}");
+        assert!(
+            matches!(err, Error::Corruption { offset: Some(o), .. } if o == index_handle.offset),
+            "{err}"
+        );
     }
 }
 

@@ -140,7 +140,10 @@ fn format_md_6_7_index_keys() {
         keys.push(index.key().to_vec());
         index.next();
     }
-    assert_eq!(keys, vec![shortened(b"apq"), shortened(b"b"), shortened(b"d"), shortened(b"{"), ik(b"\xff\xff", 5)]);
+    assert_eq!(
+        keys,
+        vec![shortened(b"apq"), shortened(b"b"), shortened(b"d"), shortened(b"{"), ik(b"\xff\xff", 5)]
+    );
 
     // Keys kept unchanged: `big`@305 before `c`@304 (no room) and
     // `key000035`@36 before `key000036`@37; the last keys `c`@304 and `k`@1

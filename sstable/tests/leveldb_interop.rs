@@ -20,7 +20,9 @@ use std::sync::Arc;
 use lsmkit_base::comparator::BytewiseComparator;
 use lsmkit_base::filename::{parse_file_name, table_file_name, FileType};
 use lsmkit_base::fs::{read_file_to_vec, FileSystem, MemFs, StdFs};
-use lsmkit_base::key::{make_internal_key, parse_internal_key, SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER};
+use lsmkit_base::key::{
+    make_internal_key, parse_internal_key, SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER,
+};
 use lsmkit_bloom::LevelDbBloom;
 use lsmkit_sstable::{BlockHandle, Compression, ReadOptions, Table, TableOptions, SNAPPY_COMPRESSION};
 
@@ -29,7 +31,8 @@ use common::{build_table, scan_backward, scan_forward, table_bytes, Entry};
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/sstable_leveldb.py");
 
 fn run_script(args: &[&str]) {
-    let output = Command::new("/usr/bin/python3").arg(SCRIPT).args(args).output().expect("run /usr/bin/python3");
+    let output =
+        Command::new("/usr/bin/python3").arg(SCRIPT).args(args).output().expect("run /usr/bin/python3");
     assert!(
         output.status.success(),
         "{SCRIPT} {args:?} failed ({}):\n{}\n{}",
@@ -77,7 +80,8 @@ fn table_files(dir: &Path) -> Vec<(u64, PathBuf)> {
 
 /// Everything in one table, checked for internal consistency on the way.
 fn read_leveldb_table(path: &Path) -> (Arc<Table>, Vec<Entry>) {
-    let table = Arc::new(Table::open_path(&StdFs::new(), path, leveldb_options()).expect("open LevelDB table"));
+    let table =
+        Arc::new(Table::open_path(&StdFs::new(), path, leveldb_options()).expect("open LevelDB table"));
     assert!(table.has_filter(), "{}: LevelDB's bloom filter not found", path.display());
     assert!(table.properties().is_none());
     let read = ReadOptions { verify_checksums: true, ..ReadOptions::default() };
@@ -127,7 +131,11 @@ fn visible(entries: impl IntoIterator<Item = Entry>) -> BTreeMap<Vec<u8>, Vec<u8
             *slot = (parsed.sequence, parsed.kind, value);
         }
     }
-    newest.into_iter().filter(|(_, (_, kind, _))| *kind == ValueKind::Value).map(|(k, (_, _, v))| (k, v)).collect()
+    newest
+        .into_iter()
+        .filter(|(_, (_, kind, _))| *kind == ValueKind::Value)
+        .map(|(k, (_, _, v))| (k, v))
+        .collect()
 }
 
 #[test]
@@ -147,7 +155,10 @@ fn tables_written_by_leveldb_read_back_exactly() {
     for (_, path) in &tables {
         let (table, entries) = read_leveldb_table(path);
         compressed += compressed_data_blocks(&table, &std::fs::read(path).unwrap());
-        deletions += entries.iter().filter(|(k, _)| parse_internal_key(k).unwrap().kind == ValueKind::Deletion).count();
+        deletions += entries
+            .iter()
+            .filter(|(k, _)| parse_internal_key(k).unwrap().kind == ValueKind::Deletion)
+            .count();
         all.extend(entries);
     }
     assert!(compressed > 0, "LevelDB wrote no Snappy block");
@@ -161,7 +172,8 @@ fn uncompressed_tables_are_byte_identical_to_leveldb() {
     let db = dir.path().join("db");
     let dump = dir.path().join("dump.txt");
     run_script(&["write", db.to_str().unwrap(), dump.to_str().unwrap(), "none"]);
-    let options = TableOptions { compression: Compression::None, write_properties: false, ..leveldb_options() };
+    let options =
+        TableOptions { compression: Compression::None, write_properties: false, ..leveldb_options() };
     let fs = MemFs::new();
     fs.create_dir_all(Path::new("/copy")).unwrap();
     let tables = table_files(&db);
@@ -171,7 +183,13 @@ fn uncompressed_tables_are_byte_identical_to_leveldb() {
         let (_, entries) = read_leveldb_table(path);
         let ours = table_bytes(&fs, &table_file_name(Path::new("/copy"), *number), &options, &entries);
         let theirs = std::fs::read(path).unwrap();
-        assert!(ours == theirs, "{}: {} bytes here, {} from LevelDB", path.display(), ours.len(), theirs.len());
+        assert!(
+            ours == theirs,
+            "{}: {} bytes here, {} from LevelDB",
+            path.display(),
+            ours.len(),
+            theirs.len()
+        );
         all.extend(entries);
     }
     assert_eq!(visible(all), read_dump(&dump));

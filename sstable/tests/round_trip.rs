@@ -57,7 +57,11 @@ fn value_strategy() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn apply_layout(mut options: TableOptions, layout: &Layout, policy: Option<Arc<dyn FilterPolicy>>) -> TableOptions {
+fn apply_layout(
+    mut options: TableOptions,
+    layout: &Layout,
+    policy: Option<Arc<dyn FilterPolicy>>,
+) -> TableOptions {
     options.block_size = layout.block_size;
     options.restart_interval = layout.restart_interval;
     options.compression = layout.compression;
@@ -247,7 +251,8 @@ fn out_of_order_and_non_internal_keys_are_rejected() {
 fn empty_table_opens_and_iterates_nothing() {
     let fs = fs_with_dir();
     let path = Path::new("/t/empty.ldb");
-    let options = TableOptions { filter_policy: Some(Arc::new(LevelDbBloom::new(10))), ..TableOptions::default() };
+    let options =
+        TableOptions { filter_policy: Some(Arc::new(LevelDbBloom::new(10))), ..TableOptions::default() };
     let summary = build_table(&fs, path, &options, &[]);
     assert_eq!((summary.entries, summary.data_blocks), (0, 0));
     let table = open_table(&fs, path, &options).unwrap();

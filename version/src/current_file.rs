@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use lsmkit_base::filename::{current_file_name, manifest_file_name, parse_file_name, temp_file_name, FileType};
+use lsmkit_base::filename::{
+    current_file_name, manifest_file_name, parse_file_name, temp_file_name, FileType,
+};
 use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem};
 use lsmkit_base::{Error, Result};
 
@@ -23,7 +25,9 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
     let contents = match read_file_to_vec(fs, &path) {
         Ok(contents) => contents,
         Err(e) if e.is_not_found() => {
-            return Err(Error::corruption("CURRENT file missing: no database here, or it was damaged").in_file(path));
+            return Err(
+                Error::corruption("CURRENT file missing: no database here, or it was damaged").in_file(path)
+            );
         }
         Err(e) => return Err(e),
     };
@@ -31,13 +35,16 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
         return Err(Error::corruption("CURRENT file does not end with newline").in_file(path));
     };
     let manifest = std::str::from_utf8(name).ok().and_then(|name| match parse_file_name(name) {
-            Some((number, FileType::Manifest)) => Some((name.to_string(), number)),
-            _ => None,
-        });
+        Some((number, FileType::Manifest)) => Some((name.to_string(), number)),
+        _ => None,
+    });
     manifest.ok_or_else(|| {
         let shown: Vec<u8> = name.iter().copied().take(64).collect();
-        Error::corruption(format!("CURRENT holds '{}', which is not a MANIFEST file name", shown.escape_ascii()))
-            .in_file(path)
+        Error::corruption(format!(
+            "CURRENT holds '{}', which is not a MANIFEST file name",
+            shown.escape_ascii()
+        ))
+        .in_file(path)
     })
 }
 
@@ -60,12 +67,17 @@ pub fn set_current_file(fs: &dyn FileSystem, dir: &Path, manifest_number: u64) -
 }
 
 /// [`set_current_file`], telling whether the rename happened when it fails.
-pub(crate) fn switch_current_file(fs: &dyn FileSystem, dir: &Path, manifest_number: u64) -> Result<(), SwitchError> {
+pub(crate) fn switch_current_file(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest_number: u64,
+) -> Result<(), SwitchError> {
     let manifest = manifest_file_name(dir, manifest_number);
     let name = manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let contents = format!("{name}\n");
     let temp = temp_file_name(dir, manifest_number);
-    let staged = write_file(fs, &temp, contents.as_bytes(), true).and_then(|()| fs.rename(&temp, &current_file_name(dir)));
+    let staged = write_file(fs, &temp, contents.as_bytes(), true)
+        .and_then(|()| fs.rename(&temp, &current_file_name(dir)));
     if let Err(e) = staged {
         // Best effort: the error that matters is the one returned.
         let _ = fs.remove_file(&temp);

@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(FileMetaData::new(1, 0, key.clone(), key.clone()).allowed_seeks(), 100);
         assert_eq!(FileMetaData::new(1, 100 * 16384 - 1, key.clone(), key.clone()).allowed_seeks(), 100);
         assert_eq!(FileMetaData::new(1, 2 * 1024 * 1024, key.clone(), key.clone()).allowed_seeks(), 128);
-        assert_eq!(FileMetaData::new(1, u64::MAX, key.clone(), key).allowed_seeks(), (u64::MAX / 16384) as i64);
+        assert_eq!(
+            FileMetaData::new(1, u64::MAX, key.clone(), key).allowed_seeks(),
+            (u64::MAX / 16384) as i64
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ impl LiveVersions {
 
     /// The table numbers used by any Version still held.
     pub(crate) fn table_numbers(&self) -> BTreeSet<u64> {
-        self.versions.iter().filter_map(Weak::upgrade).flat_map(|v| v.table_numbers().collect::<Vec<_>>()).collect()
+        self.versions
+            .iter()
+            .filter_map(Weak::upgrade)
+            .flat_map(|v| v.table_numbers().collect::<Vec<_>>())
+            .collect()
     }
 }
 

@@ -14,7 +14,8 @@ use lsmkit_base::key::{extract_user_key, make_internal_key, parse_internal_key, 
 use lsmkit_base::key::{MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK};
 
 use crate::config::{
-    max_bytes_for_level, max_grandparent_overlap_bytes, L0_COMPACTION_TRIGGER, MAX_MEM_COMPACT_LEVEL, NUM_LEVELS,
+    max_bytes_for_level, max_grandparent_overlap_bytes, L0_COMPACTION_TRIGGER, MAX_MEM_COMPACT_LEVEL,
+    NUM_LEVELS,
 };
 use crate::file_meta_data::{DebugKey, FileMetaData};
 
@@ -166,14 +167,18 @@ impl Version {
             i += 1;
             let file_start = f.smallest_user_key();
             let file_limit = f.largest_user_key();
-            if after_file(&self.icmp, user_begin.as_deref(), f) || before_file(&self.icmp, user_end.as_deref(), f) {
+            if after_file(&self.icmp, user_begin.as_deref(), f)
+                || before_file(&self.icmp, user_end.as_deref(), f)
+            {
                 continue; // Entirely outside the range.
             }
             inputs.push(Arc::clone(f));
             if level == 0 {
                 // Level-0 files may overlap each other: if this one widens
                 // the range, start over with the wider range.
-                if user_begin.as_deref().is_some_and(|b| self.icmp.compare_user_keys(file_start, b) == Ordering::Less)
+                if user_begin
+                    .as_deref()
+                    .is_some_and(|b| self.icmp.compare_user_keys(file_start, b) == Ordering::Less)
                 {
                     user_begin = Some(file_start.to_vec());
                     inputs.clear();
@@ -206,9 +211,11 @@ impl Version {
             });
         }
         let index = match smallest_user_key {
-            Some(user_key) => {
-                find_file(&self.icmp, files, &make_internal_key(user_key, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK))
-            }
+            Some(user_key) => find_file(
+                &self.icmp,
+                files,
+                &make_internal_key(user_key, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK),
+            ),
             None => 0,
         };
         match files.get(index) {
@@ -233,7 +240,7 @@ impl Version {
             })
             .cloned()
             .collect();
-        level0.sort_by(|a, b| b.number.cmp(&a.number));
+        level0.sort_by_key(|f| std::cmp::Reverse(f.number));
         FilesForGet { version: self, internal_key, level0: level0.into_iter(), next_level: 1 }
     }
 
@@ -295,7 +302,8 @@ impl Version {
                 break;
             }
             if level + 2 < NUM_LEVELS {
-                let overlaps = self.overlapping_inputs(level + 2, Some(smallest_user_key), Some(largest_user_key));
+                let overlaps =
+                    self.overlapping_inputs(level + 2, Some(smallest_user_key), Some(largest_user_key));
                 if total_file_size(&overlaps) > max_grandparent_overlap_bytes(max_file_size) {
                     break;
                 }
@@ -436,8 +444,10 @@ mod tests {
 
     #[test]
     fn find_file_binary_search() {
-        let files = vec![file(1, "150", "200"), file(2, "200", "250"), file(3, "300", "350"), file(4, "400", "450")];
-        let seek = |k: &str| find_file(&icmp(), &files, &make_internal_key(k.as_bytes(), 100, ValueKind::Value));
+        let files =
+            vec![file(1, "150", "200"), file(2, "200", "250"), file(3, "300", "350"), file(4, "400", "450")];
+        let seek =
+            |k: &str| find_file(&icmp(), &files, &make_internal_key(k.as_bytes(), 100, ValueKind::Value));
         assert_eq!(seek("100"), 0);
         assert_eq!(seek("150"), 0);
         assert_eq!(seek("201"), 1);
@@ -450,7 +460,9 @@ mod tests {
     #[test]
     fn overlap_in_sorted_level() {
         let v = version(vec![(1, vec![file(1, "150", "200"), file(2, "200", "250"), file(3, "300", "350")])]);
-        let o = |a: Option<&str>, b: Option<&str>| v.overlap_in_level(1, a.map(str::as_bytes), b.map(str::as_bytes));
+        let o = |a: Option<&str>, b: Option<&str>| {
+            v.overlap_in_level(1, a.map(str::as_bytes), b.map(str::as_bytes))
+        };
         assert!(!o(Some("100"), Some("149")));
         assert!(!o(Some("251"), Some("299")));
         assert!(!o(Some("351"), Some("500")));
@@ -546,7 +558,8 @@ mod tests {
         let l2 = version(vec![(2, vec![file(1, "m", "n")])]);
         assert_eq!(l2.pick_level_for_memtable_output(b"a", b"m", max_file_size), 1);
         // A grandparent overlap over 10 × max_file_size keeps the table at level 0.
-        let big = version(vec![(2, vec![sized_file(1, "a", "c", 15 << 20), sized_file(2, "d", "f", 15 << 20)])]);
+        let big =
+            version(vec![(2, vec![sized_file(1, "a", "c", 15 << 20), sized_file(2, "d", "f", 15 << 20)])]);
         assert_eq!(big.pick_level_for_memtable_output(b"b", b"e", max_file_size), 0);
         assert_eq!(big.pick_level_for_memtable_output(b"b", b"b", max_file_size), 1);
         let deep = version(vec![(3, vec![sized_file(1, "a", "c", 30 << 20)])]);

@@ -57,7 +57,8 @@ impl VersionBuilder {
             let changes = &mut self.levels[*level];
             changes.deleted.remove(&file.number);
             // A fresh seek budget, as LevelDB gives every added file.
-            let fresh = FileMetaData::new(file.number, file.file_size, file.smallest.clone(), file.largest.clone());
+            let fresh =
+                FileMetaData::new(file.number, file.file_size, file.smallest.clone(), file.largest.clone());
             changes.added.insert(file.number, Arc::new(fresh));
         }
     }
@@ -79,9 +80,10 @@ impl VersionBuilder {
                 }
             }
             added.sort_by(|a, b| self.by_smallest_key(a, b));
-            let kept = self.base.files(level).iter().filter(|f| {
-                !changes.deleted.contains(&f.number) && !changes.added.contains_key(&f.number)
-            });
+            let kept =
+                self.base.files(level).iter().filter(|f| {
+                    !changes.deleted.contains(&f.number) && !changes.added.contains_key(&f.number)
+                });
             files[level] = self.merge(kept, added.into_iter());
             if level > 0 {
                 self.check_disjoint(level, &files[level])?;

@@ -43,8 +43,9 @@ const TAG_PREV_LOG_NUMBER: u32 = 9;
 
 /// A change to the set of files and counters, as written to the MANIFEST.
 ///
-/// Absent scalar fields are `None`; [`VersionSet::log_and_apply`]
-/// (crate::VersionSet::log_and_apply) fills in the counters before writing.
+/// Absent scalar fields are `None`;
+/// [`VersionSet::log_and_apply`](crate::VersionSet::log_and_apply) fills in
+/// the counters before writing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionEdit {
     /// Tag 1: the user comparator's name (bytes, as stored).
@@ -199,11 +200,13 @@ impl VersionEdit {
         let mut input = record;
         while !input.is_empty() {
             let at = record.len() - input.len();
-            let fail = |what: &str| Error::corruption(format!("VersionEdit: {what} at byte {at} of the record"));
+            let fail =
+                |what: &str| Error::corruption(format!("VersionEdit: {what} at byte {at} of the record"));
             let tag = get_varint32(&mut input).map_err(|_| fail("invalid tag"))?;
             match tag {
                 TAG_COMPARATOR => {
-                    let name = get_length_prefixed_slice(&mut input).map_err(|_| fail("bad comparator name"))?;
+                    let name =
+                        get_length_prefixed_slice(&mut input).map_err(|_| fail("bad comparator name"))?;
                     edit.comparator_name = Some(name.to_vec());
                 }
                 TAG_LOG_NUMBER => {
@@ -223,7 +226,8 @@ impl VersionEdit {
                 }
                 TAG_COMPACT_POINTER => {
                     let level = get_level(&mut input).ok_or_else(|| fail("bad compaction pointer level"))?;
-                    let key = get_internal_key(&mut input).ok_or_else(|| fail("bad compaction pointer key"))?;
+                    let key =
+                        get_internal_key(&mut input).ok_or_else(|| fail("bad compaction pointer key"))?;
                     edit.compact_pointers.push((level, key.to_vec()));
                 }
                 TAG_DELETED_FILE => {
@@ -237,9 +241,12 @@ impl VersionEdit {
                     let file_size = get_varint64(&mut input).map_err(|_| fail("bad new-file size"))?;
                     let smallest =
                         get_internal_key(&mut input).ok_or_else(|| fail("bad new-file smallest key"))?;
-                    let largest = get_internal_key(&mut input).ok_or_else(|| fail("bad new-file largest key"))?;
-                    edit.new_files
-                        .push((level, FileMetaData::new(number, file_size, smallest.to_vec(), largest.to_vec())));
+                    let largest =
+                        get_internal_key(&mut input).ok_or_else(|| fail("bad new-file largest key"))?;
+                    edit.new_files.push((
+                        level,
+                        FileMetaData::new(number, file_size, smallest.to_vec(), largest.to_vec()),
+                    ));
                 }
                 other => return Err(fail(&format!("unknown tag {other}"))),
             }
@@ -302,8 +309,8 @@ mod tests {
     #[test]
     fn golden_reopen_record() {
         let bytes = [
-            0x02, 0x06, 0x09, 0x00, 0x03, 0x07, 0x04, 0x01, 0x07, 0x00, 0x05, 0x72, 0x09, 0x6b, 0x01, 0x01, 0x00,
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x6b, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x02, 0x06, 0x09, 0x00, 0x03, 0x07, 0x04, 0x01, 0x07, 0x00, 0x05, 0x72, 0x09, 0x6b, 0x01, 0x01,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x6b, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         ];
         let edit = VersionEdit::decode(&bytes).unwrap();
         let mut expected = VersionEdit::new();
@@ -377,7 +384,10 @@ mod tests {
 
     #[test]
     fn strict_decoding_errors() {
-        assert_eq!(message(VersionEdit::decode(&[0x08, 0x00]).unwrap_err()), "VersionEdit: unknown tag 8 at byte 0 of the record");
+        assert_eq!(
+            message(VersionEdit::decode(&[0x08, 0x00]).unwrap_err()),
+            "VersionEdit: unknown tag 8 at byte 0 of the record"
+        );
         assert_eq!(
             message(VersionEdit::decode(&[0x02, 0x01, 0x0a]).unwrap_err()),
             "VersionEdit: unknown tag 10 at byte 2 of the record"
@@ -394,7 +404,8 @@ mod tests {
         assert!(message(VersionEdit::decode(&[0x01, 0x05, b'a']).unwrap_err()).contains("comparator name"));
         assert!(message(VersionEdit::decode(&[0x06, 0x00]).unwrap_err()).contains("deleted-file number"));
         // An internal key that is too short, or of an unknown kind.
-        assert!(message(VersionEdit::decode(&[0x05, 0x00, 0x01, b'a']).unwrap_err()).contains("compaction pointer key"));
+        assert!(message(VersionEdit::decode(&[0x05, 0x00, 0x01, b'a']).unwrap_err())
+            .contains("compaction pointer key"));
         let mut bad_kind = vec![0x05, 0x00, 0x09, b'a'];
         bad_kind.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 0, 0]);
         assert!(VersionEdit::decode(&bad_kind).is_err());

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lsmkit_base::filename::manifest_file_name;
+use lsmkit_base::filename::{current_file_name, manifest_file_name};
 use lsmkit_base::fs::{FileSystem, WriteMode};
 use lsmkit_base::key::{InternalKeyComparator, SequenceNumber, MAX_SEQUENCE_NUMBER};
 use lsmkit_base::{Error, Result};
@@ -26,15 +26,16 @@ use lsmkit_wal::{DropReason, DroppedRegion, LogReader, LogWriter, RecoveryMode};
 
 use crate::compact_pointers::CompactPointers;
 use crate::config::VersionSetOptions;
-use crate::file_meta_data::FileMetaData;
 use crate::current_file::{read_current_file, set_current_file, switch_current_file, SwitchError};
+use crate::file_meta_data::FileMetaData;
 use crate::live_files::{KeepRule, LiveVersions, ObsoleteFile};
 use crate::version::Version;
 use crate::version_builder::VersionBuilder;
 use crate::version_edit::VersionEdit;
 
-/// File numbers at or above this are refused at recovery: no real database
-/// gets near it, and it leaves room to count up without overflow.
+/// File numbers at or above this are refused (at recovery and by
+/// `mark_file_number_used`): no real database gets near it, and it leaves
+/// room to count up without overflow.
 const MAX_PLAUSIBLE_FILE_NUMBER: u64 = 1 << 62;
 
 /// The set of Versions of one database and the MANIFEST that records them.
@@ -62,6 +63,12 @@ pub struct VersionSet {
     live: LiveVersions,
     recovered: bool,
 }
+
+// The engine keeps the VersionSet under its mutex and shares it between threads.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<VersionSet>();
+};
 
 impl std::fmt::Debug for VersionSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,7 +119,17 @@ impl VersionSet {
     /// Writes a new, empty database's `MANIFEST-000001` (one record:
     /// comparator, log number 0, next file 2, last sequence 0), syncs it and
     /// points `CURRENT` at it. Call [`recover`](Self::recover) next.
+    ///
+    /// Refuses (`InvalidArgument`) when `CURRENT` already exists: that is
+    /// an existing database.
     pub fn create_new_db(&self) -> Result<()> {
+        let current = current_file_name(&self.dir);
+        if self.fs.exists(&current) {
+            return Err(Error::InvalidArgument(format!(
+                "{} exists: the database already exists",
+                current.display()
+            )));
+        }
         let mut edit = VersionEdit::new();
         edit.set_comparator_name(self.icmp.user_comparator().name());
         edit.set_log_number(0);
@@ -152,8 +169,10 @@ impl VersionSet {
         let file = match self.fs.open_sequential(&path) {
             Ok(file) => file,
             Err(e) if e.is_not_found() => {
-                return Err(Error::corruption(format!("CURRENT names {manifest_name}, which does not exist"))
-                    .in_file(path));
+                return Err(Error::corruption(format!(
+                    "CURRENT names {manifest_name}, which does not exist"
+                ))
+                .in_file(path));
             }
             Err(e) => return Err(e),
         };
@@ -200,13 +219,16 @@ impl VersionSet {
             last_sequence.ok_or_else(|| corrupt("no last-sequence-number entry in descriptor".into()))?;
         let prev_log_number = prev_log_number.unwrap_or(0);
         if last_sequence > MAX_SEQUENCE_NUMBER {
-            return Err(corrupt(format!("last sequence {last_sequence} is above the maximum {MAX_SEQUENCE_NUMBER}")));
+            return Err(corrupt(format!(
+                "last sequence {last_sequence} is above the maximum {MAX_SEQUENCE_NUMBER}"
+            )));
         }
         let version = builder.build().map_err(corrupt)?;
 
         // Every number in use must stay below the next file number, even if
         // the MANIFEST's counter says otherwise (LevelDB trusts the counter).
-        let in_use = [log_number, prev_log_number, manifest_number].into_iter().chain(version.table_numbers());
+        let in_use =
+            [log_number, prev_log_number, manifest_number].into_iter().chain(version.table_numbers());
         let mut next = next_file_number;
         for number in in_use {
             next = next.max(number.saturating_add(1));
@@ -287,7 +309,8 @@ impl VersionSet {
         edit.validate().map_err(|m| Error::InvalidArgument(format!("invalid version edit: {m}")))?;
         let mut builder = VersionBuilder::new(self.icmp.clone(), Arc::clone(&self.current));
         builder.apply(edit);
-        let version = builder.build().map_err(|m| Error::InvalidArgument(format!("edit cannot be applied: {m}")))?;
+        let version =
+            builder.build().map_err(|m| Error::InvalidArgument(format!("edit cannot be applied: {m}")))?;
         let mut compact_pointers = self.compact_pointers.clone();
         compact_pointers.apply(edit);
 
@@ -335,7 +358,12 @@ impl VersionSet {
     /// Writes `MANIFEST-<number>` (a snapshot of the current Version, then
     /// `record`), syncs it and its directory, and points CURRENT at it. On
     /// success it becomes the open MANIFEST.
-    fn start_manifest(&mut self, number: u64, compact_pointers: &CompactPointers, record: &[u8]) -> Result<()> {
+    fn start_manifest(
+        &mut self,
+        number: u64,
+        compact_pointers: &CompactPointers,
+        record: &[u8],
+    ) -> Result<()> {
         let path = manifest_file_name(&self.dir, number);
         let snapshot = self.snapshot_edit(compact_pointers).encode();
         let written = (|| {
@@ -436,11 +464,17 @@ impl VersionSet {
         }
     }
 
-    /// Makes sure `number` is never allocated (a file found on disk).
-    pub fn mark_file_number_used(&mut self, number: u64) {
-        if self.next_file_number <= number {
-            self.next_file_number = number.saturating_add(1);
+    /// Makes sure `number` is never allocated (a file found on disk). A
+    /// number so large that counting on from it could overflow is refused
+    /// as `Corruption` (such a name cannot come from a real database).
+    pub fn mark_file_number_used(&mut self, number: u64) -> Result<()> {
+        if number >= MAX_PLAUSIBLE_FILE_NUMBER {
+            return Err(Error::corruption(format!("file number {number} is implausibly large")));
         }
+        if self.next_file_number <= number {
+            self.next_file_number = number + 1;
+        }
+        Ok(())
     }
 
     /// The number the next [`new_file_number`](Self::new_file_number) returns.

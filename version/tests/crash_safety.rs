@@ -57,7 +57,10 @@ fn flush(versions: &mut VersionSet, key: u8) -> VersionEdit {
     versions.set_last_sequence(sequence);
     let mut edit = VersionEdit::new();
     edit.set_log_number(log);
-    edit.add_file(0, FileMetaData::new(table, 1000 + u64::from(key), ik(&[key], sequence), ik(&[key, b'z'], sequence)));
+    edit.add_file(
+        0,
+        FileMetaData::new(table, 1000 + u64::from(key), ik(&[key], sequence), ik(&[key, b'z'], sequence)),
+    );
     edit
 }
 
@@ -207,7 +210,9 @@ fn retry_after_each_failure(situation: Situation) {
             continue; // The failed operation did not matter.
         }
         let mut retry = edit.clone();
-        versions.log_and_apply(&mut retry).unwrap_or_else(|e| panic!("{situation:?} retry after op {n}: {e}"));
+        versions
+            .log_and_apply(&mut retry)
+            .unwrap_or_else(|e| panic!("{situation:?} retry after op {n}: {e}"));
         assert_eq!(state(&versions), new);
         fault.crash().unwrap();
         assert_eq!(state(&recover(fault.inner().clone())), new, "{situation:?} retry after op {n}");

@@ -101,7 +101,10 @@ fn leveldb_manifest_recovers_to_the_tables_on_disk() {
     assert_eq!(last_logged, operations);
     let current = versions.current();
     assert!((1..7).any(|level| current.num_level_files(level) > 0), "no compaction output: {current:?}");
-    assert!(versions.compact_pointers().iter().next().is_some(), "LevelDB's compactions left no compaction pointer");
+    assert!(
+        versions.compact_pointers().iter().next().is_some(),
+        "LevelDB's compactions left no compaction pointer"
+    );
     // LevelDB keeps exactly the WALs at or above the log number.
     let logs = numbers_of(&fs, &db, FileType::Log);
     assert!(!logs.is_empty() && logs.iter().all(|&n| n >= versions.log_number()), "{logs:?}");
@@ -120,7 +123,8 @@ fn leveldb_manifest_recovers_to_the_tables_on_disk() {
     versions.log_and_apply(&mut VersionEdit::new()).unwrap();
     assert!(versions.manifest_file_number() > old_manifest);
     let names = fs.list_dir(&db).unwrap();
-    let obsolete: Vec<String> = versions.obsolete_files(&names, &Default::default()).into_iter().map(|f| f.name).collect();
+    let obsolete: Vec<String> =
+        versions.obsolete_files(&names, &Default::default()).into_iter().map(|f| f.name).collect();
     assert_eq!(obsolete, [format!("MANIFEST-{old_manifest:06}")]);
     for name in &obsolete {
         fs.remove_file(&db.join(name)).unwrap();
@@ -145,7 +149,8 @@ fn logged_sequences(fs: &Arc<dyn FileSystem>, db: &Path, log_number: u64) -> (u6
     let mut last = 0;
     for number in numbers_of(fs, db, FileType::Log).into_iter().filter(|&n| n >= log_number) {
         let path = log_file_name(db, number);
-        let mut reader = LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
+        let mut reader =
+            LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
         while let Some(record) = reader.read_record().unwrap() {
             let batch = WriteBatch::from_data(record).unwrap();
             first = first.min(batch.sequence());

@@ -156,13 +156,18 @@ impl Harness {
                 }
                 let picked = &files[pick.index(files.len())];
                 let inputs = if *level == 0 {
-                    current.overlapping_inputs(0, Some(picked.smallest_user_key()), Some(picked.largest_user_key()))
+                    current.overlapping_inputs(
+                        0,
+                        Some(picked.smallest_user_key()),
+                        Some(picked.largest_user_key()),
+                    )
                 } else {
                     vec![picked.clone()]
                 };
                 let lo = inputs.iter().map(|f| key_byte(f.smallest_user_key())).min().unwrap();
                 let hi = inputs.iter().map(|f| key_byte(f.largest_user_key())).max().unwrap();
-                let next_inputs = current.overlapping_inputs(level + 1, Some(&user_key(lo)), Some(&user_key(hi)));
+                let next_inputs =
+                    current.overlapping_inputs(level + 1, Some(&user_key(lo)), Some(&user_key(hi)));
                 let lo = next_inputs.iter().map(|f| key_byte(f.smallest_user_key())).fold(lo, u8::min);
                 let hi = next_inputs.iter().map(|f| key_byte(f.largest_user_key())).fold(hi, u8::max);
                 let pointer = inputs
@@ -198,7 +203,11 @@ impl Harness {
                     return;
                 }
                 let f = &files[pick.index(files.len())];
-                if current.overlap_in_level(level + 1, Some(f.smallest_user_key()), Some(f.largest_user_key())) {
+                if current.overlap_in_level(
+                    level + 1,
+                    Some(f.smallest_user_key()),
+                    Some(f.largest_user_key()),
+                ) {
                     return;
                 }
                 let mut edit = VersionEdit::new();
@@ -217,7 +226,8 @@ impl Harness {
         let current = self.versions.current();
         for level in 0..NUM_LEVELS {
             let files = current.files(level);
-            let actual: BTreeMap<u64, FileMetaData> = files.iter().map(|f| (f.number, FileMetaData::clone(f))).collect();
+            let actual: BTreeMap<u64, FileMetaData> =
+                files.iter().map(|f| (f.number, FileMetaData::clone(f))).collect();
             assert_eq!(actual, self.model[level], "level {level}");
             for pair in files.windows(2) {
                 let order = icmp().compare_internal_keys(&pair[0].smallest, &pair[1].smallest);

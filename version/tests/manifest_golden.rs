@@ -8,8 +8,8 @@ use lsmkit_base::comparator::BytewiseComparator;
 use lsmkit_base::filename::{current_file_name, manifest_file_name};
 use lsmkit_base::fs::{read_file_to_vec, FileSystem, MemFs};
 use lsmkit_base::key::{make_internal_key, InternalKeyComparator, ValueKind};
-use lsmkit_wal::{LogReader, RecoveryMode};
 use lsmkit_version::{FileMetaData, VersionEdit, VersionSet, VersionSetOptions};
+use lsmkit_wal::{LogReader, RecoveryMode};
 
 const DIR: &str = "db";
 
@@ -20,7 +20,12 @@ fn new_fs() -> Arc<dyn FileSystem> {
 }
 
 fn version_set(fs: &Arc<dyn FileSystem>) -> VersionSet {
-    VersionSet::new(DIR, fs.clone(), InternalKeyComparator::new(BytewiseComparator::shared()), VersionSetOptions::default())
+    VersionSet::new(
+        DIR,
+        fs.clone(),
+        InternalKeyComparator::new(BytewiseComparator::shared()),
+        VersionSetOptions::default(),
+    )
 }
 
 fn with_comparator(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
@@ -33,7 +38,8 @@ fn with_comparator(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
 
 fn records(fs: &Arc<dyn FileSystem>, number: u64) -> Vec<Vec<u8>> {
     let path = manifest_file_name(Path::new(DIR), number);
-    let mut reader = LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
+    let mut reader =
+        LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
     let mut out = Vec::new();
     while let Some(record) = reader.read_record().unwrap() {
         out.push(record);
@@ -63,25 +69,39 @@ fn create_and_open(fs: &Arc<dyn FileSystem>) -> VersionSet {
 fn new_database_manifest_000001() {
     let fs = new_fs();
     version_set(&fs).create_new_db().unwrap();
-    let expected = with_comparator(&[0x95, 0x7c, 0xb9, 0xc5, 0x22, 0x00, 0x01], &[0x02, 0x00, 0x03, 0x02, 0x04, 0x00]);
+    let expected =
+        with_comparator(&[0x95, 0x7c, 0xb9, 0xc5, 0x22, 0x00, 0x01], &[0x02, 0x00, 0x03, 0x02, 0x04, 0x00]);
     assert_eq!(expected.len(), 41);
     assert_eq!(read_file_to_vec(fs.as_ref(), &manifest_file_name(Path::new(DIR), 1)).unwrap(), expected);
-    assert_eq!(read_file_to_vec(fs.as_ref(), &current_file_name(Path::new(DIR))).unwrap(), b"MANIFEST-000001\n");
+    assert_eq!(
+        read_file_to_vec(fs.as_ref(), &current_file_name(Path::new(DIR))).unwrap(),
+        b"MANIFEST-000001\n"
+    );
     let mut names = fs.list_dir(Path::new(DIR)).unwrap();
     names.sort();
     assert_eq!(names, ["CURRENT", "MANIFEST-000001"]);
+    // A second creation would destroy the database: refused.
+    match version_set(&fs).create_new_db() {
+        Err(lsmkit_base::Error::InvalidArgument(message)) => assert!(message.contains("already exists")),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
 }
 
 #[test]
 fn first_open_manifest_000002() {
     let fs = new_fs();
     let versions = create_and_open(&fs);
-    let mut expected =
-        with_comparator(&[0x56, 0xf9, 0xb8, 0xf8, 0x1c, 0x00, 0x01], &[0xa4, 0x9c, 0x8b, 0xbe, 0x08, 0x00, 0x01]);
+    let mut expected = with_comparator(
+        &[0x56, 0xf9, 0xb8, 0xf8, 0x1c, 0x00, 0x01],
+        &[0xa4, 0x9c, 0x8b, 0xbe, 0x08, 0x00, 0x01],
+    );
     expected.extend_from_slice(&[0x02, 0x03, 0x09, 0x00, 0x03, 0x04, 0x04, 0x00]);
     assert_eq!(expected.len(), 50);
     assert_eq!(read_file_to_vec(fs.as_ref(), &manifest_file_name(Path::new(DIR), 2)).unwrap(), expected);
-    assert_eq!(read_file_to_vec(fs.as_ref(), &current_file_name(Path::new(DIR))).unwrap(), b"MANIFEST-000002\n");
+    assert_eq!(
+        read_file_to_vec(fs.as_ref(), &current_file_name(Path::new(DIR))).unwrap(),
+        b"MANIFEST-000002\n"
+    );
     assert_eq!(
         (versions.manifest_file_number(), versions.log_number(), versions.next_file_number()),
         (2, 3, 4)
@@ -90,7 +110,8 @@ fn first_open_manifest_000002() {
     // MANIFEST-000001 is now obsolete; the temp file is gone.
     let names = fs.list_dir(Path::new(DIR)).unwrap();
     assert!(!names.iter().any(|n| n.ends_with(".dbtmp")), "{names:?}");
-    let obsolete: Vec<String> = versions.obsolete_files(&names, &Default::default()).into_iter().map(|f| f.name).collect();
+    let obsolete: Vec<String> =
+        versions.obsolete_files(&names, &Default::default()).into_iter().map(|f| f.name).collect();
     assert_eq!(obsolete, ["MANIFEST-000001"]);
 }
 
@@ -117,8 +138,8 @@ fn reopen_after_one_put_manifest_000004() {
     assert_eq!(written.len(), 2);
     assert_eq!(written[0], with_comparator(&[], &[]));
     let golden = [
-        0x02, 0x06, 0x09, 0x00, 0x03, 0x07, 0x04, 0x01, 0x07, 0x00, 0x05, 0x72, 0x09, 0x6b, 0x01, 0x01, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x09, 0x6b, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x02, 0x06, 0x09, 0x00, 0x03, 0x07, 0x04, 0x01, 0x07, 0x00, 0x05, 0x72, 0x09, 0x6b, 0x01, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x6b, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
     assert_eq!(written[1], golden);
 
@@ -147,7 +168,7 @@ fn snapshot_with_compact_pointer_fragment() {
     let first = ik(b"key000000", 1);
     let last = ik(b"key019996", 37061);
     edit.add_file(0, FileMetaData::new(201, 50_346, first.clone(), last.clone()));
-    versions.mark_file_number_used(201);
+    versions.mark_file_number_used(201).unwrap();
     versions.set_last_sequence(37061);
     versions.log_and_apply(&mut edit).unwrap();
     assert_eq!(versions.compact_pointer(0), Some(&ik(b"key019996", 37061)[..]));

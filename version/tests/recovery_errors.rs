@@ -88,13 +88,11 @@ fn recovers_files_counters_and_pointers() {
     write_manifest(&fs, &[first.encode(), second.encode()]);
     let versions = recover(&fs).unwrap();
     let current = versions.current();
-    let numbers: Vec<Vec<u64>> = current.levels().iter().map(|l| l.iter().map(|f| f.number).collect()).collect();
+    let numbers: Vec<Vec<u64>> =
+        current.levels().iter().map(|l| l.iter().map(|f| f.number).collect()).collect();
     assert_eq!(numbers, [vec![], vec![7], vec![9], vec![], vec![], vec![], vec![]]);
     assert_eq!(current.files(2)[0].file_size, 900);
-    assert_eq!(
-        (versions.log_number(), versions.prev_log_number(), versions.last_sequence()),
-        (3, 2, 50)
-    );
+    assert_eq!((versions.log_number(), versions.prev_log_number(), versions.last_sequence()), (3, 2, 50));
     // The new MANIFEST takes number 10; the next file is 11.
     assert_eq!(versions.next_file_number(), 11);
     assert_eq!(versions.manifest_file_number(), 5);
@@ -118,7 +116,8 @@ fn missing_current_or_manifest_is_corruption() {
 
 #[test]
 fn required_counters() {
-    let cases: [(fn(&mut VersionEdit), &str); 3] = [
+    type RemoveField = fn(&mut VersionEdit);
+    let cases: [(RemoveField, &str); 3] = [
         (|e| e.next_file_number = None, "no meta-nextfile entry in descriptor"),
         (|e| e.log_number = None, "no meta-lognumber entry in descriptor"),
         (|e| e.last_sequence = None, "no last-sequence-number entry in descriptor"),
@@ -158,11 +157,16 @@ fn comparator_name_must_match() {
     }
     let fs = new_fs();
     write_manifest(&fs, &[base_edit().encode()]);
-    let mut versions =
-        VersionSet::new(DIR, fs.clone(), InternalKeyComparator::new(Arc::new(Reverse)), VersionSetOptions::default());
+    let mut versions = VersionSet::new(
+        DIR,
+        fs.clone(),
+        InternalKeyComparator::new(Arc::new(Reverse)),
+        VersionSetOptions::default(),
+    );
     match versions.recover() {
         Err(Error::InvalidArgument(message)) => {
-            assert!(message.contains("leveldb.BytewiseComparator does not match existing comparator test.Reverse"));
+            assert!(message
+                .contains("leveldb.BytewiseComparator does not match existing comparator test.Reverse"));
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
@@ -213,6 +217,15 @@ fn numbers_in_use_stay_below_next_file_number() {
     let mut versions = recover(&fs).unwrap();
     // 21 is reserved for the new MANIFEST.
     assert_eq!(versions.new_file_number(), 22);
+    versions.mark_file_number_used(30).unwrap();
+    versions.mark_file_number_used(25).unwrap();
+    assert_eq!(versions.new_file_number(), 31);
+    versions.reuse_file_number(31);
+    assert_eq!(versions.new_file_number(), 31);
+    versions.reuse_file_number(5);
+    assert_eq!(versions.next_file_number(), 32);
+    assert!(versions.mark_file_number_used(u64::MAX).unwrap_err().is_corruption());
+    assert_eq!(versions.next_file_number(), 32);
 }
 
 #[test]

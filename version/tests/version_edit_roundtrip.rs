@@ -11,7 +11,11 @@ use proptest::prelude::*;
 fn internal_key() -> impl Strategy<Value = Vec<u8>> {
     (proptest::collection::vec(any::<u8>(), 0..12), 0..=MAX_SEQUENCE_NUMBER, any::<bool>()).prop_map(
         |(user_key, sequence, is_value)| {
-            make_internal_key(&user_key, sequence, if is_value { ValueKind::Value } else { ValueKind::Deletion })
+            make_internal_key(
+                &user_key,
+                sequence,
+                if is_value { ValueKind::Value } else { ValueKind::Deletion },
+            )
         },
     )
 }
@@ -21,8 +25,11 @@ fn level() -> impl Strategy<Value = usize> {
 }
 
 fn new_file() -> impl Strategy<Value = (usize, FileMetaData)> {
-    (level(), any::<u64>(), any::<u64>(), internal_key(), internal_key())
-        .prop_map(|(level, number, size, smallest, largest)| (level, FileMetaData::new(number, size, smallest, largest)))
+    (level(), any::<u64>(), any::<u64>(), internal_key(), internal_key()).prop_map(
+        |(level, number, size, smallest, largest)| {
+            (level, FileMetaData::new(number, size, smallest, largest))
+        },
+    )
 }
 
 fn edit() -> impl Strategy<Value = VersionEdit> {
@@ -37,7 +44,16 @@ fn edit() -> impl Strategy<Value = VersionEdit> {
         proptest::collection::vec(new_file(), 0..6),
     )
         .prop_map(
-            |(comparator_name, log_number, prev_log_number, next_file_number, last_sequence, compact_pointers, deleted_files, new_files)| {
+            |(
+                comparator_name,
+                log_number,
+                prev_log_number,
+                next_file_number,
+                last_sequence,
+                compact_pointers,
+                deleted_files,
+                new_files,
+            )| {
                 VersionEdit {
                     comparator_name,
                     log_number,

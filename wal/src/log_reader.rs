@@ -53,7 +53,9 @@ impl fmt::Display for DropReason {
             DropReason::MissingStartOfFragmentedRecord => f.write_str("missing start of fragmented record"),
             DropReason::ErrorInMiddleOfRecord => f.write_str("error in middle of record"),
             DropReason::TruncatedRecordAtEnd => f.write_str("truncated record at end of file"),
-            DropReason::IgnoredAfterCorruption => f.write_str("ignored after corruption (point-in-time recovery)"),
+            DropReason::IgnoredAfterCorruption => {
+                f.write_str("ignored after corruption (point-in-time recovery)")
+            }
         }
     }
 }
@@ -621,7 +623,8 @@ impl LogReader {
             end += n.min(sink.len()) as u64;
         }
         if end > from {
-            let region = DroppedRegion { offset: from, bytes: end - from, reason: DropReason::IgnoredAfterCorruption };
+            let region =
+                DroppedRegion { offset: from, bytes: end - from, reason: DropReason::IgnoredAfterCorruption };
             if let Some(reporter) = self.reporter.as_mut() {
                 reporter(&region);
             }
@@ -645,7 +648,8 @@ impl LogReader {
             return Ok(false);
         }
         let start = if self.in_fragment { self.fragment_start } else { tail_start };
-        let end = if tail_has_data { self.buffered_end() } else { self.zero_tail_start.unwrap_or(tail_start) };
+        let end =
+            if tail_has_data { self.buffered_end() } else { self.zero_tail_start.unwrap_or(tail_start) };
         self.abandon_fragment();
         self.pos = self.block.len();
         self.skip_rest_of_block = !self.block_complete();

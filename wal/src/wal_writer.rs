@@ -100,7 +100,11 @@ impl WalWriter {
     /// A writer that continues the log in `file` (positioned at its end,
     /// e.g. from `FileSystem::open_appendable`); the bytes already there
     /// count as synced.
-    pub fn from_file(file: Box<dyn WritableFile>, path: impl Into<PathBuf>, sync_policy: SyncPolicy) -> WalWriter {
+    pub fn from_file(
+        file: Box<dyn WritableFile>,
+        path: impl Into<PathBuf>,
+        sync_policy: SyncPolicy,
+    ) -> WalWriter {
         let existing_len = file.len();
         WalWriter {
             log: LogWriter::new_with_offset(file, existing_len),

@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use lsmkit_base::coding::{decode_fixed32, decode_fixed64, get_length_prefixed_slice, put_length_prefixed_slice};
+use lsmkit_base::coding::{
+    decode_fixed32, decode_fixed64, get_length_prefixed_slice, put_length_prefixed_slice,
+};
 use lsmkit_base::key::{SequenceNumber, ValueKind};
 use lsmkit_base::{Error, Result};
 

@@ -16,7 +16,8 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/wal_leveld
 
 /// Runs the helper script with `/usr/bin/python3` and returns its stdout.
 fn run_script(args: &[&str]) -> String {
-    let output = Command::new("/usr/bin/python3").arg(SCRIPT).args(args).output().expect("run /usr/bin/python3");
+    let output =
+        Command::new("/usr/bin/python3").arg(SCRIPT).args(args).output().expect("run /usr/bin/python3");
     assert!(
         output.status.success(),
         "{SCRIPT} {args:?} failed ({}); is python3-plyvel installed?\n{}",
@@ -51,7 +52,9 @@ fn parse_batches(text: &str) -> Vec<Vec<Op>> {
         let fields: Vec<&str> = line.split(' ').collect();
         match fields.as_slice() {
             ["B", _] => batches.push(Vec::new()),
-            ["P", key, value] => batches.last_mut().unwrap().push((ValueKind::Value, unhex(key), unhex(value))),
+            ["P", key, value] => {
+                batches.last_mut().unwrap().push((ValueKind::Value, unhex(key), unhex(value)))
+            }
             ["D", key] => batches.last_mut().unwrap().push((ValueKind::Deletion, unhex(key), Vec::new())),
             _ => panic!("unexpected line {line:?}"),
         }
@@ -68,7 +71,8 @@ fn log_written_by_leveldb_is_read_back() {
 
     let fs = StdFs::new();
     let path = log_file(&db);
-    let mut reader = LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
+    let mut reader =
+        LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency);
     let mut next_sequence = 1;
     let mut fragmented = 0;
     for (i, expected_ops) in expected.iter().enumerate() {

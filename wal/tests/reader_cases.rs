@@ -240,7 +240,8 @@ mod reader_state {
         let path = Path::new("log");
         let log = [phys(RecordType::Full, b"one"), phys(RecordType::Full, b"two")].concat();
         write_file(&fs, path, &log, false).unwrap();
-        let mut reader = LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency);
+        let mut reader =
+            LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency);
         fs.fail_nth(0, io::ErrorKind::Other);
         let error = reader.read_record().unwrap_err();
         assert!(!error.is_corruption(), "an I/O error is not damage: {error}");
@@ -260,8 +261,9 @@ mod reader_state {
         file.append(&full).unwrap();
         file.append(&first).unwrap();
         file.append(&[1, 2, 3]).unwrap(); // part of the next header
-        let mut reader = LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency)
-            .with_follow_tail(true);
+        let mut reader =
+            LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency)
+                .with_follow_tail(true);
         assert_eq!(reader.read_record().unwrap().as_deref(), Some(&b"complete"[..]));
         assert_eq!(reader.read_record().unwrap(), None);
         assert_eq!(reader.read_record().unwrap(), None);
@@ -288,7 +290,8 @@ mod reader_state {
         let mut file = fs.create_writable(path, WriteMode::Buffered).unwrap();
         file.append(&good).unwrap();
         file.append(&bad).unwrap();
-        let mut reader = LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::PointInTimeRecovery);
+        let mut reader =
+            LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::PointInTimeRecovery);
         assert_eq!(reader.read_record().unwrap().as_deref(), Some(&b"good"[..]));
         assert_eq!(reader.read_record().unwrap(), None);
         file.append(&phys(RecordType::Full, b"later")).unwrap();
@@ -308,8 +311,11 @@ mod reader_state {
         let mut file = fs.create_writable(path, WriteMode::Buffered).unwrap();
         file.append(&phys(RecordType::Full, b"ok")).unwrap();
         file.append(&orphan).unwrap();
-        let mut reader =
-            LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::TolerateCorruptedTailRecords);
+        let mut reader = LogReader::new(
+            fs.open_sequential(path).unwrap(),
+            path,
+            RecoveryMode::TolerateCorruptedTailRecords,
+        );
         assert_eq!(reader.read_record().unwrap().as_deref(), Some(&b"ok"[..]));
         assert_eq!(reader.read_record().unwrap(), None);
         assert_eq!(reader.dropped_regions().len(), 1);

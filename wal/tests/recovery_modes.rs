@@ -101,7 +101,13 @@ fn zeroed_tail() {
 
 /// Checks the four outcomes for damage at record `v` that drops the rest of
 /// block 1 with `reason`.
-fn check_mid_file_damage(damaged: &[u8], records: &[Vec<u8>], offsets: &[usize], v: usize, reason: DropReason) {
+fn check_mid_file_damage(
+    damaged: &[u8],
+    records: &[Vec<u8>],
+    offsets: &[usize],
+    v: usize,
+    reason: DropReason,
+) {
     let bad_offset = offsets[v];
     let block_drop = region(bad_offset, 2 * BLOCK_SIZE - bad_offset, reason);
     // Records whose first header lies in block 1 after the damage are lost;
@@ -113,7 +119,8 @@ fn check_mid_file_damage(damaged: &[u8], records: &[Vec<u8>], offsets: &[usize],
     let expected: Vec<Vec<u8>> = records[..v].iter().chain(&records[first_after..]).cloned().collect();
     assert_eq!(outcome.records, expected);
     assert!(orphan_end > 2 * BLOCK_SIZE, "the sample log has a record across blocks 1 and 2");
-    let orphan = region(2 * BLOCK_SIZE, orphan_end - 2 * BLOCK_SIZE, DropReason::MissingStartOfFragmentedRecord);
+    let orphan =
+        region(2 * BLOCK_SIZE, orphan_end - 2 * BLOCK_SIZE, DropReason::MissingStartOfFragmentedRecord);
     assert_eq!(outcome.dropped, vec![block_drop.clone(), orphan]);
     assert!(outcome.end.is_ok());
 

@@ -136,7 +136,8 @@ fn reader_continues_after_end_without_following() {
     let fs = MemFs::new();
     let path = Path::new("log");
     let mut writer = lsmkit_wal::LogWriter::new(fs.create_writable(path, WriteMode::Buffered).unwrap());
-    let mut reader = LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency);
+    let mut reader =
+        LogReader::new(fs.open_sequential(path).unwrap(), path, RecoveryMode::AbsoluteConsistency);
     writer.add_record(b"one").unwrap();
     assert_eq!(reader.read_record().unwrap().as_deref(), Some(&b"one"[..]));
     assert_eq!(reader.read_record().unwrap(), None);

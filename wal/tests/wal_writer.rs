@@ -113,7 +113,8 @@ fn buffered_and_mmap_write_identical_bytes() {
     let buffered_path = dir.path().join("buffered.log");
     let mmap_path = dir.path().join("mmap.log");
     let mut buffered = WalWriter::create(&fs, &buffered_path, options(SyncPolicy::Os)).unwrap();
-    let mmap_options = WalOptions { sync_policy: SyncPolicy::Os, io_mode: WalIoMode::Mmap { chunk_size: 64 << 10 } };
+    let mmap_options =
+        WalOptions { sync_policy: SyncPolicy::Os, io_mode: WalIoMode::Mmap { chunk_size: 64 << 10 } };
     let mut mmap = WalWriter::create(&fs, &mmap_path, mmap_options).unwrap();
     for r in &records {
         buffered.add_record(r).unwrap();
@@ -149,9 +150,11 @@ fn follow_while_writing(io_mode: WalIoMode, reopen: bool) {
     let dir = tempfile::tempdir().unwrap();
     let fs: Arc<dyn FileSystem> = Arc::new(StdFs::new());
     let path = dir.path().join(LOG);
-    let mut wal = WalWriter::create(fs.as_ref(), &path, WalOptions { sync_policy: SyncPolicy::Os, io_mode }).unwrap();
-    let mut reader = LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency)
-        .with_follow_tail(true);
+    let mut wal =
+        WalWriter::create(fs.as_ref(), &path, WalOptions { sync_policy: SyncPolicy::Os, io_mode }).unwrap();
+    let mut reader =
+        LogReader::new(fs.open_sequential(&path).unwrap(), &path, RecoveryMode::AbsoluteConsistency)
+            .with_follow_tail(true);
     if reopen {
         reader = reader.with_reopen(Arc::clone(&fs));
     }
@@ -194,7 +197,8 @@ fn crashed_mmap_log_keeps_synced_records() {
     let dir = tempfile::tempdir().unwrap();
     let fs = StdFs::new();
     let path = dir.path().join(LOG);
-    let options = WalOptions { sync_policy: SyncPolicy::EveryWrite, io_mode: WalIoMode::Mmap { chunk_size: 1 << 20 } };
+    let options =
+        WalOptions { sync_policy: SyncPolicy::EveryWrite, io_mode: WalIoMode::Mmap { chunk_size: 1 << 20 } };
     let mut wal = WalWriter::create(&fs, &path, options).unwrap();
     wal.add_record(b"one").unwrap();
     wal.add_record(&record(1, 50_000)).unwrap();

@@ -154,7 +154,10 @@ fn decode_errors_name_the_problem() {
     // Delete: no key length; key too short; an over-long varint length.
     assert_eq!(corruption_message(decode(&raw(1, &[0]))), "bad WriteBatch Delete");
     assert_eq!(corruption_message(decode(&raw(1, &[0, 2, b'k']))), "bad WriteBatch Delete");
-    assert_eq!(corruption_message(decode(&raw(1, &[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))), "bad WriteBatch Delete");
+    assert_eq!(
+        corruption_message(decode(&raw(1, &[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))),
+        "bad WriteBatch Delete"
+    );
     // Count: more declared than present, and fewer.
     assert_eq!(corruption_message(decode(&raw(2, &[0, 1, b'k']))), "WriteBatch has wrong count");
     assert_eq!(corruption_message(decode(&raw(0, &[0, 1, b'k']))), "WriteBatch has wrong count");

@@ -12,8 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
-    let filter_len = usize::from(split).min(rest.len()) * rest.len() / 255;
-    let (filter, key) = rest.split_at(filter_len.min(rest.len()));
+    let (filter, key) = rest.split_at(rest.len() * usize::from(split) / 255);
 
     let leveldb = LevelDbBloom::new(10);
     let answer = leveldb.key_may_match(key, filter);

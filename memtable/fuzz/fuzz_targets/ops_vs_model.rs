@@ -92,11 +92,22 @@ impl Order {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Add { user_key: Vec<u8>, sequence: u16, deletion: bool, value: Vec<u8> },
-    Get { user_key: Vec<u8>, snapshot: u16 },
+    Add {
+        user_key: Vec<u8>,
+        sequence: u16,
+        deletion: bool,
+        value: Vec<u8>,
+    },
+    Get {
+        user_key: Vec<u8>,
+        snapshot: u16,
+    },
     SeekToFirst,
     SeekToLast,
-    Seek { user_key: Vec<u8>, sequence: u16 },
+    Seek {
+        user_key: Vec<u8>,
+        sequence: u16,
+    },
     Next,
     Prev,
     /// Replaces the iterator with a fresh, unpositioned one.
@@ -164,7 +175,8 @@ fuzz_target!(|input: Input| {
                 let user_key = short(user_key);
                 let snapshot = u64::from(snapshot);
                 let model_user_key = order.model_user_key(&user_key);
-                let from = (model_user_key.clone(), Reverse(pack_sequence_and_kind(snapshot, VALUE_KIND_FOR_SEEK)));
+                let from =
+                    (model_user_key.clone(), Reverse(pack_sequence_and_kind(snapshot, VALUE_KIND_FOR_SEEK)));
                 let expected = match model.range(from..).next() {
                     Some(((found, _), entry)) if *found == model_user_key => match entry.kind {
                         ValueKind::Value => MemtableGet::Found(entry.value.clone().into()),
@@ -186,8 +198,10 @@ fuzz_target!(|input: Input| {
                 let user_key = short(user_key);
                 let sequence = u64::from(sequence);
                 it.seek(&make_internal_key(&user_key, sequence, VALUE_KIND_FOR_SEEK));
-                let target =
-                    (order.model_user_key(&user_key), Reverse(pack_sequence_and_kind(sequence, VALUE_KIND_FOR_SEEK)));
+                let target = (
+                    order.model_user_key(&user_key),
+                    Reverse(pack_sequence_and_kind(sequence, VALUE_KIND_FOR_SEEK)),
+                );
                 cursor = model.range(target..).next().map(|(k, _)| k.clone());
             }
             Op::Next => {
@@ -198,7 +212,8 @@ fuzz_target!(|input: Input| {
             }
             Op::Prev => {
                 it.prev();
-                cursor = cursor.and_then(|position| model.range(..position).next_back().map(|(k, _)| k.clone()));
+                cursor =
+                    cursor.and_then(|position| model.range(..position).next_back().map(|(k, _)| k.clone()));
             }
             Op::NewIterator => {
                 it = memtable.iter();

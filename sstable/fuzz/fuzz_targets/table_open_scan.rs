@@ -25,8 +25,8 @@ use lsmkit_base::fs::{write_file, FileSystem, MemFs, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_bloom::LevelDbBloom;
 use lsmkit_sstable::{
-    Block, BlockHandle, Compression, Footer, ReadOptions, Table, TableBuilder, TableOptions, BLOCK_TRAILER_LEN,
-    FOOTER_LEN,
+    Block, BlockHandle, Compression, Footer, ReadOptions, Table, TableBuilder, TableOptions,
+    BLOCK_TRAILER_LEN, FOOTER_LEN,
 };
 
 const PATH: &str = "/fuzz/000001.ldb";
@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
         compression: if mode & 2 == 0 { Compression::None } else { Compression::Snappy },
         ..TableOptions::default()
     };
-    let file = if mode % 2 == 0 { with_fixed_checksums(rest.to_vec()) } else { damaged_valid_table(&fs, &options, rest) };
+    let file = if mode % 2 == 0 {
+        with_fixed_checksums(rest.to_vec())
+    } else {
+        damaged_valid_table(&fs, &options, rest)
+    };
     write_file(&fs, Path::new(PATH), &file, false).expect("write");
     open_and_scan(&fs, options, rest);
 });

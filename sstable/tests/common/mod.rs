@@ -15,7 +15,12 @@ use lsmkit_sstable::{Table, TableBuilder, TableOptions, TableSummary};
 pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// Writes `entries` (sorted by the options' comparator) as a table at `path`.
-pub fn build_table(fs: &dyn FileSystem, path: &Path, options: &TableOptions, entries: &[Entry]) -> TableSummary {
+pub fn build_table(
+    fs: &dyn FileSystem,
+    path: &Path,
+    options: &TableOptions,
+    entries: &[Entry],
+) -> TableSummary {
     let file = fs.create_writable(path, WriteMode::Buffered).expect("create table file");
     let mut builder = TableBuilder::new(options.clone(), file);
     for (key, value) in entries {
