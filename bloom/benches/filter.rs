@@ -14,22 +14,25 @@ use lsmkit_bloom::{BlockedBloom, FilterPolicy, LevelDbBloom};
 const KEYS: usize = 1_000_000;
 const BITS_PER_KEY: u32 = 10;
 
-/// Fixed-width keys stored back to back: `user:0000000042` (present) and
-/// `user:0000000042/x` (absent), the way an application numbers its records.
-fn key_arena(suffix: &str) -> (Vec<u8>, usize) {
-    let width = format!("user:{:010}{suffix}", 0).len();
-    let mut arena = Vec::with_capacity(KEYS * width);
-    for i in 0..KEYS {
-        arena.extend_from_slice(format!("user:{i:010}{suffix}").as_bytes());
+/// Width of every key: `user:` and a zero-padded counter.
+const KEY_WIDTH: usize = 15;
+
+/// `KEYS` keys `user:0000000042`, the way an application numbers its records,
+/// stored back to back, counting from `first`.
+fn key_arena(first: usize) -> Vec<u8> {
+    let mut arena = Vec::with_capacity(KEYS * KEY_WIDTH);
+    for i in first..first + KEYS {
+        arena.extend_from_slice(format!("user:{i:010}").as_bytes());
     }
-    (arena, width)
+    arena
 }
 
 fn bench_policy(c: &mut Criterion, policy: &dyn FilterPolicy) {
-    let (present_arena, present_width) = key_arena("");
-    let (absent_arena, absent_width) = key_arena("/x");
-    let present: Vec<&[u8]> = present_arena.chunks_exact(present_width).collect();
-    let absent: Vec<&[u8]> = absent_arena.chunks_exact(absent_width).collect();
+    // Present keys count from 0, absent ones from 1M: same shape, disjoint.
+    let present_arena = key_arena(0);
+    let absent_arena = key_arena(KEYS);
+    let present: Vec<&[u8]> = present_arena.chunks_exact(KEY_WIDTH).collect();
+    let absent: Vec<&[u8]> = absent_arena.chunks_exact(KEY_WIDTH).collect();
 
     let mut group = c.benchmark_group(format!("{}/{BITS_PER_KEY}-bits-per-key/1M-keys", policy.name()));
     group.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(KEYS as u64));

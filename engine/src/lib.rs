@@ -1,1 +1,44 @@
-//! The assembled lsmkit engine (`Db`): filled in by step 5 (issue 6); nothing here yet.
+//! `lsmkit`: an embedded LSM-tree key-value store, byte-compatible with
+//! LevelDB 1.23 — a database that uses no lsmkit extension opens in
+//! LevelDB, and lsmkit opens LevelDB's databases.
+//!
+//! [`Db`] is the database: `put`, `delete` and atomic `write` of a
+//! [`WriteBatch`] (group-committed to a write-ahead log), `get` and
+//! iterators over a consistent view (optionally at a [`Snapshot`]), manual
+//! `flush` and `compact_range`, and properties. Memtables are flushed and
+//! tables compacted in background threads.
+//!
+//! ```
+//! use lsmkit::{Db, Options, ReadOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options { create_if_missing: true, ..Options::default() })?;
+//! db.put(b"apple", b"red")?;
+//! db.put(b"banana", b"yellow")?;
+//! db.delete(b"apple")?;
+//! assert_eq!(db.get(b"banana")?.as_deref(), Some(&b"yellow"[..]));
+//! assert_eq!(db.get(b"apple")?, None);
+//! let keys: Vec<_> = db.range(&b"a"[..]..&b"z"[..]).map(|e| e.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+//! assert_eq!(keys, [&b"banana"[..]]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod background;
+mod db;
+mod db_iterator;
+mod options;
+mod properties;
+mod range_iter;
+mod recovery;
+mod snapshot;
+mod state;
+mod write;
+
+pub use db::Db;
+pub use db_iterator::DbIterator;
+pub use lsmkit_base::{Error, Result};
+pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
+pub use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode, WriteBatch};
+pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
+pub use range_iter::DbRange;
+pub use snapshot::Snapshot;

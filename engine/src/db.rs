@@ -1,0 +1,486 @@
+//! [`Db`]: an open database — the public face of the engine.
+
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use lsmkit_base::iterator::InternalIterator;
+use lsmkit_base::key::{make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind};
+use lsmkit_base::merging_iterator::MergingIterator;
+use lsmkit_base::Result;
+use lsmkit_compaction::{new_picker, LevelIterator, ManualCompaction};
+use lsmkit_memtable::{Memtable, MemtableGet};
+use lsmkit_sstable::{BlockCache, TableCache, TableOptions};
+use lsmkit_version::{GetStats, Version, VersionSet, VersionSetOptions, NUM_LEVELS};
+use lsmkit_wal::WriteBatch;
+
+use crate::db_iterator::DbIterator;
+use crate::options::{FlushOptions, Options, ReadOptions, WriteOptions};
+use crate::range_iter::DbRange;
+use crate::recovery::lock_and_prepare;
+use crate::snapshot::{Snapshot, SnapshotList};
+use crate::state::{DbShared, DbState, DbStats, ManualRequest};
+
+/// An open database. Cheap to clone (all clones share one database); `Send + Sync`.
+/// The database closes when the last clone is dropped: background work
+/// stops, the WAL is flushed to the OS and the directory lock is released.
+#[derive(Clone)]
+pub struct Db {
+    owner: Arc<DbOwner>,
+}
+
+/// Owns the background threads; its drop shuts the database down.
+struct DbOwner {
+    shared: Arc<DbShared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What a read sees: the memtables and the Version at one moment.
+struct ReadView {
+    mem: Memtable,
+    imms: Vec<Memtable>,
+    version: Arc<Version>,
+    sequence: SequenceNumber,
+}
+
+impl Db {
+    /// Opens (or, with `create_if_missing`, creates) the database in `path`.
+    ///
+    /// The directory is locked for the life of the database; a second open,
+    /// in this process or another (LevelDB included), gets `Error::Busy`.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let options = options.sanitized();
+        let dir = path.as_ref().to_path_buf();
+        let fs = options.fs.clone();
+        let icmp = InternalKeyComparator::new(options.comparator.clone());
+        let mut table_options =
+            TableOptions::for_internal_keys(options.comparator.clone(), options.filter_policy.clone());
+        table_options.block_size = options.block_size;
+        table_options.restart_interval = options.block_restart_interval;
+        table_options.compression = options.compression;
+        table_options.paranoid_checks = options.paranoid_checks;
+        table_options.read_mode = options.table_read_mode;
+        table_options.block_cache = Some(Arc::new(BlockCache::new(options.block_cache_capacity)));
+        let table_cache =
+            Arc::new(TableCache::new(fs.clone(), &dir, table_options.clone(), options.max_open_files - 10));
+        let versions = VersionSet::new(
+            &dir,
+            fs.clone(),
+            icmp.clone(),
+            VersionSetOptions {
+                max_file_size: options.max_file_size,
+                max_manifest_file_size: options.max_manifest_file_size,
+                reuse_manifest: false,
+            },
+        );
+        let picker = new_picker(&options.compaction_style, options.max_file_size);
+        let state = DbState {
+            mem: Memtable::new(icmp.clone()),
+            mem_log_number: 0,
+            wal: None,
+            wal_dir_synced: true,
+            imms: Default::default(),
+            versions,
+            bg_error: None,
+            pending_outputs: Default::default(),
+            flush_running: false,
+            compaction_running: false,
+            writers: Default::default(),
+            next_writer_id: 1,
+            finished_writers: Default::default(),
+            group_inserts_pending: 0,
+            manual: None,
+            next_manual_id: 1,
+            finished_manuals: Default::default(),
+            stats: DbStats::default(),
+        };
+        let shared = Arc::new(DbShared {
+            dir,
+            options,
+            fs,
+            icmp,
+            table_options,
+            table_cache,
+            picker,
+            snapshots: Arc::new(SnapshotList::default()),
+            state: Mutex::new(state),
+            work_cv: Condvar::new(),
+            progress_cv: Condvar::new(),
+            writer_cv: Condvar::new(),
+            shutting_down: AtomicBool::new(false),
+            _lock: Mutex::new(None),
+        });
+        let lock = lock_and_prepare(&shared)?;
+        *shared._lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);
+        let recovered = shared.recover()?;
+        {
+            let mut state = shared.lock();
+            state.mem = recovered.mem;
+            state.mem_log_number = recovered.log_number;
+            state.wal = Some(recovered.wal);
+        }
+        let mut threads = Vec::new();
+        let flusher = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsmkit-flush".into())
+                .spawn(move || flusher.flush_thread())
+                .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-flush", e))?,
+        );
+        let compactor = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsmkit-compaction".into())
+                .spawn(move || compactor.compaction_thread(None))
+                .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-compaction", e))?,
+        );
+        shared.work_cv.notify_all();
+        Ok(Db { owner: Arc::new(DbOwner { shared, threads: Mutex::new(threads) }) })
+    }
+
+    fn shared(&self) -> &Arc<DbShared> {
+        &self.owner.shared
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.shared().dir
+    }
+
+    // ----- writes -------------------------------------------------------------
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_opt(WriteOptions::default(), key, value)
+    }
+
+    /// Sets `key` to `value` with write options.
+    pub fn put_opt(&self, options: WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(options, batch)
+    }
+
+    /// Deletes `key` (deleting a missing key is not an error).
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.delete_opt(WriteOptions::default(), key)
+    }
+
+    /// Deletes `key` with write options.
+    pub fn delete_opt(&self, options: WriteOptions, key: &[u8]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(options, batch)
+    }
+
+    /// Applies `batch` atomically. Its writes get consecutive sequence
+    /// numbers; with `options.sync` the WAL is synced before this returns.
+    pub fn write(&self, options: WriteOptions, batch: WriteBatch) -> Result<()> {
+        if batch.count() == 0 {
+            return Ok(());
+        }
+        self.shared().write(options, Some(Arc::new(batch)))
+    }
+
+    // ----- reads --------------------------------------------------------------
+
+    fn read_view(&self, snapshot: Option<&Snapshot>) -> ReadView {
+        let state = self.shared().lock();
+        ReadView {
+            mem: state.mem.clone(),
+            imms: state.imms.iter().rev().map(|m| m.mem.clone()).collect(),
+            version: state.versions.current(),
+            sequence: snapshot.map_or(state.versions.last_sequence(), |s| s.sequence()),
+        }
+    }
+
+    /// The value of `key`, or `None` if it is absent or deleted.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.get_opt(&ReadOptions::new(), key)
+    }
+
+    /// The value of `key` as of `options.snapshot` (or now).
+    pub fn get_opt(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
+        let view = self.read_view(options.snapshot.as_ref());
+        for mem in std::iter::once(&view.mem).chain(view.imms.iter()) {
+            match mem.get(key, view.sequence) {
+                MemtableGet::Found(value) => return Ok(Some(value)),
+                MemtableGet::Deleted => return Ok(None),
+                MemtableGet::NotFound => {}
+            }
+        }
+        let shared = self.shared();
+        let lookup = make_internal_key(key, view.sequence, lsmkit_base::key::VALUE_KIND_FOR_SEEK);
+        let table_read = lsmkit_sstable::ReadOptions {
+            verify_checksums: options.verify_checksums || shared.options.paranoid_checks,
+            fill_cache: options.fill_cache,
+        };
+        let mut stats = GetStats::new();
+        let mut answer = None;
+        for (level, file) in view.version.files_for_get(&lookup) {
+            stats.note_file_read(level, &file);
+            let found = shared.table_cache.get(&table_read, file.number, file.file_size, &lookup)?;
+            if let Some((found_key, value)) = found {
+                let parsed = parse_internal_key(&found_key).map_err(|e| e.in_file(shared.table_path(file.number)))?;
+                if shared.icmp.compare_user_keys(parsed.user_key, key) == std::cmp::Ordering::Equal {
+                    answer = match parsed.kind {
+                        ValueKind::Value => Some(value),
+                        ValueKind::Deletion => None,
+                    };
+                    break;
+                }
+            }
+        }
+        if view.version.update_stats(&stats) {
+            shared.work_cv.notify_all();
+        }
+        Ok(answer)
+    }
+
+    /// A snapshot of the current state; reads given it see exactly the
+    /// writes made before it, and compaction keeps what it sees.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.shared().lock();
+        self.shared().snapshots.acquire(state.versions.last_sequence())
+    }
+
+    /// The merged internal iterator over a read view.
+    fn internal_iterator(&self, view: &ReadView, options: &ReadOptions) -> Box<dyn InternalIterator> {
+        let shared = self.shared();
+        let table_read = lsmkit_sstable::ReadOptions {
+            verify_checksums: options.verify_checksums || shared.options.paranoid_checks,
+            fill_cache: options.fill_cache,
+        };
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+        children.push(Box::new(view.mem.iter()));
+        for imm in &view.imms {
+            children.push(Box::new(imm.iter()));
+        }
+        let mut level0: Vec<_> = view.version.files(0).to_vec();
+        level0.sort_by_key(|f| std::cmp::Reverse(f.number));
+        for file in level0 {
+            match shared.table_cache.iter(table_read, file.number, file.file_size) {
+                Ok(it) => children.push(Box::new(it)),
+                Err(e) => children.push(Box::new(lsmkit_base::iterator::EmptyIterator::with_error(e))),
+            }
+        }
+        for level in 1..NUM_LEVELS {
+            let files = view.version.files(level);
+            if !files.is_empty() {
+                children.push(Box::new(LevelIterator::new(
+                    Arc::clone(&shared.table_cache),
+                    shared.icmp.clone(),
+                    table_read,
+                    files.to_vec(),
+                )));
+            }
+        }
+        Box::new(MergingIterator::new(Arc::new(shared.icmp.clone()), children))
+    }
+
+    /// An iterator over the user view (as of `options.snapshot`, or now),
+    /// unpositioned: call `seek_to_first`, `seek_to_last` or `seek` first.
+    pub fn iter(&self, options: ReadOptions) -> DbIterator {
+        let view = self.read_view(options.snapshot.as_ref());
+        let internal = self.internal_iterator(&view, &options);
+        let sequence = view.sequence;
+        let pins: Box<dyn std::any::Any + Send> = Box::new((view.mem, view.imms, view.version, options.snapshot));
+        DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins)
+    }
+
+    /// The entries with keys in `range`, in order; also iterable from the back.
+    pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> DbRange {
+        let snapshot = self.snapshot();
+        let options = ReadOptions { snapshot: Some(snapshot), ..ReadOptions::new() };
+        let front = self.iter(options.clone());
+        let back = self.iter(options);
+        let start = owned_bound(range.start_bound());
+        let end = owned_bound(range.end_bound());
+        DbRange::new(front, back, start, end, self.shared().options.comparator.clone())
+    }
+
+    /// The entries whose keys start with `prefix`, in order; also iterable from the back.
+    pub fn prefix(&self, prefix: &[u8]) -> DbRange {
+        let snapshot = self.snapshot();
+        let options = ReadOptions { snapshot: Some(snapshot), ..ReadOptions::new() };
+        let front = self.iter(options.clone());
+        let back = self.iter(options);
+        DbRange::with_prefix(front, back, prefix, self.shared().options.comparator.clone())
+    }
+
+    // ----- maintenance --------------------------------------------------------
+
+    /// Writes the memtable to a table now (Kvrocks' FLUSHMEMTABLE). With
+    /// `wait`, returns once it is installed: every write made before the
+    /// call, including those made with `disable_wal`, is then durable.
+    pub fn flush(&self, options: FlushOptions) -> Result<()> {
+        let shared = self.shared();
+        shared.write(WriteOptions::default(), None)?;
+        if options.wait {
+            let mut state = shared.lock();
+            while !state.imms.is_empty() {
+                if let Some(e) = &state.bg_error {
+                    return Err(e.clone());
+                }
+                shared.work_cv.notify_all();
+                state = shared.wait(&shared.progress_cv, state);
+            }
+            if let Some(e) = &state.bg_error {
+                return Err(e.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Compacts the user keys in `[begin, end]` (`None` = unbounded) down
+    /// through every level that holds them, after flushing the memtable.
+    pub fn compact_range(&self, begin: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.flush(FlushOptions { wait: true })?;
+        let shared = self.shared();
+        let mut state = shared.lock();
+        // Levels that overlap the range, down to the deepest one holding data.
+        let version = state.versions.current();
+        let deepest =
+            (1..NUM_LEVELS).rev().find(|&l| version.overlap_in_level(l, begin, end)).unwrap_or(0).max(1);
+        let mut levels: Vec<usize> = (0..deepest).collect();
+        let first = levels.remove(0);
+        // Wait for any other manual compaction.
+        while state.manual.is_some() {
+            state = shared.wait(&shared.progress_cv, state);
+        }
+        let id = state.next_manual_id;
+        state.next_manual_id += 1;
+        state.manual = Some(ManualRequest {
+            id,
+            compaction: ManualCompaction::new(first, begin, end),
+            remaining_levels: levels,
+            begin: begin.map(<[u8]>::to_vec),
+            end: end.map(<[u8]>::to_vec),
+            result: None,
+        });
+        shared.work_cv.notify_all();
+        loop {
+            if let Some(result) = state.finished_manuals.remove(&id) {
+                return result;
+            }
+            state = shared.wait(&shared.progress_cv, state);
+        }
+    }
+
+    /// Syncs the WAL: every write acknowledged so far becomes durable.
+    pub fn sync_wal(&self) -> Result<()> {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        let needs_dir_sync = !state.wal_dir_synced;
+        if let Some(wal) = state.wal.as_mut() {
+            wal.sync()?;
+        }
+        if needs_dir_sync {
+            shared.fs.sync_dir(&shared.dir)?;
+            state.wal_dir_synced = true;
+        }
+        Ok(())
+    }
+
+    /// The sequence number of the last write applied.
+    pub fn latest_sequence(&self) -> SequenceNumber {
+        self.shared().lock().versions.last_sequence()
+    }
+
+    /// The first background error, if one stopped writes.
+    pub fn background_error(&self) -> Option<lsmkit_base::Error> {
+        self.shared().lock().bg_error.clone()
+    }
+
+    /// Approximate bytes on disk used by each user-key range `[start, end)`.
+    pub fn approximate_sizes(&self, ranges: &[(&[u8], &[u8])]) -> Vec<u64> {
+        let shared = self.shared();
+        let version = shared.lock().versions.current();
+        ranges
+            .iter()
+            .map(|(start, end)| {
+                let start_key = make_internal_key(start, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
+                let end_key = make_internal_key(end, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
+                let offset = |key: &[u8]| -> u64 {
+                    let mut total = 0;
+                    for level in 0..NUM_LEVELS {
+                        for file in version.files(level) {
+                            if shared.icmp.compare_internal_keys(&file.largest, key) != std::cmp::Ordering::Greater {
+                                total += file.file_size;
+                            } else if shared.icmp.compare_internal_keys(&file.smallest, key)
+                                == std::cmp::Ordering::Greater
+                            {
+                                if level > 0 {
+                                    break;
+                                }
+                            } else if let Ok(table) = shared.table_cache.find_table(file.number, file.file_size) {
+                                total += table.approximate_offset_of(key);
+                            }
+                        }
+                    }
+                    total
+                };
+                offset(&end_key).saturating_sub(offset(&start_key))
+            })
+            .collect()
+    }
+
+    /// A LevelDB-style property (`lsmkit.num-files-at-level<N>`,
+    /// `lsmkit.stats`, `lsmkit.sstables`, `lsmkit.approximate-memory-usage`;
+    /// the `leveldb.` prefix is accepted too), or `None` for an unknown name.
+    pub fn property(&self, name: &str) -> Option<String> {
+        crate::properties::property(self.shared(), name)
+    }
+}
+
+fn owned_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl DbShared {
+    pub(crate) fn table_path(&self, number: u64) -> std::path::PathBuf {
+        lsmkit_base::filename::table_file_name(&self.dir, number)
+    }
+}
+
+impl Drop for DbOwner {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutting_down.store(true, Ordering::Release);
+        {
+            let _state = shared.lock();
+            shared.work_cv.notify_all();
+            shared.progress_cv.notify_all();
+            shared.writer_cv.notify_all();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        let mut state = shared.lock();
+        if let Some(mut wal) = state.wal.take() {
+            let _ = wal.close();
+        }
+        drop(state);
+        shared._lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn db_is_send_and_sync() {
+        assert_send_sync::<Db>();
+    }
+}

@@ -1,0 +1,165 @@
+//! Options of a database, of reads, writes and flushes. Defaults are LevelDB
+//! 1.23's (FORMAT.md §11), except that Snappy compression and a 10-bit
+//! LevelDB bloom filter are on.
+
+use std::sync::Arc;
+
+use lsmkit_base::comparator::{BytewiseComparator, Comparator};
+use lsmkit_base::fs::{FileSystem, ReadMode, StdFs};
+use lsmkit_bloom::{FilterPolicy, LevelDbBloom};
+use lsmkit_compaction::CompactionStyle;
+use lsmkit_sstable::Compression;
+use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode};
+
+use crate::snapshot::Snapshot;
+
+/// How a database is opened and run.
+#[derive(Clone)]
+pub struct Options {
+    /// Create the database if it is missing (default false).
+    pub create_if_missing: bool,
+    /// Fail if the database already exists (default false).
+    pub error_if_exists: bool,
+    /// Check aggressively: a damaged WAL fails the open instead of being
+    /// handled by `wal_recovery_mode`; table reads verify checksums; damaged
+    /// meta blocks fail table opens (default false).
+    pub paranoid_checks: bool,
+    /// The order of user keys; its name is stored in the MANIFEST (default
+    /// `leveldb.BytewiseComparator`).
+    pub comparator: Arc<dyn Comparator>,
+    /// Where files live (default the real file system).
+    pub fs: Arc<dyn FileSystem>,
+    /// Bytes of writes a memtable takes before it is switched for a new one
+    /// and flushed (default 4 MiB, clamped to [64 KiB, 1 GiB]).
+    pub write_buffer_size: usize,
+    /// Full memtables waiting to be flushed before writes wait (default 2;
+    /// LevelDB has 1).
+    pub max_immutable_memtables: usize,
+    /// Target table size for compaction outputs (default 2 MiB, clamped to [1 MiB, 1 GiB]).
+    pub max_file_size: u64,
+    /// Uncompressed size of a data block (default 4096, clamped to [1 KiB, 4 MiB]).
+    pub block_size: usize,
+    /// Keys between restart points in data blocks (default 16).
+    pub block_restart_interval: usize,
+    /// Block compression (default Snappy).
+    pub compression: Compression,
+    /// Filter policy for tables (default LevelDB's bloom, 10 bits per key;
+    /// LevelDB's default is none).
+    pub filter_policy: Option<Arc<dyn FilterPolicy>>,
+    /// Tables kept open at once (default 1000, clamped to [74, 50 000]; 10
+    /// are reserved for other files, as LevelDB does).
+    pub max_open_files: usize,
+    /// Capacity of the shared block cache in bytes (default 8 MiB).
+    pub block_cache_capacity: u64,
+    /// How tables are read: positional reads (default) or mmap.
+    pub table_read_mode: ReadMode,
+    /// Level-0 files that trigger a compaction (default 4).
+    pub l0_compaction_trigger: usize,
+    /// Level-0 files at which each write is delayed by 1 ms (default 8).
+    pub l0_slowdown_trigger: usize,
+    /// Level-0 files at which writes wait for compaction (default 12).
+    pub l0_stop_trigger: usize,
+    /// Background threads: one flushes memtables, the others compact
+    /// (default 2; at least 2 are used: one compaction runs at a time).
+    pub max_background_jobs: usize,
+    /// Leveled (default) or size-tiered compaction.
+    pub compaction_style: CompactionStyle,
+    /// When the WAL is synced without being asked (default: only when a
+    /// write asks, as LevelDB).
+    pub wal_sync_policy: SyncPolicy,
+    /// Buffered (default) or mmap WAL I/O.
+    pub wal_io_mode: WalIoMode,
+    /// What recovery does with a damaged WAL (default point-in-time).
+    pub wal_recovery_mode: RecoveryMode,
+    /// A MANIFEST larger than this is rewritten at the next change (default 64 MiB).
+    pub max_manifest_file_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            create_if_missing: false,
+            error_if_exists: false,
+            paranoid_checks: false,
+            comparator: BytewiseComparator::shared(),
+            fs: Arc::new(StdFs::new()),
+            write_buffer_size: 4 << 20,
+            max_immutable_memtables: 2,
+            max_file_size: 2 << 20,
+            block_size: 4096,
+            block_restart_interval: 16,
+            compression: Compression::Snappy,
+            filter_policy: Some(Arc::new(LevelDbBloom::new(10))),
+            max_open_files: 1000,
+            block_cache_capacity: 8 << 20,
+            table_read_mode: ReadMode::Positional,
+            l0_compaction_trigger: 4,
+            l0_slowdown_trigger: 8,
+            l0_stop_trigger: 12,
+            max_background_jobs: 2,
+            compaction_style: CompactionStyle::Leveled,
+            wal_sync_policy: SyncPolicy::Os,
+            wal_io_mode: WalIoMode::Buffered,
+            wal_recovery_mode: RecoveryMode::PointInTimeRecovery,
+            max_manifest_file_size: 64 << 20,
+        }
+    }
+}
+
+impl Options {
+    /// Clamps sizes to LevelDB's ranges (FORMAT.md §11).
+    pub(crate) fn sanitized(mut self) -> Options {
+        self.write_buffer_size = self.write_buffer_size.clamp(64 << 10, 1 << 30);
+        self.max_file_size = self.max_file_size.clamp(1 << 20, 1 << 30);
+        self.block_size = self.block_size.clamp(1 << 10, 4 << 20);
+        self.block_restart_interval = self.block_restart_interval.max(1);
+        self.max_open_files = self.max_open_files.clamp(74, 50_000);
+        self.max_immutable_memtables = self.max_immutable_memtables.max(1);
+        self.l0_compaction_trigger = self.l0_compaction_trigger.max(1);
+        self.l0_slowdown_trigger = self.l0_slowdown_trigger.max(self.l0_compaction_trigger);
+        self.l0_stop_trigger = self.l0_stop_trigger.max(self.l0_slowdown_trigger);
+        self.max_background_jobs = self.max_background_jobs.max(2);
+        self
+    }
+}
+
+/// Options of one read.
+#[derive(Clone, Default)]
+pub struct ReadOptions {
+    /// Read as of this snapshot (default: the latest state).
+    pub snapshot: Option<Snapshot>,
+    /// Verify the checksum of every block read (default false).
+    pub verify_checksums: bool,
+    /// Keep blocks read in the block cache (default true).
+    pub fill_cache: bool,
+}
+
+impl ReadOptions {
+    /// Default read options: latest state, no checksum verification, fill the cache.
+    pub fn new() -> ReadOptions {
+        ReadOptions { snapshot: None, verify_checksums: false, fill_cache: true }
+    }
+}
+
+/// Options of one write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Sync the WAL before the write is acknowledged (default false).
+    pub sync: bool,
+    /// Do not log the write (it is lost in a crash unless a [`flush`](crate::Db::flush)
+    /// completes after it).
+    pub disable_wal: bool,
+}
+
+/// Options of [`Db::flush`](crate::Db::flush).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushOptions {
+    /// Wait until the memtable is written to a table (default true).
+    pub wait: bool,
+}
+
+impl Default for FlushOptions {
+    fn default() -> FlushOptions {
+        FlushOptions { wait: true }
+    }
+}

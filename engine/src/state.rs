@@ -1,0 +1,161 @@
+//! The shared state of an open database: what every `Db` handle, writer and
+//! background thread sees, and the part of it guarded by the one mutex.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use lsmkit_base::fs::{FileLock, FileSystem};
+use lsmkit_base::key::{InternalKeyComparator, SequenceNumber};
+use lsmkit_base::{Error, Result};
+use lsmkit_compaction::{ManualCompaction, Picker};
+use lsmkit_memtable::Memtable;
+use lsmkit_sstable::{TableCache, TableOptions};
+use lsmkit_version::{VersionSet, NUM_LEVELS};
+use lsmkit_wal::{WalWriter, WriteBatch};
+
+use crate::options::Options;
+use crate::snapshot::SnapshotList;
+
+/// A full memtable waiting to be flushed, with the WAL that holds its writes.
+#[derive(Clone)]
+pub(crate) struct ImmutableMemtable {
+    pub(crate) mem: Memtable,
+    pub(crate) log_number: u64,
+}
+
+/// What a queued writer is waiting for (group commit).
+pub(crate) enum WriterStatus {
+    /// Queued; the leader has not taken it into a group yet.
+    Waiting,
+    /// The group's WAL record is written: insert the batch at this sequence.
+    Insert { sequence: SequenceNumber, mem: Memtable },
+    /// Inserted; waiting for the leader to publish the group.
+    Inserted,
+}
+
+/// One caller of `Db::write` (or a forced memtable switch, with no batch).
+pub(crate) struct QueuedWriter {
+    pub(crate) id: u64,
+    pub(crate) batch: Option<Arc<WriteBatch>>,
+    pub(crate) sync: bool,
+    pub(crate) disable_wal: bool,
+    pub(crate) status: WriterStatus,
+}
+
+/// Counters reported by the `lsmkit.stats` property.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DbStats {
+    /// Per level: compactions (and flushes, at their output level) run.
+    pub(crate) level_compactions: [u64; NUM_LEVELS],
+    /// Per level: bytes read by compactions whose inputs start at that level... kept per output level.
+    pub(crate) level_bytes_read: [u64; NUM_LEVELS],
+    /// Per level: bytes written to that level by flushes and compactions.
+    pub(crate) level_bytes_written: [u64; NUM_LEVELS],
+    /// Bytes of user keys and values written through the API.
+    pub(crate) user_bytes_written: u64,
+    /// Bytes written to the WAL.
+    pub(crate) wal_bytes_written: u64,
+    /// Bytes written by memtable flushes.
+    pub(crate) flush_bytes_written: u64,
+    /// Writes delayed 1 ms because of level 0 (slowdown).
+    pub(crate) slowdowns: u64,
+    /// Times a writer waited for a flush or compaction (stop).
+    pub(crate) stops: u64,
+    /// Total microseconds writers spent slowed down or stopped.
+    pub(crate) stall_micros: u64,
+    /// Flushes completed.
+    pub(crate) flushes: u64,
+    /// Trivial moves done.
+    pub(crate) trivial_moves: u64,
+}
+
+/// A requested manual compaction and its progress.
+pub(crate) struct ManualRequest {
+    pub(crate) id: u64,
+    pub(crate) compaction: ManualCompaction,
+    /// Levels still to do after the current one (deepest last).
+    pub(crate) remaining_levels: Vec<usize>,
+    pub(crate) begin: Option<Vec<u8>>,
+    pub(crate) end: Option<Vec<u8>>,
+    pub(crate) result: Option<Result<()>>,
+}
+
+/// Everything guarded by the database mutex.
+pub(crate) struct DbState {
+    /// The memtable receiving writes, and the WAL that logs them.
+    pub(crate) mem: Memtable,
+    pub(crate) mem_log_number: u64,
+    pub(crate) wal: Option<WalWriter>,
+    /// The current WAL's directory entry has been synced.
+    pub(crate) wal_dir_synced: bool,
+    /// Full memtables, oldest first.
+    pub(crate) imms: VecDeque<ImmutableMemtable>,
+    pub(crate) versions: VersionSet,
+    /// The first background error; writes fail with it from then on.
+    pub(crate) bg_error: Option<Error>,
+    /// Table numbers being written (not yet in any Version).
+    pub(crate) pending_outputs: BTreeSet<u64>,
+    pub(crate) flush_running: bool,
+    pub(crate) compaction_running: bool,
+    /// Writers in arrival order; the front one leads the next group.
+    pub(crate) writers: VecDeque<QueuedWriter>,
+    pub(crate) next_writer_id: u64,
+    /// Results of writers whose group finished (followers pick them up).
+    pub(crate) finished_writers: HashMap<u64, Result<()>>,
+    /// Followers of the current group still inserting into the memtable.
+    pub(crate) group_inserts_pending: usize,
+    pub(crate) manual: Option<ManualRequest>,
+    pub(crate) next_manual_id: u64,
+    pub(crate) finished_manuals: HashMap<u64, Result<()>>,
+    pub(crate) stats: DbStats,
+}
+
+/// The state shared by every handle and thread of one open database.
+pub(crate) struct DbShared {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) icmp: InternalKeyComparator,
+    pub(crate) table_options: TableOptions,
+    pub(crate) table_cache: Arc<TableCache>,
+    pub(crate) picker: Box<dyn Picker>,
+    pub(crate) snapshots: Arc<SnapshotList>,
+    pub(crate) state: Mutex<DbState>,
+    /// Background threads wait here for work.
+    pub(crate) work_cv: Condvar,
+    /// Writers, flush and compaction waiters wait here for progress.
+    pub(crate) progress_cv: Condvar,
+    /// Queued writers wait here for their turn or their group's result.
+    pub(crate) writer_cv: Condvar,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) _lock: Mutex<Option<Box<dyn FileLock>>>,
+}
+
+impl DbShared {
+    /// Locks the state. A panic in another thread while it held the lock
+    /// does not make the database unusable: the state is still consistent
+    /// at every point where the lock is released.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DbState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn wait<'a>(&self, cv: &Condvar, guard: MutexGuard<'a, DbState>) -> MutexGuard<'a, DbState> {
+        cv.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Records the first background error (later ones are dropped) and
+    /// wakes everyone who waits for background progress.
+    pub(crate) fn record_background_error(&self, state: &mut DbState, error: Error) {
+        if state.bg_error.is_none() {
+            state.bg_error = Some(error);
+        }
+        self.progress_cv.notify_all();
+        self.writer_cv.notify_all();
+    }
+}

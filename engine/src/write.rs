@@ -1,0 +1,297 @@
+//! The write path: a queue of writers with group commit.
+//!
+//! The writer at the front of the queue leads a group: it makes room (a new
+//! memtable and WAL when the current one is full, waiting or slowing down
+//! when level 0 or the immutable list is too large), takes the batches queued
+//! behind it (up to LevelDB's group size cap), assigns their sequence
+//! numbers, writes one WAL record for the whole group and syncs it at most
+//! once. Then every member inserts its own batch into the memtable at the
+//! same time, and the leader publishes the new last sequence once all are in.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lsmkit_base::filename::log_file_name;
+use lsmkit_base::key::SequenceNumber;
+use lsmkit_base::{Error, Result};
+use lsmkit_memtable::Memtable;
+use lsmkit_wal::{WalOptions, WalWriter, WriteBatch};
+
+use crate::options::WriteOptions;
+use crate::state::{DbShared, DbState, ImmutableMemtable, QueuedWriter, WriterStatus};
+
+/// LevelDB's cap on the bytes of one write group (FORMAT.md §4).
+const MAX_GROUP_BYTES: usize = 1 << 20;
+/// A group led by a small batch grows by at most this much.
+const SMALL_BATCH_GROWTH: usize = 128 << 10;
+
+/// Inserts every operation of `batch`, numbered from `sequence`, into `mem`.
+pub(crate) fn insert_batch(mem: &Memtable, batch: &WriteBatch, sequence: SequenceNumber) -> Result<()> {
+    for (i, op) in batch.ops().enumerate() {
+        let op = op?;
+        mem.add(sequence + i as u64, op.kind, op.key, op.value);
+    }
+    Ok(())
+}
+
+impl DbShared {
+    /// Writes `batch` (or, with `None`, switches to a new memtable so the
+    /// current one gets flushed).
+    pub(crate) fn write(&self, options: WriteOptions, batch: Option<Arc<WriteBatch>>) -> Result<()> {
+        if let Some(b) = &batch {
+            // Validate before queuing: a malformed batch must not reach the WAL.
+            for op in b.ops() {
+                op?;
+            }
+        }
+        let mut state = self.lock();
+        let id = state.next_writer_id;
+        state.next_writer_id += 1;
+        state.writers.push_back(QueuedWriter {
+            id,
+            batch,
+            sync: options.sync,
+            disable_wal: options.disable_wal,
+            status: WriterStatus::Waiting,
+        });
+        loop {
+            if let Some(result) = state.finished_writers.remove(&id) {
+                return result;
+            }
+            let position = state.writers.iter().position(|w| w.id == id);
+            if let Some(pos) = position {
+                if let WriterStatus::Insert { sequence, mem } = &state.writers[pos].status {
+                    let (sequence, mem) = (*sequence, mem.clone());
+                    let batch = state.writers[pos].batch.clone();
+                    drop(state);
+                    let result = match &batch {
+                        Some(b) => insert_batch(&mem, b, sequence),
+                        None => Ok(()),
+                    };
+                    state = self.lock();
+                    if let Err(e) = result {
+                        self.record_background_error(&mut state, e);
+                    }
+                    if let Some(w) = state.writers.iter_mut().find(|w| w.id == id) {
+                        w.status = WriterStatus::Inserted;
+                    }
+                    state.group_inserts_pending -= 1;
+                    self.writer_cv.notify_all();
+                    continue;
+                }
+                if pos == 0 && matches!(state.writers[0].status, WriterStatus::Waiting) {
+                    return self.lead_group(state);
+                }
+            }
+            state = self.wait(&self.writer_cv, state);
+        }
+    }
+
+    /// Runs the group led by the writer at the front of the queue.
+    fn lead_group(&self, mut state: std::sync::MutexGuard<'_, DbState>) -> Result<()> {
+        let force_switch = state.writers[0].batch.is_none();
+        let (room, guard) = self.make_room_for_write(state, force_switch);
+        state = guard;
+        if let Err(e) = room {
+            state.writers.pop_front();
+            self.writer_cv.notify_all();
+            return Err(e);
+        }
+        if force_switch {
+            state.writers.pop_front();
+            self.writer_cv.notify_all();
+            return Ok(());
+        }
+
+        // Build the group.
+        let leader_sync = state.writers[0].sync;
+        let disable_wal = state.writers[0].disable_wal;
+        let first_size = state.writers[0].batch.as_ref().map_or(0, |b| b.approximate_size());
+        let max_size = if first_size <= SMALL_BATCH_GROWTH { first_size + SMALL_BATCH_GROWTH } else { MAX_GROUP_BYTES };
+        let mut group_len = 1;
+        let mut group_size = first_size;
+        let mut sync = leader_sync;
+        for w in state.writers.iter().skip(1) {
+            let Some(b) = &w.batch else { break };
+            if w.disable_wal != disable_wal || (w.sync && !leader_sync) {
+                break;
+            }
+            if group_size + b.approximate_size() > max_size {
+                break;
+            }
+            group_size += b.approximate_size();
+            sync |= w.sync;
+            group_len += 1;
+        }
+        let first_sequence = state.versions.last_sequence() + 1;
+        let mut sequences = Vec::with_capacity(group_len);
+        let mut next = first_sequence;
+        for w in state.writers.iter().take(group_len) {
+            sequences.push(next);
+            next += u64::from(w.batch.as_ref().map_or(0, |b| b.count()));
+        }
+        let last_sequence = next - 1;
+        let mem = state.mem.clone();
+        let user_bytes: usize = state
+            .writers
+            .iter()
+            .take(group_len)
+            .map(|w| w.batch.as_ref().map_or(0, |b| b.approximate_size().saturating_sub(12)))
+            .sum();
+
+        // One WAL record for the group, written without the lock: only the
+        // leader touches the WAL, and it stays the leader until it pops.
+        let mut wal_result = Ok(());
+        if !disable_wal {
+            let mut record = WriteBatch::new();
+            for w in state.writers.iter().take(group_len) {
+                if let Some(b) = &w.batch {
+                    record.append(b);
+                }
+            }
+            record.set_sequence(first_sequence);
+            let mut wal = state.wal.take();
+            let needs_dir_sync = sync && !state.wal_dir_synced;
+            drop(state);
+            wal_result = match wal.as_mut() {
+                None => Err(Error::InvalidArgument("the database has no open WAL".into())),
+                Some(wal) => {
+                    let mut result = wal.add_batch(&record);
+                    if result.is_ok() && sync {
+                        result = wal.sync();
+                        if result.is_ok() && needs_dir_sync {
+                            result = self.fs.sync_dir(&self.dir);
+                        }
+                    }
+                    result
+                }
+            };
+            state = self.lock();
+            state.wal = wal;
+            if wal_result.is_ok() {
+                if needs_dir_sync {
+                    state.wal_dir_synced = true;
+                }
+                state.stats.wal_bytes_written += record.data().len() as u64;
+            }
+        }
+        if let Err(e) = wal_result {
+            // The log may now hold part of a record: nothing more may be
+            // appended to it, and the group's writes must not be applied.
+            self.record_background_error(&mut state, e.clone());
+            let leader_id = state.writers[0].id;
+            for _ in 0..group_len {
+                if let Some(w) = state.writers.pop_front() {
+                    if w.id != leader_id {
+                        state.finished_writers.insert(w.id, Err(e.clone()));
+                    }
+                }
+            }
+            self.writer_cv.notify_all();
+            return Err(e);
+        }
+
+        // Insert: followers in parallel with the leader.
+        let leader_id = state.writers[0].id;
+        for (i, w) in state.writers.iter_mut().enumerate().take(group_len).skip(1) {
+            w.status = WriterStatus::Insert { sequence: sequences[i], mem: mem.clone() };
+        }
+        state.group_inserts_pending = group_len - 1;
+        self.writer_cv.notify_all();
+        let leader_batch = state.writers[0].batch.clone();
+        drop(state);
+        let insert_result = match &leader_batch {
+            Some(b) => insert_batch(&mem, b, first_sequence),
+            None => Ok(()),
+        };
+        state = self.lock();
+        while state.group_inserts_pending > 0 {
+            state = self.wait(&self.writer_cv, state);
+        }
+        if let Err(e) = &insert_result {
+            self.record_background_error(&mut state, e.clone());
+        }
+        state.versions.set_last_sequence(last_sequence);
+        state.stats.user_bytes_written += user_bytes as u64;
+        for _ in 0..group_len {
+            if let Some(w) = state.writers.pop_front() {
+                if w.id != leader_id {
+                    state.finished_writers.insert(w.id, Ok(()));
+                }
+            }
+        }
+        self.writer_cv.notify_all();
+        insert_result
+    }
+
+    /// LevelDB's MakeRoomForWrite: returns once the memtable has room (or,
+    /// with `force`, once the current memtable, if not empty, has been
+    /// switched out for flushing).
+    pub(crate) fn make_room_for_write<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, DbState>,
+        mut force: bool,
+    ) -> (Result<()>, std::sync::MutexGuard<'a, DbState>) {
+        let mut allow_delay = !force;
+        loop {
+            if let Some(e) = &state.bg_error {
+                return (Err(e.clone()), state);
+            }
+            if self.is_shutting_down() {
+                return (Err(Error::InvalidArgument("the database is closing".into())), state);
+            }
+            let level0_files = state.versions.num_level_files(0);
+            if allow_delay && level0_files >= self.options.l0_slowdown_trigger {
+                // Spread the pain: delay each write by 1 ms once, instead of
+                // stopping for seconds when the stop trigger is reached.
+                drop(state);
+                let started = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                state = self.lock();
+                state.stats.slowdowns += 1;
+                state.stats.stall_micros += started.elapsed().as_micros() as u64;
+                allow_delay = false;
+                continue;
+            }
+            if !force && state.mem.approximate_memory_usage() <= self.options.write_buffer_size {
+                return (Ok(()), state);
+            }
+            if force && state.mem.is_empty() {
+                return (Ok(()), state);
+            }
+            if state.imms.len() >= self.options.max_immutable_memtables
+                || level0_files >= self.options.l0_stop_trigger
+            {
+                let started = Instant::now();
+                state.stats.stops += 1;
+                self.work_cv.notify_all();
+                state = self.wait(&self.progress_cv, state);
+                state.stats.stall_micros += started.elapsed().as_micros() as u64;
+                continue;
+            }
+            // Switch to a new memtable and WAL.
+            let log_number = state.versions.new_file_number();
+            let path = log_file_name(&self.dir, log_number);
+            let wal_options = WalOptions { sync_policy: self.options.wal_sync_policy, io_mode: self.options.wal_io_mode };
+            let new_wal = match WalWriter::create(&*self.fs, &path, wal_options) {
+                Ok(w) => w,
+                Err(e) => {
+                    state.versions.reuse_file_number(log_number);
+                    return (Err(e), state);
+                }
+            };
+            if let Some(mut old) = state.wal.replace(new_wal) {
+                if let Err(e) = old.close() {
+                    self.record_background_error(&mut state, e.clone());
+                    return (Err(e), state);
+                }
+            }
+            state.wal_dir_synced = self.options.wal_sync_policy != lsmkit_wal::SyncPolicy::Os;
+            let full = std::mem::replace(&mut state.mem, Memtable::new(self.icmp.clone()));
+            let full_log = std::mem::replace(&mut state.mem_log_number, log_number);
+            state.imms.push_back(ImmutableMemtable { mem: full, log_number: full_log });
+            force = false;
+            self.work_cv.notify_all();
+        }
+    }
+}
