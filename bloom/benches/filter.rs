@@ -35,7 +35,10 @@ fn bench_policy(c: &mut Criterion, policy: &dyn FilterPolicy) {
     let absent: Vec<&[u8]> = absent_arena.chunks_exact(KEY_WIDTH).collect();
 
     let mut group = c.benchmark_group(format!("{}/{BITS_PER_KEY}-bits-per-key/1M-keys", policy.name()));
-    group.sample_size(10).measurement_time(Duration::from_secs(4)).throughput(Throughput::Elements(KEYS as u64));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(KEYS as u64));
 
     let mut filter = Vec::new();
     group.bench_function("build", |b| {

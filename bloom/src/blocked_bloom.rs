@@ -4,8 +4,8 @@
 //!
 //! Every key's probes fall in one 64-byte block, so a lookup touches one
 //! cache line (two if the filter is not 64-byte aligned in memory) instead of
-//! `k` random ones, and the key is hashed once with xxh3-64 instead of
-//! LevelDB's byte-at-a-time-mixing hash.
+//! `k` random ones. Keys are hashed once with xxh3-64, whose 64 bits feed
+//! the block choice and the probes independently.
 
 use crate::policy::FilterPolicy;
 use crate::theory::{blocked_bloom_false_positive_rate, BLOCK_BITS};
@@ -29,10 +29,9 @@ const PROBE_MULTIPLIER: u32 = 0x9e37_79b9;
 /// It is smaller than a standard filter's `bits_per_key·ln 2` because fuller
 /// blocks punish extra probes. A unit test recomputes it.
 const PROBES_FOR_BITS_PER_KEY: [u8; 64] = [
-    1, 1, 2, 3, 3, 4, 5, 5, 6, 6, 7, 8, 8, 9, 9, 9,
-    10, 10, 11, 11, 11, 12, 12, 12, 13, 13, 13, 14, 14, 14, 14, 15,
-    15, 15, 15, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 18, 18, 18,
-    18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20,
+    1, 1, 2, 3, 3, 4, 5, 5, 6, 6, 7, 8, 8, 9, 9, 9, 10, 10, 11, 11, 11, 12, 12, 12, 13, 13, 13, 14, 14, 14,
+    14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19,
+    19, 19, 20, 20, 20, 20, 20, 20,
 ];
 
 /// lsmkit's blocked bloom filter policy, named `lsmkit.BlockedBloom1`.
@@ -164,7 +163,10 @@ impl FilterPolicy for BlockedBloom {
         };
         let (array, trailer) = filter.split_at(blocks_len);
         let (probes, layout) = (trailer[0], trailer[1]);
-        if layout != LAYOUT_XXH3_512 || probes == 0 || probes > Self::MAX_PROBES || blocks_len % BLOCK_BYTES != 0
+        if layout != LAYOUT_XXH3_512
+            || probes == 0
+            || probes > Self::MAX_PROBES
+            || blocks_len % BLOCK_BYTES != 0
         {
             return true;
         }

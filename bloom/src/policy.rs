@@ -37,7 +37,10 @@ pub trait FilterPolicy: Send + Sync {
     /// Returns `false` only if `key` was certainly not among the keys that
     /// built `filter`. `filter` comes from disk and is untrusted: any bytes,
     /// including truncated or corrupted filters, give an answer and never a
-    /// panic. A filter this policy cannot interpret answers `true`, so that a
-    /// damaged filter costs a read and never hides a key.
+    /// panic. The empty filter, which a filter block stores for a range of
+    /// data with no keys (FORMAT.md §7), matches nothing. Other bytes the
+    /// policy cannot interpret should answer `true`, so that a damaged filter
+    /// costs a read rather than hiding a key (a policy that reproduces an
+    /// existing format follows that format's rules instead).
     fn key_may_match(&self, key: &[u8], filter: &[u8]) -> bool;
 }

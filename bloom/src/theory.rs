@@ -63,7 +63,8 @@ pub fn blocked_bloom_false_positive_rate(keys: u64, blocks: u64, probes: u32) ->
                 // A throw lands on a set bit with probability x/512 (X stays),
                 // otherwise X grows by one. Walk downwards to update in place.
                 for x in (1..=BLOCK_BITS).rev() {
-                    set_bits[x] = set_bits[x] * fraction_set[x] + set_bits[x - 1] * (1.0 - fraction_set[x - 1]);
+                    set_bits[x] =
+                        set_bits[x] * fraction_set[x] + set_bits[x - 1] * (1.0 - fraction_set[x - 1]);
                 }
                 set_bits[0] *= fraction_set[0];
             }

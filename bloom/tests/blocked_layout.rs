@@ -114,7 +114,9 @@ fn reader_follows_the_trailer_not_its_own_parameters() {
 fn malformed_trailers_match_everything() {
     let filter = build(&BlockedBloom::new(10), &[b"k"]);
     let policy = BlockedBloom::new(10);
-    let absent = (0..1000u32).map(|i| format!("absent{i}").into_bytes()).find(|key| !policy.key_may_match(key, &filter));
+    let absent = (0..1000u32)
+        .map(|i| format!("absent{i}").into_bytes())
+        .find(|key| !policy.key_may_match(key, &filter));
     let absent = absent.expect("some key is rejected by a one-key filter");
 
     let mut unknown_layout = filter.clone();
@@ -125,9 +127,12 @@ fn malformed_trailers_match_everything() {
     too_many_probes[64] = BlockedBloom::MAX_PROBES + 1;
     let mut ragged = filter[..63].to_vec();
     ragged.extend_from_slice(&[6, 1]);
-    for (what, bad) in
-        [("unknown layout", unknown_layout), ("k = 0", zero_probes), ("k too large", too_many_probes), ("ragged", ragged)]
-    {
+    for (what, bad) in [
+        ("unknown layout", unknown_layout),
+        ("k = 0", zero_probes),
+        ("k too large", too_many_probes),
+        ("ragged", ragged),
+    ] {
         assert!(policy.key_may_match(&absent, &bad), "{what}");
     }
     assert!(policy.key_may_match(&absent, &[1]), "one byte");

@@ -14,7 +14,6 @@
 //! positions mod m) is known to drift from the formula in filters of more than
 //! about 20 000 keys, so that figure is printed but not held to the formula.
 
-use lsmkit_bloom::theory::standard_bloom_false_positive_rate;
 use lsmkit_bloom::{BlockedBloom, FilterPolicy, LevelDbBloom};
 
 const BITS_PER_KEY: u32 = 10;
@@ -53,7 +52,11 @@ fn measure(policy: &dyn FilterPolicy, keys_per_filter: usize) -> Measurement {
         let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         filter.clear();
         policy.create_filter(&key_refs, &mut filter);
-        assert!(keys.iter().all(|key| policy.key_may_match(key, &filter)), "{}: false negative", policy.name());
+        assert!(
+            keys.iter().all(|key| policy.key_may_match(key, &filter)),
+            "{}: false negative",
+            policy.name()
+        );
         false_positives += (f * probes_per_filter..(f + 1) * probes_per_filter)
             .filter(|&i| policy.key_may_match(&absent_key(i), &filter))
             .count();
@@ -75,21 +78,16 @@ fn report(name: &str, measured: &Measurement, theory: f64) -> f64 {
     ratio
 }
 
-fn leveldb_theory(policy: &LevelDbBloom, keys: usize) -> f64 {
-    // The filter's real size: n·bits_per_key rounded up to bytes, at least 64 bits.
-    let bits = (keys * BITS_PER_KEY as usize).max(64).div_ceil(8) * 8;
-    standard_bloom_false_positive_rate(bits as u64, keys as u64, u32::from(policy.probes()))
-}
-
 #[test]
 fn leveldb_bloom_rate_matches_the_standard_formula_in_table_sized_filters() {
     let policy = LevelDbBloom::new(BITS_PER_KEY);
     let measured = measure(&policy, 100);
-    let ratio = report(LevelDbBloom::NAME, &measured, leveldb_theory(&policy, 100));
+    let ratio = report(LevelDbBloom::NAME, &measured, policy.theoretical_false_positive_rate(100));
     assert!((ratio - 1.0).abs() <= TOLERANCE, "measured / theory = {ratio}");
 
     let large = measure(&policy, PRESENT_KEYS);
-    let large_ratio = report(LevelDbBloom::NAME, &large, leveldb_theory(&policy, PRESENT_KEYS));
+    let large_ratio =
+        report(LevelDbBloom::NAME, &large, policy.theoretical_false_positive_rate(PRESENT_KEYS));
     // Not held to the formula (see the file comment); it can only be worse.
     assert!(large_ratio > 1.0 - TOLERANCE, "measured / theory = {large_ratio}");
 }
@@ -99,7 +97,11 @@ fn blocked_bloom_rate_matches_the_blocked_theory_at_every_size() {
     let policy = BlockedBloom::new(BITS_PER_KEY);
     for keys_per_filter in [100, PRESENT_KEYS] {
         let measured = measure(&policy, keys_per_filter);
-        let ratio = report(BlockedBloom::NAME, &measured, policy.theoretical_false_positive_rate(keys_per_filter));
-        assert!((ratio - 1.0).abs() <= TOLERANCE, "filters of {keys_per_filter}: measured / theory = {ratio}");
+        let ratio =
+            report(BlockedBloom::NAME, &measured, policy.theoretical_false_positive_rate(keys_per_filter));
+        assert!(
+            (ratio - 1.0).abs() <= TOLERANCE,
+            "filters of {keys_per_filter}: measured / theory = {ratio}"
+        );
     }
 }

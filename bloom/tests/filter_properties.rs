@@ -147,7 +147,9 @@ fn policies_are_shared_between_threads_as_trait_objects() {
         let workers: Vec<_> = (0..4)
             .map(|worker| {
                 let (policy, filter, keys) = (Arc::clone(&policy), Arc::clone(&filter), Arc::clone(&keys));
-                std::thread::spawn(move || keys.iter().skip(worker).step_by(4).all(|k| policy.key_may_match(k, &filter)))
+                std::thread::spawn(move || {
+                    keys.iter().skip(worker).step_by(4).all(|k| policy.key_may_match(k, &filter))
+                })
             })
             .collect();
         for worker in workers {

@@ -31,7 +31,9 @@ fn hash_matches_the_upstream_vectors() {
 #[test]
 fn hash_matches_the_48_byte_vector_with_another_seed() {
     let mut data = [0u8; 48];
-    for (at, byte) in [(0, 0x01), (1, 0xc0), (16, 0x14), (22, 0x04), (27, 0x14), (31, 0x18), (32, 0x28), (40, 0x02)] {
+    for (at, byte) in
+        [(0, 0x01), (1, 0xc0), (16, 0x14), (22, 0x04), (27, 0x14), (31, 0x18), (32, 0x28), (40, 0x02)]
+    {
         data[at] = byte;
     }
     assert_eq!(leveldb_hash(&data, 0x12345678), 0xf333dabb);

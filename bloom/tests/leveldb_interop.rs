@@ -75,10 +75,10 @@ fn filters_of_tables_written_by_leveldb_are_reproduced_and_have_no_false_negativ
     let (mut entries_probed, mut empty_filters, mut shared_filters) = (0usize, 0usize, 0usize);
     for path in &tables {
         let table = Table::open(path).unwrap_or_else(|e| panic!("{e}"));
-        let filter_handle = table
-            .filter_handle(LevelDbBloom::NAME)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("{}: no filter.{} in the metaindex", path.display(), LevelDbBloom::NAME));
+        let filter_handle =
+            table.filter_handle(LevelDbBloom::NAME).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| {
+                panic!("{}: no filter.{} in the metaindex", path.display(), LevelDbBloom::NAME)
+            });
         let filter_block = table.block(filter_handle).unwrap_or_else(|e| panic!("{e}"));
         let data_blocks = table.data_blocks().unwrap_or_else(|e| panic!("{e}"));
 

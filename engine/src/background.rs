@@ -27,7 +27,11 @@ pub(crate) struct FlushedTable {
 impl DbShared {
     /// Writes every entry of `mem` into table `number`, synced. Returns
     /// `None` (and leaves no file) when the memtable is empty.
-    pub(crate) fn write_table_from_memtable(&self, mem: &Memtable, number: u64) -> Result<Option<FlushedTable>> {
+    pub(crate) fn write_table_from_memtable(
+        &self,
+        mem: &Memtable,
+        number: u64,
+    ) -> Result<Option<FlushedTable>> {
         let mut iter = mem.iter();
         iter.seek_to_first();
         if !iter.valid() {
@@ -50,7 +54,8 @@ impl DbShared {
         }
         match builder.finish(true) {
             Ok(summary) => {
-                let meta = FileMetaData::new(number, summary.file_size, summary.smallest_key, summary.largest_key);
+                let meta =
+                    FileMetaData::new(number, summary.file_size, summary.smallest_key, summary.largest_key);
                 Ok(Some(FlushedTable { meta }))
             }
             Err(e) => {
@@ -94,7 +99,10 @@ impl DbShared {
         }
     }
 
-    fn flush_oldest<'a>(&'a self, mut state: std::sync::MutexGuard<'a, DbState>) -> std::sync::MutexGuard<'a, DbState> {
+    fn flush_oldest<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, DbState>,
+    ) -> std::sync::MutexGuard<'a, DbState> {
         let Some(imm) = state.imms.front().cloned() else { return state };
         state.flush_running = true;
         let number = state.versions.new_file_number();

@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use lsmkit_base::iterator::InternalIterator;
-use lsmkit_base::key::{make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind};
+use lsmkit_base::key::{
+    make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
+};
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::Result;
 use lsmkit_compaction::{new_picker, LevelIterator, ManualCompaction};
@@ -224,7 +226,8 @@ impl Db {
             stats.note_file_read(level, &file);
             let found = shared.table_cache.get(&table_read, file.number, file.file_size, &lookup)?;
             if let Some((found_key, value)) = found {
-                let parsed = parse_internal_key(&found_key).map_err(|e| e.in_file(shared.table_path(file.number)))?;
+                let parsed =
+                    parse_internal_key(&found_key).map_err(|e| e.in_file(shared.table_path(file.number)))?;
                 if shared.icmp.compare_user_keys(parsed.user_key, key) == std::cmp::Ordering::Equal {
                     answer = match parsed.kind {
                         ValueKind::Value => Some(value),
@@ -287,7 +290,8 @@ impl Db {
         let view = self.read_view(options.snapshot.as_ref());
         let internal = self.internal_iterator(&view, &options);
         let sequence = view.sequence;
-        let pins: Box<dyn std::any::Any + Send> = Box::new((view.mem, view.imms, view.version, options.snapshot));
+        let pins: Box<dyn std::any::Any + Send> =
+            Box::new((view.mem, view.imms, view.version, options.snapshot));
         DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins)
     }
 
@@ -299,7 +303,7 @@ impl Db {
         let back = self.iter(options);
         let start = owned_bound(range.start_bound());
         let end = owned_bound(range.end_bound());
-        DbRange::new(front, back, start, end, self.shared().options.comparator.clone())
+        DbRange::new(front, back, (start, end))
     }
 
     /// The entries whose keys start with `prefix`, in order; also iterable from the back.
@@ -308,7 +312,7 @@ impl Db {
         let options = ReadOptions { snapshot: Some(snapshot), ..ReadOptions::new() };
         let front = self.iter(options.clone());
         let back = self.iter(options);
-        DbRange::with_prefix(front, back, prefix, self.shared().options.comparator.clone())
+        DbRange::prefix(front, back, prefix)
     }
 
     // ----- maintenance --------------------------------------------------------
@@ -402,13 +406,16 @@ impl Db {
         ranges
             .iter()
             .map(|(start, end)| {
-                let start_key = make_internal_key(start, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
+                let start_key =
+                    make_internal_key(start, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
                 let end_key = make_internal_key(end, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
                 let offset = |key: &[u8]| -> u64 {
                     let mut total = 0;
                     for level in 0..NUM_LEVELS {
                         for file in version.files(level) {
-                            if shared.icmp.compare_internal_keys(&file.largest, key) != std::cmp::Ordering::Greater {
+                            if shared.icmp.compare_internal_keys(&file.largest, key)
+                                != std::cmp::Ordering::Greater
+                            {
                                 total += file.file_size;
                             } else if shared.icmp.compare_internal_keys(&file.smallest, key)
                                 == std::cmp::Ordering::Greater
@@ -416,7 +423,9 @@ impl Db {
                                 if level > 0 {
                                     break;
                                 }
-                            } else if let Ok(table) = shared.table_cache.find_table(file.number, file.file_size) {
+                            } else if let Ok(table) =
+                                shared.table_cache.find_table(file.number, file.file_size)
+                            {
                                 total += table.approximate_offset_of(key);
                             }
                         }

@@ -45,7 +45,10 @@ pub(crate) fn lock_and_prepare(shared: &DbShared) -> Result<Box<dyn FileLock>> {
         let state = shared.lock();
         state.versions.create_new_db()?;
     } else if options.error_if_exists {
-        return Err(Error::InvalidArgument(format!("{}: exists (error_if_exists is true)", shared.dir.display())));
+        return Err(Error::InvalidArgument(format!(
+            "{}: exists (error_if_exists is true)",
+            shared.dir.display()
+        )));
     }
     Ok(lock)
 }
@@ -101,7 +104,11 @@ impl DbShared {
             while let Some(record) = reader.read_record()? {
                 if record.len() < WRITE_BATCH_HEADER_SIZE {
                     if self.options.paranoid_checks {
-                        return Err(Error::corruption_at(&path, reader.last_record_offset(), "log record too small"));
+                        return Err(Error::corruption_at(
+                            &path,
+                            reader.last_record_offset(),
+                            "log record too small",
+                        ));
                     }
                     continue;
                 }
@@ -139,7 +146,8 @@ impl DbShared {
 
         // A new WAL, and the edit that makes the replayed logs obsolete.
         let log_number = state.versions.new_file_number();
-        let wal_options = WalOptions { sync_policy: self.options.wal_sync_policy, io_mode: self.options.wal_io_mode };
+        let wal_options =
+            WalOptions { sync_policy: self.options.wal_sync_policy, io_mode: self.options.wal_io_mode };
         let wal = WalWriter::create(&*self.fs, &log_file_name(&self.dir, log_number), wal_options)?;
         // The new log must be durable as a name before the MANIFEST points past the old ones.
         self.fs.sync_dir(&self.dir)?;

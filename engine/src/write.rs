@@ -88,7 +88,7 @@ impl DbShared {
     }
 
     /// Runs the group led by the writer at the front of the queue.
-    fn lead_group(&self, mut state: std::sync::MutexGuard<'_, DbState>) -> Result<()> {
+    fn lead_group<'a>(&'a self, mut state: std::sync::MutexGuard<'a, DbState>) -> Result<()> {
         let force_switch = state.writers[0].batch.is_none();
         let (room, guard) = self.make_room_for_write(state, force_switch);
         state = guard;
@@ -107,7 +107,8 @@ impl DbShared {
         let leader_sync = state.writers[0].sync;
         let disable_wal = state.writers[0].disable_wal;
         let first_size = state.writers[0].batch.as_ref().map_or(0, |b| b.approximate_size());
-        let max_size = if first_size <= SMALL_BATCH_GROWTH { first_size + SMALL_BATCH_GROWTH } else { MAX_GROUP_BYTES };
+        let max_size =
+            if first_size <= SMALL_BATCH_GROWTH { first_size + SMALL_BATCH_GROWTH } else { MAX_GROUP_BYTES };
         let mut group_len = 1;
         let mut group_size = first_size;
         let mut sync = leader_sync;
@@ -272,7 +273,8 @@ impl DbShared {
             // Switch to a new memtable and WAL.
             let log_number = state.versions.new_file_number();
             let path = log_file_name(&self.dir, log_number);
-            let wal_options = WalOptions { sync_policy: self.options.wal_sync_policy, io_mode: self.options.wal_io_mode };
+            let wal_options =
+                WalOptions { sync_policy: self.options.wal_sync_policy, io_mode: self.options.wal_io_mode };
             let new_wal = match WalWriter::create(&*self.fs, &path, wal_options) {
                 Ok(w) => w,
                 Err(e) => {

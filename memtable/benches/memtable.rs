@@ -7,7 +7,9 @@
 //! A third contender, the memtable under a user comparator (bytewise order,
 //! not declared bytewise), measures what the bytewise fast path saves.
 //!
-//! Keys are 16 random bytes and values 100 bytes, as in LevelDB's db_bench.
+//! Keys and values are shaped as in LevelDB's db_bench: 16-digit decimal
+//! numbers (here a random permutation of `0..entries`, so no key repeats)
+//! and 100-byte values.
 //! After criterion's report, the run prints each pair's throughput and the
 //! ratio memtable / `Mutex<BTreeMap>`, from the same measured iterations.
 //!
@@ -30,6 +32,7 @@ use lsmkit_base::key::{
 };
 use lsmkit_memtable::{Memtable, MemtableGet};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 const KEY_LEN: usize = 16;
@@ -140,7 +143,8 @@ impl Contender for MutexBTreeMap {
 
     fn get_len(&self, user_key: &[u8]) -> Option<usize> {
         // Byte order of internal keys differs from internal-key order only
-        // among versions of one user key; every key here has one version.
+        // among versions of one user key; every key here has one version,
+        // so the first key at or after (user_key, 0) is the one to check.
         let target = make_internal_key(user_key, 0, VALUE_KIND_FOR_SEEK);
         let found: Option<Bytes> = {
             let map = self.0.lock().expect("lock");
@@ -159,7 +163,7 @@ impl Contender for MutexBTreeMap {
     }
 }
 
-/// Random user keys (distinct with overwhelming probability) and one value.
+/// Distinct user keys in random order, and one value.
 struct Workload {
     keys: Vec<[u8; KEY_LEN]>,
     value: Vec<u8>,
@@ -167,7 +171,16 @@ struct Workload {
 
 fn workload(entries: usize, seed: u64) -> Workload {
     let mut rng = StdRng::seed_from_u64(seed);
-    let keys = (0..entries).map(|_| rng.random()).collect();
+    let mut numbers: Vec<usize> = (0..entries).collect();
+    numbers.shuffle(&mut rng);
+    let keys = numbers
+        .into_iter()
+        .map(|n| {
+            let mut key = [0u8; KEY_LEN];
+            key.copy_from_slice(format!("{n:016}").as_bytes());
+            key
+        })
+        .collect();
     let value = (0..VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect();
     Workload { keys, value }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lsmkit_base::filename::{legacy_table_file_name, table_file_name};
-use lsmkit_base::fs::{FileSystem, MemFs, ReadMode, StdFs};
+use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem, MemFs, ReadMode, StdFs};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_bloom::LevelDbBloom;
 use lsmkit_sstable::{BlockCache, BlockHandle, Compression, ReadOptions, Table, TableCache, TableOptions};
@@ -214,4 +214,26 @@ fn table_cache_is_safe_for_concurrent_use() {
         thread.join().unwrap();
     }
     assert!(cache.len() <= 3);
+}
+
+#[test]
+fn sharded_table_cache_never_exceeds_its_capacity() {
+    // 75 does not divide evenly among shards; the shards' shares must still
+    // add up to at most 75.
+    let fs = Arc::new(MemFs::new());
+    let dir = Path::new("/db");
+    fs.create_dir_all(dir).unwrap();
+    let options = TableOptions::default();
+    let data = entries(3, "s");
+    let size = build_table(fs.as_ref(), &table_file_name(dir, 1), &options, &data).file_size;
+    let bytes = read_file_to_vec(fs.as_ref(), &table_file_name(dir, 1)).unwrap();
+    for number in 2..=200u64 {
+        write_file(fs.as_ref(), &table_file_name(dir, number), &bytes, false).unwrap();
+    }
+    let cache = TableCache::new(fs.clone(), dir, options, 75);
+    for number in 1..=200u64 {
+        cache.find_table(number, size).unwrap();
+        assert!(cache.len() <= 75, "{} tables open", cache.len());
+    }
+    assert!(cache.len() > 30, "the cache keeps tables open: {}", cache.len());
 }

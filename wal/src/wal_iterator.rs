@@ -385,8 +385,12 @@ impl WalIterator {
                 let offset = forward.reader.last_record_offset();
                 let path = forward.reader.path().to_path_buf();
                 let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(path).at_offset(offset))?;
-                let location =
-                    BatchLocation { log_number: forward.log_number, offset, sequence: batch.sequence(), count: batch.count() };
+                let location = BatchLocation {
+                    log_number: forward.log_number,
+                    offset,
+                    sequence: batch.sequence(),
+                    count: batch.count(),
+                };
                 return Ok(Some((location, batch)));
             }
             // The current log has nothing more for now. If a newer log exists,
@@ -412,7 +416,8 @@ impl WalIterator {
 
     /// Log files newer than the one being read (or than every one seen).
     fn newer_logs(&self) -> Result<Vec<u64>> {
-        let newest_seen = self.forward.as_ref().map(|f| f.log_number).or(self.visited.last().map(|l| l.log_number));
+        let newest_seen =
+            self.forward.as_ref().map(|f| f.log_number).or(self.visited.last().map(|l| l.log_number));
         Ok(self.list_logs()?.into_iter().filter(|&n| newest_seen.is_none_or(|seen| n > seen)).collect())
     }
 
@@ -425,9 +430,14 @@ impl WalIterator {
             let record = reader.read_record()?.ok_or_else(|| {
                 Error::corruption_at(&path, location.offset, "a logged batch can no longer be read")
             })?;
-            let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(location.offset))?;
+            let batch =
+                WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(location.offset))?;
             if batch.sequence() != location.sequence || batch.count() != location.count {
-                return Err(Error::corruption_at(&path, location.offset, "a logged batch changed after it was read"));
+                return Err(Error::corruption_at(
+                    &path,
+                    location.offset,
+                    "a logged batch changed after it was read",
+                ));
             }
             self.cached = Some(decode(index, &location, &self.dir, batch)?);
         }
@@ -442,7 +452,11 @@ impl WalIterator {
 
     fn op_at(&mut self, index: usize, op_index: u32) -> Result<WalOp> {
         let cached = self.load(index)?;
-        cached.ops.get(op_index as usize).cloned().ok_or_else(|| Error::corruption("WriteBatch has wrong count"))
+        cached
+            .ops
+            .get(op_index as usize)
+            .cloned()
+            .ok_or_else(|| Error::corruption("WriteBatch has wrong count"))
     }
 }
 
@@ -451,7 +465,8 @@ impl WalIterator {
 fn decode(index: usize, location: &BatchLocation, dir: &Path, batch: WriteBatch) -> Result<CachedBatch> {
     let mut ops = Vec::with_capacity(batch.count() as usize);
     for (i, op) in batch.ops().enumerate() {
-        let op = op.map_err(|e| e.in_file(log_file_name(dir, location.log_number)).at_offset(location.offset))?;
+        let op =
+            op.map_err(|e| e.in_file(log_file_name(dir, location.log_number)).at_offset(location.offset))?;
         ops.push(WalOp {
             sequence: location.sequence + i as u64,
             kind: op.kind,

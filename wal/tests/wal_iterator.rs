@@ -8,7 +8,9 @@ use lsmkit_base::filename::log_file_name;
 use lsmkit_base::fs::{FileSystem, MemFs, StdFs};
 use lsmkit_base::key::ValueKind;
 use lsmkit_base::Error;
-use lsmkit_wal::{SyncPolicy, WalIoMode, WalIterator, WalIteratorOptions, WalOp, WalOptions, WalWriter, WriteBatch};
+use lsmkit_wal::{
+    SyncPolicy, WalIoMode, WalIterator, WalIteratorOptions, WalOp, WalOptions, WalWriter, WriteBatch,
+};
 use proptest::prelude::*;
 
 /// (sequence, kind, key, value) as the model remembers an operation.
@@ -232,7 +234,8 @@ fn waits_for_a_future_start_sequence() {
 #[test]
 fn follows_an_mmap_log_on_a_real_file_system() {
     let dir = tempfile::tempdir().unwrap();
-    let options = WalOptions { sync_policy: SyncPolicy::Os, io_mode: WalIoMode::Mmap { chunk_size: 64 * 1024 } };
+    let options =
+        WalOptions { sync_policy: SyncPolicy::Os, io_mode: WalIoMode::Mmap { chunk_size: 64 * 1024 } };
     let mut logs = Logs::new(Arc::new(StdFs::new()), dir.path(), options);
     for i in 0..20 {
         logs.write_batch(5, i);

@@ -80,7 +80,10 @@ pub fn run(batches: u64, ops_per_batch: u64, mmap: bool) -> Result<(), String> {
         } else {
             (ValueKind::Value, value_of(expected))
         };
-        if op.sequence != expected || op.kind != kind || op.key[..] != key_of(expected)[..] || op.value[..] != value[..]
+        if op.sequence != expected
+            || op.kind != kind
+            || op.key[..] != key_of(expected)[..]
+            || op.value[..] != value[..]
         {
             return Err(format!("operation {expected} read back wrong: {op:?}"));
         }

@@ -84,7 +84,8 @@ fn run_target(krate: &str, fuzz_dir: &Path, target: &str, seconds: u64) -> Resul
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let (executions, coverage) = parse_libfuzzer_output(&text);
     let crashed = !output.status.success();
     if crashed {

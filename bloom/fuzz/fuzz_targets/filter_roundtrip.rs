@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
     // Keys are the pieces between 0xff bytes (empty and duplicate keys included).
     let keys: Vec<&[u8]> = rest.split(|&b| b == 0xff).collect();
     let bits_per_key = u32::from(bits_per_key % 40);
-    let policies: [&dyn FilterPolicy; 2] = [&LevelDbBloom::new(bits_per_key), &BlockedBloom::new(bits_per_key)];
+    let policies: [&dyn FilterPolicy; 2] =
+        [&LevelDbBloom::new(bits_per_key), &BlockedBloom::new(bits_per_key)];
     for policy in policies {
         let mut filter = b"prefix".to_vec();
         policy.create_filter(&keys, &mut filter);

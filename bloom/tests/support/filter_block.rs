@@ -18,7 +18,12 @@ pub struct FilterBlockBuilder<'p> {
 
 impl<'p> FilterBlockBuilder<'p> {
     pub fn new(policy: &'p dyn FilterPolicy) -> Self {
-        FilterBlockBuilder { policy, pending_keys: Vec::new(), filters: Vec::new(), filter_offsets: Vec::new() }
+        FilterBlockBuilder {
+            policy,
+            pending_keys: Vec::new(),
+            filters: Vec::new(),
+            filter_offsets: Vec::new(),
+        }
     }
 
     /// Called after a data block is written, with the offset where the next

@@ -58,7 +58,11 @@ impl Table {
         let footer = &bytes[footer_at..];
         let magic = u64::from_le_bytes(footer[40..48].try_into().expect("8 bytes"));
         if magic != TABLE_MAGIC {
-            return Err(Error::corruption_at(path, footer_at as u64 + 40, "not an sstable (bad magic number)"));
+            return Err(Error::corruption_at(
+                path,
+                footer_at as u64 + 40,
+                "not an sstable (bad magic number)",
+            ));
         }
         let mut handles = &footer[..40];
         let metaindex = BlockHandle::decode(&mut handles).map_err(|e| e.in_file(path))?;
@@ -95,7 +99,9 @@ impl Table {
         let wanted = format!("filter.{policy_name}");
         for (key, value) in block_entries(self.block(self.metaindex)?).map_err(|e| e.in_file(&self.path))? {
             if key == wanted.as_bytes() {
-                return Ok(Some(BlockHandle::decode(&mut value.as_slice()).map_err(|e| e.in_file(&self.path))?));
+                return Ok(Some(
+                    BlockHandle::decode(&mut value.as_slice()).map_err(|e| e.in_file(&self.path))?,
+                ));
             }
         }
         Ok(None)
@@ -112,7 +118,11 @@ impl Table {
                 .into_iter()
                 .map(|(internal_key, _)| match internal_key.len().checked_sub(8) {
                     Some(user_len) => Ok(internal_key[..user_len].to_vec()),
-                    None => Err(Error::corruption_at(&self.path, handle.offset, "internal key shorter than 8 bytes")),
+                    None => Err(Error::corruption_at(
+                        &self.path,
+                        handle.offset,
+                        "internal key shorter than 8 bytes",
+                    )),
                 })
                 .collect::<Result<_>>()?;
             blocks.push(DataBlock { handle, user_keys });

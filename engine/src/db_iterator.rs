@@ -1,0 +1,481 @@
+//! [`DbIterator`]: the user's view of a database at one snapshot, built on a
+//! merged stream of internal keys (LevelDB's `DBIter`).
+//!
+//! The stream below holds every version of every key, as internal keys
+//! `user_key ++ fixed64(sequence << 8 | kind)` ordered by user key, then
+//! newest first (FORMAT.md §5.1, §5.2). At snapshot sequence `S` a user key
+//! is visible when its newest entry with sequence `≤ S` is a value; a
+//! deletion hides it, and entries newer than `S` are ignored.
+//!
+//! Moving forward, the stream is left on the entry being shown. Moving
+//! backward, the newest visible entry of a user key is the *last* of its
+//! entries met, so the stream is left just before all entries of the current
+//! user key and the key and value shown are saved copies. Switching direction
+//! moves the stream back across the current key's entries (LevelDB's
+//! forward/reverse state machine).
+//!
+//! Errors stop the iteration: a malformed internal key or an error of the
+//! stream makes the iterator invalid for good, and [`DbIterator::status`]
+//! reports it. The stream's status is checked before each entry is shown, so
+//! a source that failed mid-way (whose entries would otherwise silently
+//! disappear from a merge) never yields a wrong answer.
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lsmkit_base::comparator::Comparator;
+use lsmkit_base::iterator::InternalIterator;
+use lsmkit_base::key::{
+    append_internal_key, extract_user_key, parse_internal_key, InternalKeyComparator, SequenceNumber,
+    ValueKind, INTERNAL_KEY_TRAILER_LEN, VALUE_KIND_FOR_SEEK,
+};
+use lsmkit_base::{Error, Result};
+
+/// Decides from a stored value whether it has expired; an expired value is
+/// treated exactly like a deletion (used for entries with a time to live).
+pub type ExpiryCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// Called about once per [`READ_BYTES_PERIOD`] bytes iterated with the
+/// internal key of the entry that crossed the sampling point and that entry's
+/// size in bytes (key + value), so the engine can charge a seek to the file
+/// holding it (FORMAT.md §11, "read sampling period").
+pub type ReadSampler = Box<dyn FnMut(&[u8], usize) + Send>;
+
+/// Average number of bytes (keys + values) read between two read samples
+/// (LevelDB's `kReadBytesPeriod`).
+pub const READ_BYTES_PERIOD: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// The stream is on the entry shown by `key`/`value`.
+    Forward,
+    /// The stream is just before every entry of the user key shown, which
+    /// is held in `saved_key`/`saved_value`.
+    Reverse,
+}
+
+/// A cursor over the user keys and values visible at one snapshot.
+///
+/// ```
+/// use lsmkit_base::comparator::BytewiseComparator;
+/// use lsmkit_base::iterator::InternalIterator;
+/// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
+/// use lsmkit_memtable::Memtable;
+/// use lsmkit::DbIterator;
+///
+/// let memtable = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
+/// memtable.add(1, ValueKind::Value, b"a", b"old");
+/// memtable.add(2, ValueKind::Value, b"b", b"b");
+/// memtable.add(3, ValueKind::Value, b"a", b"new");
+/// memtable.add(4, ValueKind::Deletion, b"b", b"");
+///
+/// // At snapshot 3: "a" has its newer value, "b" is not deleted yet.
+/// let mut it = DbIterator::new(Box::new(memtable.iter()), BytewiseComparator::shared(), 3, Box::new(()));
+/// it.seek_to_first();
+/// assert_eq!((it.key(), it.value()), (&b"a"[..], &b"new"[..]));
+/// it.next();
+/// assert_eq!(it.key(), b"b");
+/// it.prev();
+/// assert_eq!(it.key(), b"a");
+///
+/// // At snapshot 4 the deletion hides "b".
+/// let mut it = DbIterator::new(Box::new(memtable.iter()), BytewiseComparator::shared(), 4, Box::new(()));
+/// it.seek_to_last();
+/// assert_eq!(it.key(), b"a");
+/// it.status()?;
+/// # Ok::<(), lsmkit_base::Error>(())
+/// ```
+pub struct DbIterator {
+    // Declared before `pins` so the stream is dropped before what it borrows from.
+    inner: Box<dyn InternalIterator>,
+    icmp: InternalKeyComparator,
+    sequence: SequenceNumber,
+    direction: Direction,
+    valid: bool,
+    /// Reverse: the user key shown. Forward: scratch (the key being skipped,
+    /// or the seek target).
+    saved_key: Vec<u8>,
+    /// Reverse: the value shown.
+    saved_value: Bytes,
+    /// The first error; once set the iterator stays invalid.
+    error: Option<Error>,
+    is_expired: Option<ExpiryCheck>,
+    sampling: Option<ReadSampling>,
+    /// Whatever keeps the stream's data alive (memtables, a Version).
+    pins: Box<dyn Any + Send>,
+}
+
+impl DbIterator {
+    /// A user view at snapshot `sequence` of `inner`, a stream of internal
+    /// keys ordered by the internal-key comparator over `user_comparator`.
+    /// `pins` is kept alive (and dropped after `inner`) for as long as the
+    /// iterator lives. The iterator starts unpositioned.
+    pub fn new(
+        inner: Box<dyn InternalIterator>,
+        user_comparator: Arc<dyn Comparator>,
+        sequence: SequenceNumber,
+        pins: Box<dyn Any + Send>,
+    ) -> DbIterator {
+        DbIterator {
+            inner,
+            icmp: InternalKeyComparator::new(user_comparator),
+            sequence,
+            direction: Direction::Forward,
+            valid: false,
+            saved_key: Vec::new(),
+            saved_value: Bytes::new(),
+            error: None,
+            is_expired: None,
+            sampling: None,
+            pins,
+        }
+    }
+
+    /// Treats values for which `is_expired` returns true as deletions.
+    pub fn with_expiry(mut self, is_expired: ExpiryCheck) -> DbIterator {
+        self.is_expired = Some(is_expired);
+        self
+    }
+
+    /// Calls `sampler` about once per [`READ_BYTES_PERIOD`] bytes read (the
+    /// gap between samples is drawn uniformly from half to one and a half
+    /// periods, so samples do not line up with the data).
+    pub fn with_read_sampler(mut self, sampler: ReadSampler) -> DbIterator {
+        self.sampling = Some(ReadSampling::new(sampler));
+        self
+    }
+
+    /// The snapshot sequence this iterator reads at.
+    pub fn sequence(&self) -> SequenceNumber {
+        self.sequence
+    }
+
+    /// The user-key comparator the keys are ordered by.
+    pub fn user_comparator(&self) -> &Arc<dyn Comparator> {
+        self.icmp.user_comparator()
+    }
+
+    /// The value passed as `pins` to [`DbIterator::new`].
+    pub fn pins(&self) -> &(dyn Any + Send) {
+        &*self.pins
+    }
+
+    /// True while positioned on a visible entry.
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Moves to the first visible entry.
+    pub fn seek_to_first(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        self.direction = Direction::Forward;
+        self.saved_value = Bytes::new();
+        self.inner.seek_to_first();
+        self.find_next_user_entry(false);
+    }
+
+    /// Moves to the last visible entry.
+    pub fn seek_to_last(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        self.direction = Direction::Reverse;
+        self.saved_value = Bytes::new();
+        self.inner.seek_to_last();
+        self.find_prev_user_entry();
+    }
+
+    /// Moves to the first visible entry whose user key is `>= user_key`.
+    pub fn seek(&mut self, user_key: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        self.direction = Direction::Forward;
+        self.saved_value = Bytes::new();
+        self.saved_key.clear();
+        append_internal_key(&mut self.saved_key, user_key, self.sequence, VALUE_KIND_FOR_SEEK);
+        self.inner.seek(&self.saved_key);
+        self.find_next_user_entry(false);
+    }
+
+    /// Moves to the next visible entry; does nothing unless [`valid`](Self::valid).
+    pub fn next(&mut self) {
+        if !self.valid {
+            return;
+        }
+        if self.direction == Direction::Reverse {
+            // The stream is before the current key's entries: step into them;
+            // `saved_key` already names the key to skip.
+            self.direction = Direction::Forward;
+            self.saved_value = Bytes::new();
+            if self.inner.valid() {
+                self.inner.next();
+            } else {
+                self.inner.seek_to_first();
+            }
+        } else {
+            self.saved_key.clear();
+            self.saved_key.extend_from_slice(extract_user_key(self.inner.key()));
+            self.inner.next();
+        }
+        self.find_next_user_entry(true);
+    }
+
+    /// Moves to the previous visible entry; does nothing unless [`valid`](Self::valid).
+    pub fn prev(&mut self) {
+        if !self.valid {
+            return;
+        }
+        if self.direction == Direction::Forward {
+            // The stream is on the current entry: move it before every entry
+            // of the current user key.
+            self.saved_key.clear();
+            self.saved_key.extend_from_slice(extract_user_key(self.inner.key()));
+            loop {
+                self.inner.prev();
+                if !self.inner.valid() {
+                    self.set_exhausted();
+                    self.check_inner_status();
+                    return;
+                }
+                let user_key = extract_user_key(self.inner.key());
+                if self.icmp.compare_user_keys(user_key, &self.saved_key) == Ordering::Less {
+                    break;
+                }
+            }
+            self.direction = Direction::Reverse;
+        }
+        self.find_prev_user_entry();
+    }
+
+    /// The current user key; empty unless [`valid`](Self::valid).
+    pub fn key(&self) -> &[u8] {
+        match (self.valid, self.direction) {
+            (false, _) => &[],
+            (true, Direction::Forward) => extract_user_key(self.inner.key()),
+            (true, Direction::Reverse) => &self.saved_key,
+        }
+    }
+
+    /// The current value; empty unless [`valid`](Self::valid).
+    pub fn value(&self) -> &[u8] {
+        match (self.valid, self.direction) {
+            (false, _) => &[],
+            (true, Direction::Forward) => self.inner.value(),
+            (true, Direction::Reverse) => &self.saved_value,
+        }
+    }
+
+    /// The current user key as shared bytes: a view of the stream's key
+    /// where the stream allows it (moving forward), else a copy.
+    pub fn key_bytes(&self) -> Bytes {
+        match (self.valid, self.direction) {
+            (false, _) => Bytes::new(),
+            (true, Direction::Forward) => {
+                let internal_key = self.inner.key_bytes();
+                let user_key_len = internal_key.len().saturating_sub(INTERNAL_KEY_TRAILER_LEN);
+                internal_key.slice(..user_key_len)
+            }
+            (true, Direction::Reverse) => Bytes::copy_from_slice(&self.saved_key),
+        }
+    }
+
+    /// The current value as shared bytes (a view of the stream's value where
+    /// the stream allows it, in both directions).
+    pub fn value_bytes(&self) -> Bytes {
+        match (self.valid, self.direction) {
+            (false, _) => Bytes::new(),
+            (true, Direction::Forward) => self.inner.value_bytes(),
+            (true, Direction::Reverse) => self.saved_value.clone(),
+        }
+    }
+
+    /// The first error met by this iterator or the stream below it.
+    pub fn status(&self) -> Result<()> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => self.inner.status(),
+        }
+    }
+
+    /// Invalid, with nothing saved.
+    fn set_exhausted(&mut self) {
+        self.valid = false;
+        self.saved_key.clear();
+        self.saved_value = Bytes::new();
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.set_exhausted();
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+    }
+
+    /// Makes the iterator invalid if the stream has failed.
+    fn check_inner_status(&mut self) {
+        if let Err(e) = self.inner.status() {
+            self.fail(e);
+        }
+    }
+
+    /// Charges the stream's current entry to read sampling and parses its
+    /// key; a malformed key makes the iterator fail with `Corruption`.
+    fn parse_current(&mut self) -> Option<(SequenceNumber, ValueKind)> {
+        let internal_key = self.inner.key();
+        if let Some(sampling) = self.sampling.as_mut() {
+            sampling.charge(internal_key, internal_key.len() + self.inner.value().len());
+        }
+        match parse_internal_key(internal_key) {
+            Ok(parsed) => Some((parsed.sequence, parsed.kind)),
+            Err(e) => {
+                let message = match e {
+                    Error::Corruption { message, .. } => message,
+                    other => other.to_string(),
+                };
+                self.fail(Error::corruption(format!("corrupted internal key in DbIterator: {message}")));
+                None
+            }
+        }
+    }
+
+    /// The kind of the stream's current entry as the user sees it: an
+    /// expired value counts as a deletion.
+    fn visible_kind(&self, kind: ValueKind) -> ValueKind {
+        match (&self.is_expired, kind) {
+            (Some(is_expired), ValueKind::Value) if is_expired(self.inner.value()) => ValueKind::Deletion,
+            _ => kind,
+        }
+    }
+
+    /// From the stream's position forward, finds the first entry to show.
+    /// With `skipping`, entries of user keys `<= saved_key` are hidden.
+    fn find_next_user_entry(&mut self, mut skipping: bool) {
+        debug_assert_eq!(self.direction, Direction::Forward);
+        while self.inner.valid() {
+            let Some((sequence, kind)) = self.parse_current() else {
+                return;
+            };
+            if sequence <= self.sequence {
+                let kind = self.visible_kind(kind);
+                let user_key = extract_user_key(self.inner.key());
+                match kind {
+                    ValueKind::Deletion => {
+                        // Hide every older entry of this key.
+                        self.saved_key.clear();
+                        self.saved_key.extend_from_slice(user_key);
+                        skipping = true;
+                    }
+                    ValueKind::Value => {
+                        let hidden = skipping
+                            && self.icmp.compare_user_keys(user_key, &self.saved_key) != Ordering::Greater;
+                        if !hidden {
+                            self.saved_key.clear();
+                            self.valid = true;
+                            self.check_inner_status();
+                            return;
+                        }
+                    }
+                }
+            }
+            self.inner.next();
+        }
+        self.set_exhausted();
+        self.check_inner_status();
+    }
+
+    /// From the stream's position backward, finds the entry to show: the
+    /// newest visible entry of the first user key (going backward) whose
+    /// newest visible entry is a value. Leaves the stream before that key.
+    fn find_prev_user_entry(&mut self) {
+        debug_assert_eq!(self.direction, Direction::Reverse);
+        let mut kind_found = ValueKind::Deletion;
+        while self.inner.valid() {
+            let Some((sequence, kind)) = self.parse_current() else {
+                return;
+            };
+            if sequence <= self.sequence {
+                let user_key = extract_user_key(self.inner.key());
+                if kind_found != ValueKind::Deletion
+                    && self.icmp.compare_user_keys(user_key, &self.saved_key) == Ordering::Less
+                {
+                    // A value was found for the key after this one.
+                    break;
+                }
+                kind_found = self.visible_kind(kind);
+                self.saved_key.clear();
+                match kind_found {
+                    ValueKind::Deletion => self.saved_value = Bytes::new(),
+                    ValueKind::Value => {
+                        self.saved_key.extend_from_slice(user_key);
+                        self.saved_value = self.inner.value_bytes();
+                    }
+                }
+            }
+            self.inner.prev();
+        }
+        if kind_found == ValueKind::Deletion {
+            self.set_exhausted();
+            self.direction = Direction::Forward;
+        } else {
+            self.valid = true;
+        }
+        self.check_inner_status();
+    }
+}
+
+impl std::fmt::Debug for DbIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbIterator")
+            .field("sequence", &self.sequence)
+            .field("valid", &self.valid)
+            .field("direction", &self.direction)
+            .field("key", &self.key().escape_ascii().to_string())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read sampling state: the bytes left before the next sample.
+struct ReadSampling {
+    sampler: ReadSampler,
+    bytes_until_sample: u64,
+    random_state: u64,
+}
+
+impl ReadSampling {
+    fn new(sampler: ReadSampler) -> ReadSampling {
+        // Different iterators sample at different points.
+        static SEEDS: AtomicU64 = AtomicU64::new(0);
+        let random_state = SEEDS.fetch_add(1, AtomicOrdering::Relaxed);
+        let mut sampling = ReadSampling { sampler, bytes_until_sample: 0, random_state };
+        sampling.bytes_until_sample = sampling.next_gap();
+        sampling
+    }
+
+    /// A gap uniform in `[PERIOD / 2, 3 * PERIOD / 2)` (splitmix64).
+    fn next_gap(&mut self) -> u64 {
+        self.random_state = self.random_state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.random_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        READ_BYTES_PERIOD / 2 + z % READ_BYTES_PERIOD
+    }
+
+    /// Counts `bytes` read for the entry `internal_key`, sampling it once per
+    /// sampling point it crosses.
+    fn charge(&mut self, internal_key: &[u8], bytes: usize) {
+        let read = bytes as u64;
+        while self.bytes_until_sample < read {
+            self.bytes_until_sample += self.next_gap();
+            (self.sampler)(internal_key, bytes);
+        }
+        self.bytes_until_sample -= read;
+    }
+}
