@@ -8,22 +8,22 @@
 //!   number, then levels 1, 2, … 6. For every user key, a run's entries are
 //!   newer than those of every later run — the same rule reads rely on.
 //! - Flushes always go to level 0 ([`Picker::level_for_flush`] returns 0).
-//! - A compaction merges a window of runs that starts at the newest run and
-//!   always takes all of level 0 (a merged run can never go back to level
-//!   0, where file numbers order reads). It writes one new run to the level
-//!   just above the next older run, or to level 6 when the window reaches
-//!   the oldest run; when there is no free level there, the window grows by
-//!   that next run.
+//! - A compaction merges a window of consecutive runs into one new run,
+//!   written to the level just above the next older run, or to level 6 when
+//!   the window reaches the oldest run. Newer runs left out stay above it.
+//!   A window never ends inside level 0 (a merged run cannot go back to
+//!   level 0, where file numbers order reads) nor directly above a level-1
+//!   run: then it grows by the next run until a level is free.
 //! - The window (RocksDB's rules, in this order, once there are at least
 //!   `run_count_trigger` runs):
 //!   1. space amplification — when all runs but the oldest hold more than
 //!      `max_space_amplification_percent` % of the oldest run's bytes,
 //!      every run is merged;
-//!   2. size ratio — runs are added while the next run is at most
-//!      `size_ratio_percent` % larger than everything taken so far; taken if
-//!      that is at least `min_merge_width` runs;
-//!   3. run count — otherwise the newest `count − trigger + 1` runs (at
-//!      least two) are merged.
+//!   2. size ratio — from the newest run on, the first window of at least
+//!      `min_merge_width` runs in which each next run is at most
+//!      `size_ratio_percent` % larger than everything taken before it;
+//!   3. run count — with more than `run_count_trigger` runs, the newest
+//!      `count − trigger + 1` runs (at least two) are merged.
 //! - Outputs are cut only at `max_file_size`: whole runs are merged, so the
 //!   grandparent limit does not apply, and there are no seek compactions.
 //! - A manual compaction merges every file overlapping the range, from the
@@ -94,6 +94,38 @@ pub fn sorted_runs(version: &Version) -> Vec<SortedRun> {
     runs
 }
 
+/// A chosen window of runs: `runs[start..end]` merged into `output_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    start: usize,
+    end: usize,
+    output_level: usize,
+    reason: CompactionReason,
+}
+
+impl Window {
+    /// The window `start..end`, grown until its output has a level: just
+    /// above the next older run, at level ≥ 1 and at or below the window's
+    /// deepest run; level 6 when the window reaches the oldest run.
+    fn fitted(runs: &[SortedRun], start: usize, mut end: usize, reason: CompactionReason) -> Window {
+        loop {
+            let Some(next_older) = runs.get(end) else {
+                return Window { start, end, output_level: NUM_LEVELS - 1, reason };
+            };
+            let last = &runs[end - 1];
+            if next_older.level > last.level.max(1) {
+                return Window { start, end, output_level: next_older.level - 1, reason };
+            }
+            end += 1;
+        }
+    }
+
+    /// Total bytes of the window's runs.
+    fn bytes(&self, runs: &[SortedRun]) -> u64 {
+        runs[self.start..self.end].iter().map(|r| r.bytes).fold(0, u64::saturating_add)
+    }
+}
+
 /// Size-tiered compaction (see the module documentation for the model).
 #[derive(Debug, Clone)]
 pub struct TieredPicker {
@@ -116,9 +148,9 @@ impl TieredPicker {
         self.options.run_count_trigger.max(2)
     }
 
-    /// The number of newest runs to merge and why, before the window is
-    /// made to fit the levels.
-    fn choose_window(&self, runs: &[SortedRun]) -> Option<(usize, CompactionReason)> {
+    /// The runs to merge, `start..end` (newest first), their output level
+    /// and why; `None` when no rule asks for a merge.
+    fn choose_window(&self, runs: &[SortedRun]) -> Option<Window> {
         let count = runs.len();
         if count < self.trigger() {
             return None;
@@ -127,42 +159,40 @@ impl TieredPicker {
         let oldest = runs.last()?.bytes;
         let newer: u64 = runs[..count - 1].iter().map(|r| r.bytes).fold(0, u64::saturating_add);
         if u128::from(newer) * 100 > u128::from(oldest) * u128::from(self.options.max_space_amplification_percent) {
-            return Some((count, CompactionReason::SpaceAmplification));
+            return Some(Window::fitted(runs, 0, count, CompactionReason::SpaceAmplification));
         }
-        // 2. Size ratio, from the newest run.
+        // 2. Size ratio: the first window, from the newest start on, of at
+        //    least `min_merge_width` runs of similar size that fits the
+        //    levels as it is (a window that would have to take in the next,
+        //    larger run to find a level is not a window of similar runs).
         let max_width = self.options.max_merge_width.max(2);
-        let mut taken = 1;
-        let mut window_bytes = u128::from(runs[0].bytes);
-        while taken < count && taken < max_width {
-            let next = u128::from(runs[taken].bytes);
-            if next * 100 > window_bytes * u128::from(100 + self.options.size_ratio_percent) {
-                break;
+        let min_width = self.options.min_merge_width.max(2);
+        for start in 0..count {
+            let mut end = start + 1;
+            let mut window_bytes = u128::from(runs[start].bytes);
+            while end < count && end - start < max_width {
+                let next = u128::from(runs[end].bytes);
+                if next * 100 > window_bytes * u128::from(100 + self.options.size_ratio_percent) {
+                    break;
+                }
+                window_bytes += next;
+                end += 1;
             }
-            window_bytes += next;
-            taken += 1;
-        }
-        if taken >= self.options.min_merge_width.max(2) {
-            return Some((taken, CompactionReason::SizeRatio));
-        }
-        // 3. Too many runs: merge the newest ones.
-        Some(((count - self.trigger() + 1).max(2), CompactionReason::RunCount))
-    }
-
-    /// Grows a window of the newest `taken` runs until its output has a
-    /// level; returns the final width and the output level.
-    fn fit_window(runs: &[SortedRun], mut taken: usize) -> (usize, usize) {
-        loop {
-            let Some(next_older) = runs.get(taken) else {
-                return (taken, NUM_LEVELS - 1);
-            };
-            let last = &runs[taken - 1];
-            // The output goes just above the next older run, and must be at
-            // level ≥ 1 and at or below the window's deepest run.
-            if next_older.level > last.level.max(1) {
-                return (taken, next_older.level - 1);
+            if end - start >= min_width {
+                let window = Window::fitted(runs, start, end, CompactionReason::SizeRatio);
+                if window.end == end {
+                    return Some(window);
+                }
             }
-            taken += 1;
         }
+        // 3. More runs than the trigger: the cheapest merge of two
+        //    neighbouring runs (newest on a tie), grown to fit the levels.
+        if count > self.trigger() {
+            return (0..count - 1)
+                .map(|start| Window::fitted(runs, start, start + 2, CompactionReason::RunCount))
+                .min_by_key(|w| w.bytes(runs));
+        }
+        None
     }
 
     fn compaction(
@@ -186,10 +216,9 @@ impl TieredPicker {
 impl Picker for TieredPicker {
     fn pick(&self, version: &Arc<Version>, _compact_pointers: &CompactPointers) -> Option<Compaction> {
         let runs = sorted_runs(version);
-        let (taken, reason) = self.choose_window(&runs)?;
-        let (taken, output_level) = TieredPicker::fit_window(&runs, taken.min(runs.len()));
-        let files = runs[..taken].iter().map(|r| (r.level, r.files.clone())).collect();
-        Some(self.compaction(version, reason, files, output_level))
+        let window = self.choose_window(&runs)?;
+        let files = runs[window.start..window.end].iter().map(|r| (r.level, r.files.clone())).collect();
+        Some(self.compaction(version, window.reason, files, window.output_level))
     }
 
     fn pick_range(
@@ -226,7 +255,7 @@ impl Picker for TieredPicker {
     }
 
     fn needs_compaction(&self, version: &Version) -> bool {
-        sorted_runs(version).len() >= self.trigger()
+        self.choose_window(&sorted_runs(version)).is_some()
     }
 
     fn level_for_flush(&self, _version: &Version, _smallest_user_key: &[u8], _largest_user_key: &[u8]) -> usize {
@@ -348,11 +377,18 @@ mod tests {
 
     #[test]
     fn window_grows_when_no_level_is_free_above_the_next_run() {
-        // The ratio window is the single-file L0 run plus... nothing (8 MiB is
-        // too big), so the run-count rule takes 2: L0 and level 1. The output
-        // goes to level 1 (level 2 holds the next run).
-        let v = version(vec![l0(&[40], MB), run(1, 1, 8 * MB), run(2, 3, 30 * MB), run(6, 7, 100 * MB)]);
+        // No ratio window (1, 8, 30, 70, 100); five runs: the run-count rule
+        // takes the newest two, L0 and level 1. The output goes to level 1
+        // (level 2 holds the next run).
+        let v = version(vec![
+            l0(&[40], MB),
+            run(1, 1, 8 * MB),
+            run(2, 3, 30 * MB),
+            run(4, 5, 70 * MB),
+            run(6, 7, 100 * MB),
+        ]);
         let c = pick(&v).unwrap();
+        assert_eq!(c.reason(), CompactionReason::RunCount);
         assert_eq!(shape(&c), (vec![(0, vec![40]), (1, vec![1, 2])], 1));
         // L0 files directly above level 1: the window must take level 1 too,
         // and the output goes above the next run (level 6).
@@ -379,7 +415,28 @@ mod tests {
     }
 
     #[test]
-    fn level0_is_always_taken_whole() {
+    fn exactly_trigger_runs_of_different_sizes_wait() {
+        let v = version(vec![l0(&[40], MB), run(1, 1, 8 * MB), run(2, 3, 30 * MB), run(6, 7, 100 * MB)]);
+        assert!(pick(&v).is_none());
+        assert!(!picker().needs_compaction(&v));
+    }
+
+    #[test]
+    fn size_ratio_windows_may_start_below_the_newest_run() {
+        // A small flush above a 256 MiB run that is newer than similar-sized
+        // older runs: the window is those three, the flush stays in level 0.
+        let v = version(vec![l0(&[40], 4 * MB), run(4, 1, 256 * MB), run(5, 3, 12 * MB), run(6, 5, 236 * MB)]);
+        let c = pick(&v).unwrap();
+        assert_eq!(c.reason(), CompactionReason::SizeRatio);
+        assert_eq!(shape(&c), (vec![(4, vec![1, 2]), (5, vec![3, 4]), (6, vec![5, 6])], 6));
+        // The window may start at an older level-0 file; newer ones stay.
+        let v = version(vec![l0(&[5], MB), l0(&[3, 4], 8 * MB), run(6, 1, 100 * MB)]);
+        let c = pick(&v).unwrap();
+        assert_eq!(shape(&c), (vec![(0, vec![4, 3])], 5));
+    }
+
+    #[test]
+    fn a_window_never_ends_inside_level0() {
         // Merge width capped at 2, but all four level-0 files must go.
         let opts = TieredOptions { max_merge_width: 2, ..TieredOptions::default() };
         let v = version(vec![l0(&[1, 2, 3, 4], MB), run(6, 10, 1000 * MB)]);

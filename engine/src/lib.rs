@@ -42,3 +42,8 @@ pub use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode, WriteBatch};
 pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
 pub use range_iter::DbRange;
 pub use snapshot::Snapshot;
+
+/// The README's usage example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -7,13 +7,13 @@
 //! so the stream it yields is strictly ordered in either direction; entries
 //! added after it was created may or may not appear.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_skiplist::map::Entry;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::Result;
-use std::ops::Bound;
 
 use crate::memtable::{MemtableShared, Table};
 use crate::skiplist_key::{BytewiseInternalKey, BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};

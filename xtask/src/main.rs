@@ -1,12 +1,13 @@
 //! `cargo xtask`: the project's tasks.
 //!
-//! - `cargo xtask demo`: the main job for now — writes a WAL of a few
-//!   thousand batches, reads it back through the WAL iterator, prints what it
-//!   did and how fast;
+//! - `cargo xtask demo`: the main job — a short db_bench-style run of the
+//!   engine (fill, read, scan, compact) and a WAL demo (thousands of batches
+//!   written and read back through the WAL iterator), with figures;
 //! - `cargo xtask fuzz CRATE|all [--seconds N]`: runs every cargo-fuzz target
 //!   of a crate (installing cargo-fuzz if it is missing) and prints
 //!   executions and coverage per target.
 
+mod db_bench;
 mod demo;
 mod fuzz;
 
@@ -23,8 +24,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Write a WAL with thousands of batches and read it back through the WAL iterator.
+    /// A short db_bench-style run of the engine, then the WAL iterator demo.
     Demo {
+        /// Entries for the engine workloads.
+        #[arg(long, default_value_t = 200_000)]
+        num: u64,
         /// Number of batches to write.
         #[arg(long, default_value_t = 5000)]
         batches: u64,
@@ -48,7 +52,9 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
-        Task::Demo { batches, ops_per_batch, mmap } => demo::run(batches, ops_per_batch, mmap),
+        Task::Demo { num, batches, ops_per_batch, mmap } => {
+            db_bench::run(num).and_then(|()| demo::run(batches, ops_per_batch, mmap))
+        }
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
     };
     match result {
