@@ -230,8 +230,9 @@ impl Compaction {
         let icmp = self.input_version.comparator();
         for level in self.output_level + 1..NUM_LEVELS {
             let files = self.input_version.files(level);
-            let index = files
-                .partition_point(|f| icmp.compare_user_keys(f.largest_user_key(), user_key) == Ordering::Less);
+            let index = files.partition_point(|f| {
+                icmp.compare_user_keys(f.largest_user_key(), user_key) == Ordering::Less
+            });
             if let Some(f) = files.get(index) {
                 if icmp.compare_user_keys(user_key, f.smallest_user_key()) != Ordering::Less {
                     return false;

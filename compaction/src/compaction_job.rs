@@ -23,7 +23,9 @@ use std::sync::Arc;
 use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FileSystem, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
-use lsmkit_base::key::{append_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind};
+use lsmkit_base::key::{
+    append_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
+};
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::{Error, Result};
 use lsmkit_sstable::{ReadOptions, TableBuilder, TableCache};
@@ -191,7 +193,12 @@ impl<'a> CompactionJob<'a> {
                 for output in &writer.finished {
                     edit.add_file(
                         compaction.output_level(),
-                        FileMetaData::new(output.number, output.file_size, output.smallest.clone(), output.largest.clone()),
+                        FileMetaData::new(
+                            output.number,
+                            output.file_size,
+                            output.smallest.clone(),
+                            output.largest.clone(),
+                        ),
                     );
                 }
                 Ok(CompactionOutcome { edit, outputs: writer.finished, stats })
@@ -204,7 +211,11 @@ impl<'a> CompactionJob<'a> {
     }
 
     /// The merge loop; the outputs are left in `writer`.
-    fn merge(&self, compaction: &mut Compaction, writer: &mut OutputWriter<'_, '_>) -> Result<CompactionStats> {
+    fn merge(
+        &self,
+        compaction: &mut Compaction,
+        writer: &mut OutputWriter<'_, '_>,
+    ) -> Result<CompactionStats> {
         let icmp = compaction.input_version().comparator().clone();
         let mut stats = CompactionStats {
             input_files: compaction.all_input_files().count(),
@@ -224,8 +235,9 @@ impl<'a> CompactionJob<'a> {
                 interrupt()?;
             }
             let key = input.key();
-            let entry = parse_internal_key(key)
-                .map_err(|e| Error::corruption(format!("compaction input holds a malformed internal key: {e}")))?;
+            let entry = parse_internal_key(key).map_err(|e| {
+                Error::corruption(format!("compaction input holds a malformed internal key: {e}"))
+            })?;
             check_order(&icmp, &mut previous_key, key)?;
             stats.input_entries += 1;
 
@@ -249,9 +261,9 @@ impl<'a> CompactionJob<'a> {
             let mut out_key = key;
             let mut out_value = input.value();
             let changed_value;
-            let filter = self.filter.filter(|_| {
-                entry.kind == ValueKind::Value && retention.above_every_snapshot(entry.sequence)
-            });
+            let filter = self
+                .filter
+                .filter(|_| entry.kind == ValueKind::Value && retention.above_every_snapshot(entry.sequence));
             if let Some(filter) = filter {
                 match filter.filter(output_level, entry.user_key, out_value) {
                     FilterDecision::Keep => {}
@@ -270,7 +282,12 @@ impl<'a> CompactionJob<'a> {
                             continue;
                         }
                         deletion_key.clear();
-                        append_internal_key(&mut deletion_key, entry.user_key, entry.sequence, ValueKind::Deletion);
+                        append_internal_key(
+                            &mut deletion_key,
+                            entry.user_key,
+                            entry.sequence,
+                            ValueKind::Deletion,
+                        );
                         out_key = &deletion_key;
                         out_value = &[];
                     }
@@ -296,7 +313,11 @@ impl<'a> CompactionJob<'a> {
 
     /// One iterator over every input: a table iterator per level-0 file,
     /// a [`LevelIterator`] per deeper level.
-    fn input_iterator(&self, compaction: &Compaction, icmp: &InternalKeyComparator) -> Result<MergingIterator> {
+    fn input_iterator(
+        &self,
+        compaction: &Compaction,
+        icmp: &InternalKeyComparator,
+    ) -> Result<MergingIterator> {
         let read_options = ReadOptions { verify_checksums: self.verify_checksums, fill_cache: false };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         for inputs in compaction.inputs() {

@@ -24,8 +24,16 @@ pub fn key_range<'a>(
         range = Some(match range {
             None => (&f.smallest, &f.largest),
             Some((smallest, largest)) => (
-                if icmp.compare_internal_keys(&f.smallest, smallest) == Ordering::Less { &f.smallest } else { smallest },
-                if icmp.compare_internal_keys(&f.largest, largest) == Ordering::Greater { &f.largest } else { largest },
+                if icmp.compare_internal_keys(&f.smallest, smallest) == Ordering::Less {
+                    &f.smallest
+                } else {
+                    smallest
+                },
+                if icmp.compare_internal_keys(&f.largest, largest) == Ordering::Greater {
+                    &f.largest
+                } else {
+                    largest
+                },
             ),
         });
     }

@@ -36,7 +36,15 @@ impl LevelIterator {
         read_options: ReadOptions,
         files: Vec<Arc<FileMetaData>>,
     ) -> LevelIterator {
-        LevelIterator { table_cache, icmp, read_options, index: files.len(), files, current: None, error: None }
+        LevelIterator {
+            table_cache,
+            icmp,
+            read_options,
+            index: files.len(),
+            files,
+            current: None,
+            error: None,
+        }
     }
 
     /// Opens file `index` as the current table; false (with the error
@@ -219,7 +227,12 @@ mod tests {
                 builder.add(&make_internal_key(k.as_bytes(), 1, ValueKind::Value), k.as_bytes()).unwrap();
             }
             let summary = builder.finish(true).unwrap();
-            files.push(Arc::new(FileMetaData::new(number, summary.file_size, summary.smallest_key, summary.largest_key)));
+            files.push(Arc::new(FileMetaData::new(
+                number,
+                summary.file_size,
+                summary.smallest_key,
+                summary.largest_key,
+            )));
         }
         let fs: Arc<dyn FileSystem> = fs.clone();
         (Arc::new(TableCache::new(fs, dir, options, 10)), files)

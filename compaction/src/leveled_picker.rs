@@ -68,7 +68,8 @@ impl LeveledPicker {
             let inputs1_size = total_file_size(&inputs1);
             let expanded0_size = total_file_size(&expanded0);
             if expanded0.len() > inputs0.len()
-                && inputs1_size.saturating_add(expanded0_size) < expanded_compaction_byte_size_limit(self.max_file_size)
+                && inputs1_size.saturating_add(expanded0_size)
+                    < expanded_compaction_byte_size_limit(self.max_file_size)
             {
                 if let Some(new_range0) = key_range(icmp, &expanded0) {
                     let expanded1 = overlapping_with_boundaries(version, parent, &new_range0);
@@ -96,7 +97,10 @@ impl LeveledPicker {
         Some(Compaction::new(
             Arc::clone(version),
             reason,
-            vec![CompactionInputs { level, files: inputs0 }, CompactionInputs { level: parent, files: inputs1 }],
+            vec![
+                CompactionInputs { level, files: inputs0 },
+                CompactionInputs { level: parent, files: inputs1 },
+            ],
             parent,
             grandparents,
             self.max_file_size,
@@ -232,14 +236,21 @@ mod tests {
         assert_eq!((c.level(), c.output_level()), (0, 1));
         assert_eq!(inputs(&c), (vec![1, 2, 3], vec![5, 6]));
         assert_eq!(numbers(c.grandparents()), [8, 9]);
-        assert_eq!(c.compact_pointer().map(|(l, k)| (l, k.to_vec())), Some((0, v.files(0)[2].largest.clone())));
+        assert_eq!(
+            c.compact_pointer().map(|(l, k)| (l, k.to_vec())),
+            Some((0, v.files(0)[2].largest.clone()))
+        );
         assert!(!c.is_trivial_move());
     }
 
     #[test]
     fn compact_pointer_round_robin_and_wrap() {
         // Level 1 over its 10 MiB limit.
-        let l1 = vec![sized_file(1, "a", "b", 4 * MB), sized_file(2, "c", "d", 4 * MB), sized_file(3, "e", "f", 4 * MB)];
+        let l1 = vec![
+            sized_file(1, "a", "b", 4 * MB),
+            sized_file(2, "c", "d", 4 * MB),
+            sized_file(3, "e", "f", 4 * MB),
+        ];
         let v = version(vec![(1, l1)]);
         let pick = |p: &CompactPointers| numbers(picker().pick(&v, p).unwrap().input_files(0));
         assert_eq!(pick(&CompactPointers::default()), [1]);

@@ -86,7 +86,12 @@ pub struct ManualCompaction {
 impl ManualCompaction {
     /// A manual compaction of user keys `[begin, end]` (`None` = unbounded) at `level`.
     pub fn new(level: usize, begin: Option<&[u8]>, end: Option<&[u8]>) -> ManualCompaction {
-        ManualCompaction { level, begin: begin.map(<[u8]>::to_vec), end: end.map(<[u8]>::to_vec), done: false }
+        ManualCompaction {
+            level,
+            begin: begin.map(<[u8]>::to_vec),
+            end: end.map(<[u8]>::to_vec),
+            done: false,
+        }
     }
 
     /// The next piece, or `None` when the range is done. Call it only after

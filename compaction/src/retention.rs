@@ -142,7 +142,14 @@ mod tests {
     #[test]
     fn each_snapshot_keeps_the_version_it_sees() {
         // Snapshots 3 and 6: stripes (..3], (3..6], (6..).
-        let entries = [("k", 8, Value), ("k", 7, Value), ("k", 6, Value), ("k", 4, Deletion), ("k", 3, Value), ("k", 1, Value)];
+        let entries = [
+            ("k", 8, Value),
+            ("k", 7, Value),
+            ("k", 6, Value),
+            ("k", 4, Deletion),
+            ("k", 3, Value),
+            ("k", 1, Value),
+        ];
         assert_eq!(fates(&[6, 3, 6], &entries, true), [Keep, Shadowed, Keep, Shadowed, Keep, Shadowed]);
         // A deletion that is the newest of the bottom stripe hides older entries there.
         let entries = [("k", 5, Value), ("k", 3, Deletion), ("k", 2, Value)];

@@ -25,7 +25,12 @@ pub(crate) fn sized_file(number: u64, smallest: &str, largest: &str, size: u64) 
 }
 
 /// File `number` of `size` bytes from `smallest` to `largest`, each a (user key, sequence).
-pub(crate) fn file_at(number: u64, smallest: (&str, u64), largest: (&str, u64), size: u64) -> Arc<FileMetaData> {
+pub(crate) fn file_at(
+    number: u64,
+    smallest: (&str, u64),
+    largest: (&str, u64),
+    size: u64,
+) -> Arc<FileMetaData> {
     Arc::new(FileMetaData::new(
         number,
         size,

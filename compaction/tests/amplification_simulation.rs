@@ -4,10 +4,11 @@
 //! I/O). Outputs are cut exactly as the job cuts them (target size and the
 //! compaction's grandparent rule).
 //!
-//! Model: every entry is one 4 KiB value; a flush is one 4 MiB memtable of
-//! 1024 distinct keys; no deletions, so the live data is every key ever
-//! written. Two workloads of 2000 flushes: keys uniform over the key space,
-//! and keys clustered in a random range (1/16 of the key space) per flush.
+//! Model: every entry is one 16 KiB value; a flush is one 4 MiB memtable of
+//! 256 distinct keys; the key space holds 64 Ki keys (1 GiB); no deletions,
+//! so the live data is every key written so far. Two workloads of 2000
+//! flushes (8 GiB): keys uniform over the key space, and keys clustered in
+//! a random range (1/16 of the key space) per flush. Outputs target 2 MiB.
 //!
 //! - write amplification = (bytes flushed + bytes written by compactions) / bytes flushed
 //! - space amplification = bytes in all files / live bytes (sampled after
@@ -20,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lsmkit_base::comparator::BytewiseComparator;
-use lsmkit_base::key::{append_internal_key, make_internal_key, InternalKeyComparator, LookupKey, ValueKind, MAX_SEQUENCE_NUMBER};
+use lsmkit_base::key::{
+    append_internal_key, make_internal_key, InternalKeyComparator, LookupKey, ValueKind, MAX_SEQUENCE_NUMBER,
+};
 use lsmkit_compaction::{Compaction, LeveledPicker, Picker, TieredOptions, TieredPicker};
 use lsmkit_version::version_builder::VersionBuilder;
 use lsmkit_version::{CompactPointers, FileMetaData, Version, VersionEdit, NUM_LEVELS};
@@ -30,7 +33,7 @@ use rand::{Rng, SeedableRng};
 const ENTRY_BYTES: u64 = 16384;
 const FLUSH_ENTRIES: usize = 256;
 const FLUSHES: usize = 2000;
-/// 64 Ki keys × 4 KiB = 256 MiB of live data once every key was written.
+/// 64 Ki keys × 16 KiB = 1 GiB of live data once every key was written.
 const KEY_SPACE: u32 = 65536;
 const MAX_FILE_SIZE: u64 = 2 << 20;
 
@@ -120,7 +123,12 @@ impl Simulation {
         let number = self.next_file_number;
         self.next_file_number += 1;
         let (first, last) = (table[0].0, table[table.len() - 1].0);
-        let meta = FileMetaData::new(number, table.len() as u64 * ENTRY_BYTES, internal_key(first), internal_key(last));
+        let meta = FileMetaData::new(
+            number,
+            table.len() as u64 * ENTRY_BYTES,
+            internal_key(first),
+            internal_key(last),
+        );
         self.tables.insert(number, table);
         meta
     }
@@ -176,15 +184,8 @@ impl Simulation {
             return;
         }
         self.compactions += 1;
-        if std::env::var("SIMDEBUG").is_ok() && self.compactions < 400 {
-            let runs: Vec<String> = lsmkit_compaction::sorted_runs(&self.version).iter().map(|r| format!("L{}:{}", r.level, r.bytes >> 20)).collect();
-            let ins: Vec<String> = compaction.inputs().iter().map(|i| format!("L{}:{}", i.level, i.files.iter().map(|f| f.file_size).sum::<u64>() >> 20)).collect();
-            println!("{:?} runs {:?} inputs {:?} -> L{}", compaction.reason(), runs, ins, compaction.output_level());
-        }
-        let mut merged: Vec<(u32, u32)> = compaction
-            .all_input_files()
-            .flat_map(|(_, f)| self.tables[&f.number].iter().copied())
-            .collect();
+        let mut merged: Vec<(u32, u32)> =
+            compaction.all_input_files().flat_map(|(_, f)| self.tables[&f.number].iter().copied()).collect();
         // Newest copy first within a key, then keep one per key.
         merged.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         merged.dedup_by_key(|e| e.0);
@@ -235,7 +236,8 @@ impl Simulation {
     fn figures(&self) -> Figures {
         let total: u64 = (0..NUM_LEVELS).map(|l| self.version.num_level_bytes(l)).sum();
         Figures {
-            write_amplification: (self.flushed_bytes + self.compaction_bytes) as f64 / self.flushed_bytes as f64,
+            write_amplification: (self.flushed_bytes + self.compaction_bytes) as f64
+                / self.flushed_bytes as f64,
             space_amplification_final: total as f64 / self.live_bytes() as f64,
             space_amplification_mean: self.space_amp_sum / self.samples as f64,
             space_amplification_max: self.space_amp_max,
@@ -294,13 +296,36 @@ fn simulate(picker: Box<dyn Picker>, flushes: &[SimTable]) -> Figures {
 }
 
 #[test]
-fn experiment() {
+fn write_and_space_amplification_of_both_pickers() {
     for workload in [Workload::Uniform, Workload::Clustered] {
         let flushes = flush_stream(workload);
-        for (trigger, ratio, width, amp) in [(4, 1, 2, 200), (8, 1, 2, 200), (4, 1, 4, 200), (8, 1, 4, 200), (6,1,2,200), (4, 20, 2, 200)] {
-            let o = TieredOptions { run_count_trigger: trigger, size_ratio_percent: ratio, min_merge_width: width, max_space_amplification_percent: amp, ..TieredOptions::default() };
-            let t = simulate(Box::new(TieredPicker::new(MAX_FILE_SIZE, o)), &flushes);
-            println!("{workload:?} tiered t{trigger} r{ratio} w{width} a{amp}: wa {:.2} sa mean {:.2} max {:.2} final {:.2} {}", t.write_amplification, t.space_amplification_mean, t.space_amplification_max, t.space_amplification_final, t.level_summary);
+        // The two simulations are independent: run them side by side.
+        let (leveled, tiered) = std::thread::scope(|scope| {
+            let leveled = scope.spawn(|| simulate(Box::new(LeveledPicker::new(MAX_FILE_SIZE)), &flushes));
+            let tiered =
+                simulate(Box::new(TieredPicker::new(MAX_FILE_SIZE, TieredOptions::default())), &flushes);
+            (leveled.join().expect("leveled simulation"), tiered)
+        });
+        for (name, f) in [("leveled", &leveled), ("tiered", &tiered)] {
+            println!(
+                "{workload:?} {name:8} write amp {:5.2}  space amp final {:4.2} mean {:4.2} max {:4.2}  \
+                 ({} compactions, {} trivial moves, {})",
+                f.write_amplification,
+                f.space_amplification_final,
+                f.space_amplification_mean,
+                f.space_amplification_max,
+                f.compactions,
+                f.trivial_moves,
+                f.level_summary
+            );
         }
+        // The trade-off each picker exists for.
+        assert!(tiered.write_amplification < leveled.write_amplification, "{workload:?}");
+        assert!(leveled.space_amplification_mean < tiered.space_amplification_mean, "{workload:?}");
+        // Leveled keeps little garbage once the tree has settled; tiered
+        // stays within its cap (newer runs ≤ 200% of the oldest → total ≤ 3×).
+        assert!(leveled.space_amplification_max < 1.3, "{workload:?} {leveled:?}");
+        assert!(tiered.space_amplification_max <= 3.0, "{workload:?} {tiered:?}");
+        assert!(leveled.write_amplification > 2.0 && tiered.write_amplification > 1.0);
     }
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lsmkit_base::filename::{parse_file_name, table_file_name, FileType};
-use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule};
 use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem, MemFs};
+use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule};
 use lsmkit_base::key::{make_internal_key, parse_internal_key, ValueKind};
 use lsmkit_base::Error;
 use lsmkit_compaction::{
@@ -168,7 +168,10 @@ fn outputs_are_cut_at_the_grandparent_limit() {
     let mut c = Compaction::new(
         Arc::clone(&db.version),
         CompactionReason::Size,
-        vec![CompactionInputs { level: 1, files: db.version.files(1).to_vec() }, CompactionInputs { level: 2, files: vec![] }],
+        vec![
+            CompactionInputs { level: 1, files: db.version.files(1).to_vec() },
+            CompactionInputs { level: 2, files: vec![] },
+        ],
         2,
         grandparents,
         100_000,
@@ -178,10 +181,18 @@ fn outputs_are_cut_at_the_grandparent_limit() {
     let ranges: Vec<(Vec<u8>, Vec<u8>)> = outcome
         .outputs
         .iter()
-        .map(|o| (parse_internal_key(&o.smallest).unwrap().user_key.to_vec(), parse_internal_key(&o.largest).unwrap().user_key.to_vec()))
+        .map(|o| {
+            (
+                parse_internal_key(&o.smallest).unwrap().user_key.to_vec(),
+                parse_internal_key(&o.largest).unwrap().user_key.to_vec(),
+            )
+        })
         .collect();
     // "e" passes b and d (1.2 MB > 1 MB): cut; "i" passes f and h: cut.
-    assert_eq!(ranges, [(b"a".to_vec(), b"d".to_vec()), (b"e".to_vec(), b"h".to_vec()), (b"i".to_vec(), b"i".to_vec())]);
+    assert_eq!(
+        ranges,
+        [(b"a".to_vec(), b"d".to_vec()), (b"e".to_vec(), b"h".to_vec()), (b"i".to_vec(), b"i".to_vec())]
+    );
     assert_eq!(outcome.edit.compact_pointers, [(1, db.version.files(1)[0].largest.clone())]);
 }
 
@@ -200,7 +211,16 @@ fn filter_sees_only_unprotected_newest_values() {
     install(
         &mut db,
         &[
-            (1, vec![put("a", 20, "drop"), put("a", 4, "drop"), put("b", 21, "old"), put("c", 3, "drop"), del("d", 22)]),
+            (
+                1,
+                vec![
+                    put("a", 20, "drop"),
+                    put("a", 4, "drop"),
+                    put("b", 21, "old"),
+                    put("c", 3, "drop"),
+                    del("d", 22),
+                ],
+            ),
             // Level 3 holds "a": a removed "a" needs a deletion marker.
             (3, vec![put("a", 1, "deep")]),
         ],
@@ -250,7 +270,8 @@ fn everything_dropped_gives_no_output() {
 fn the_job_is_deterministic() {
     let run_once = || {
         let mut db = TestDb::new();
-        let entries: Vec<Entry> = (0..300).map(|i| put(&format!("k{:03}", i % 170), 1 + i, &format!("value{i}"))).collect();
+        let entries: Vec<Entry> =
+            (0..300).map(|i| put(&format!("k{:03}", i % 170), 1 + i, &format!("value{i}"))).collect();
         let mut sorted_a = entries[..150].to_vec();
         let mut sorted_b = entries[150..].to_vec();
         let icmp = common::icmp();
@@ -275,7 +296,8 @@ fn failed_writes_leave_no_output_behind() {
     for failing_op in [FaultOp::Create, FaultOp::Write, FaultOp::Sync, FaultOp::SyncDir] {
         let fault_fs = Arc::new(FaultFs::new(Arc::new(MemFs::new())));
         let mut db = TestDb::with_fs(fault_fs.clone());
-        let entries: Vec<Entry> = (0..300).map(|i| put(&format!("key{i:04}"), 1 + i, &noise(i, 40))).collect();
+        let entries: Vec<Entry> =
+            (0..300).map(|i| put(&format!("key{i:04}"), 1 + i, &noise(i, 40))).collect();
         install(&mut db, &[(0, entries)]);
         let before = table_numbers(db.fs.as_ref());
         // Outputs are numbered from 2; fail the second output (or the dir sync).
@@ -349,7 +371,14 @@ fn manual_compaction_runs_in_pieces_until_done() {
     let mut db = TestDb::new();
     // Six level-1 tables of ~1.3 KB, a level-2 table under two of them.
     let tables: Vec<(usize, Vec<Entry>)> = (0..6)
-        .map(|t| (1, (0..20).map(|i| put(&format!("k{t}{i:02}"), 100 + t * 20 + i, &noise(t * 100 + i, 40))).collect()))
+        .map(|t| {
+            (
+                1,
+                (0..20)
+                    .map(|i| put(&format!("k{t}{i:02}"), 100 + t * 20 + i, &noise(t * 100 + i, 40)))
+                    .collect(),
+            )
+        })
         .chain(std::iter::once((2, vec![put("k105", 1, "old"), put("k210", 2, "old")])))
         .collect();
     install(&mut db, &tables);

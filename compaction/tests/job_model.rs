@@ -10,7 +10,9 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use lsmkit_base::key::{make_internal_key, parse_internal_key, LookupKey, SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER};
+use lsmkit_base::key::{
+    make_internal_key, parse_internal_key, LookupKey, SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER,
+};
 use lsmkit_compaction::{
     CompactionFilter, FilterDecision, LeveledPicker, ManualCompaction, Picker, TieredOptions, TieredPicker,
 };
@@ -44,7 +46,10 @@ fn test_filter(_level: usize, _key: &[u8], value: &[u8]) -> FilterDecision {
 }
 
 /// The state the history defines at `snapshot`.
-fn model_view(history: &[(SequenceNumber, u8, Option<Vec<u8>>)], snapshot: SequenceNumber) -> BTreeMap<Vec<u8>, Vec<u8>> {
+fn model_view(
+    history: &[(SequenceNumber, u8, Option<Vec<u8>>)],
+    snapshot: SequenceNumber,
+) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut view = BTreeMap::new();
     for (seq, key, value) in history {
         if *seq > snapshot {
@@ -113,7 +118,10 @@ fn build_lsm(db: &mut TestDb, rng: &mut StdRng, entries: &[Entry]) {
 
 /// For each user key, the entry the read path finds at the current state:
 /// (file number, sequence, kind).
-fn newest_entries(db: &TestDb, entries: &HashMap<u64, Vec<Entry>>) -> HashMap<Vec<u8>, (u64, SequenceNumber, ValueKind)> {
+fn newest_entries(
+    db: &TestDb,
+    entries: &HashMap<u64, Vec<Entry>>,
+) -> HashMap<Vec<u8>, (u64, SequenceNumber, ValueKind)> {
     let mut out = HashMap::new();
     for index in 0..KEYS {
         let key = user_key(index);
@@ -207,12 +215,13 @@ impl Case {
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    let value = (prop::sample::select(vec![b'a', b'b', b'x', b'y']), prop::collection::vec(any::<u8>(), 0..40))
-        .prop_map(|(first, rest)| {
-            let mut v = vec![first];
-            v.extend(rest);
-            v
-        });
+    let value =
+        (prop::sample::select(vec![b'a', b'b', b'x', b'y']), prop::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(first, rest)| {
+                let mut v = vec![first];
+                v.extend(rest);
+                v
+            });
     (0..KEYS, prop::option::weighted(0.75, value), 1u64..4)
 }
 
@@ -244,7 +253,8 @@ fn run_case(ops: Vec<Op>, seed: u64, tiered: bool, use_filter: bool) {
 
     let max_file_size = rng.random_range(600..3000u64);
     let picker: Box<dyn Picker> = if tiered {
-        let options = TieredOptions { run_count_trigger: rng.random_range(2..=4), ..TieredOptions::default() };
+        let options =
+            TieredOptions { run_count_trigger: rng.random_range(2..=4), ..TieredOptions::default() };
         Box::new(TieredPicker::new(max_file_size, options))
     } else {
         Box::new(LeveledPicker::new(max_file_size))

@@ -35,7 +35,7 @@ mod state;
 mod write;
 
 pub use db::Db;
-pub use db_iterator::DbIterator;
+pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, READ_BYTES_PERIOD};
 pub use lsmkit_base::{Error, Result};
 pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
 pub use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode, WriteBatch};

@@ -212,7 +212,7 @@ fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// The smallest byte string greater than every string starting with
 /// `prefix`, or `None` when there is none (`prefix` is empty or all `0xff`).
-pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let last = prefix.iter().rposition(|&byte| byte != 0xff)?;
     let mut successor = prefix[..=last].to_vec();
     successor[last] += 1;
@@ -284,5 +284,19 @@ impl std::fmt::Debug for DbRange {
             .field("required_prefix", &self.required_prefix.as_ref().map(|p| p.escape_ascii().to_string()))
             .field("finished", &self.finished)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn prefix_successor_handles_trailing_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\x00\xff"), Some(b"\x01".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
     }
 }

@@ -94,7 +94,10 @@ impl TestDb {
         let dir = self.dir.clone();
         let cache = Arc::clone(&self.cache);
         let mut next = self.next_file_number;
-        let job = CompactionJob::new(fs.as_ref(), &dir, &cache).snapshots(snapshots).filter(filter).verify_checksums(true);
+        let job = CompactionJob::new(fs.as_ref(), &dir, &cache)
+            .snapshots(snapshots)
+            .filter(filter)
+            .verify_checksums(true);
         let result = job.run(compaction, &mut || {
             next += 1;
             next - 1
@@ -156,7 +159,12 @@ pub fn read_view_of(
 
 /// Every entry of a table file, read with checksums verified; also checks
 /// the keys are strictly increasing and match the metadata's range.
-pub fn read_table(fs: &dyn FileSystem, dir: &Path, file: &FileMetaData, options: &TableOptions) -> Vec<Entry> {
+pub fn read_table(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file: &FileMetaData,
+    options: &TableOptions,
+) -> Vec<Entry> {
     let path = table_file_name(dir, file.number);
     assert_eq!(fs.file_size(&path).unwrap(), file.file_size, "size of table {}", file.number);
     let table = Arc::new(Table::open_path(fs, &path, options.clone()).unwrap());

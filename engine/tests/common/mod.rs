@@ -1,0 +1,139 @@
+//! Helpers shared by the engine's integration tests: a small deterministic
+//! random generator, database options for in-memory test databases, and
+//! reading a whole database view into a `BTreeMap` to compare with a model.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lsmkit::{CompactionStyle, Db, Options, ReadOptions, TieredOptions};
+use lsmkit_base::fs::FileSystem;
+
+/// A model of a database state: key → value.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// splitmix64: a tiny, seedable generator, so every test run is reproducible
+/// from the seed printed on failure.
+#[derive(Debug, Clone)]
+pub struct TestRng {
+    state: u64,
+}
+
+impl TestRng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> TestRng {
+        TestRng { state: seed ^ 0x5851_f42d_4c95_7f2d }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// An index in `0..n` (`n > 0`).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Options for a small test database on `fs`: a 64 KiB write buffer (the
+/// smallest allowed) so memtables fill and flush often, small blocks, and
+/// the given compaction style.
+pub fn small_options(fs: Arc<dyn FileSystem>, tiered: bool) -> Options {
+    Options {
+        create_if_missing: true,
+        fs,
+        write_buffer_size: 64 << 10,
+        block_size: 1024,
+        l0_compaction_trigger: 2,
+        compaction_style: if tiered {
+            CompactionStyle::Tiered(TieredOptions { run_count_trigger: 3, ..TieredOptions::default() })
+        } else {
+            CompactionStyle::Leveled
+        },
+        block_cache_capacity: 256 << 10,
+        ..Options::default()
+    }
+}
+
+/// Every entry of the view `options` selects, read front to back with a
+/// `DbIterator`.
+pub fn read_forward(db: &Db, options: ReadOptions) -> lsmkit::Result<Model> {
+    let mut it = db.iter(options);
+    let mut out = Model::new();
+    it.seek_to_first();
+    while it.valid() {
+        let previous = out.insert(it.key().to_vec(), it.value().to_vec());
+        assert!(previous.is_none(), "iterator yielded {:?} twice", it.key().escape_ascii().to_string());
+        it.next();
+    }
+    it.status()?;
+    Ok(out)
+}
+
+/// Every entry of the view `options` selects, read back to front, in key order.
+pub fn read_backward(db: &Db, options: ReadOptions) -> lsmkit::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut it = db.iter(options);
+    let mut out = Vec::new();
+    it.seek_to_last();
+    while it.valid() {
+        out.push((it.key().to_vec(), it.value().to_vec()));
+        it.prev();
+    }
+    it.status()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// Shows a key readably in assertion messages.
+pub fn show(key: &[u8]) -> String {
+    key.escape_ascii().to_string()
+}
+
+/// Describes the first difference between `actual` and `expected`, or
+/// `None` when they are equal (full maps are too long to print usefully).
+pub fn first_difference(actual: &Model, expected: &Model) -> Option<String> {
+    let mut a = actual.iter();
+    let mut e = expected.iter();
+    loop {
+        match (a.next(), e.next()) {
+            (None, None) => return None,
+            (Some((k, _)), None) => return Some(format!("unexpected key {}", show(k))),
+            (None, Some((k, _))) => return Some(format!("missing key {}", show(k))),
+            (Some((ak, av)), Some((ek, ev))) => {
+                if ak != ek {
+                    return Some(if ak < ek {
+                        format!("unexpected key {}", show(ak))
+                    } else {
+                        format!("missing key {}", show(ek))
+                    });
+                }
+                if av != ev {
+                    return Some(format!(
+                        "key {}: value {} (len {}), expected {} (len {})",
+                        show(ak),
+                        show(&av[..av.len().min(24)]),
+                        av.len(),
+                        show(&ev[..ev.len().min(24)]),
+                        ev.len()
+                    ));
+                }
+            }
+        }
+    }
+}
