@@ -261,9 +261,15 @@ impl<'a> CompactionJob<'a> {
             let mut out_key = key;
             let mut out_value = input.value();
             let changed_value;
-            let filter = self
-                .filter
-                .filter(|_| entry.kind == ValueKind::Value && retention.above_every_snapshot(entry.sequence));
+            // Only values no snapshot can see are offered to the filter.
+            let filter = match self.filter {
+                Some(f)
+                    if entry.kind == ValueKind::Value && retention.above_every_snapshot(entry.sequence) =>
+                {
+                    Some(f)
+                }
+                _ => None,
+            };
             if let Some(filter) = filter {
                 match filter.filter(output_level, entry.user_key, out_value) {
                     FilterDecision::Keep => {}

@@ -93,7 +93,7 @@ pub struct SortedRun {
 /// The sorted runs of `version`, newest first.
 pub fn sorted_runs(version: &Version) -> Vec<SortedRun> {
     let mut level0: Vec<Arc<FileMetaData>> = version.files(0).to_vec();
-    level0.sort_by(|a, b| b.number.cmp(&a.number));
+    level0.sort_by_key(|f| std::cmp::Reverse(f.number));
     let mut runs: Vec<SortedRun> =
         level0.into_iter().map(|f| SortedRun { level: 0, bytes: f.file_size, files: vec![f] }).collect();
     for level in 1..NUM_LEVELS {

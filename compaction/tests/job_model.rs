@@ -32,6 +32,9 @@ fn user_key(index: u8) -> Vec<u8> {
     format!("key{index:03}").into_bytes()
 }
 
+/// The shape of [`test_filter`].
+type FilterFn = fn(usize, &[u8], &[u8]) -> FilterDecision;
+
 /// Removes values starting with 'x', rewrites 'y…' to 'z…' (idempotent).
 fn test_filter(_level: usize, _key: &[u8], value: &[u8]) -> FilterDecision {
     match value.first() {
@@ -146,7 +149,7 @@ struct Case {
     snapshots: Vec<SequenceNumber>,
     /// The current state as the model expects it (the history, then the filter's edits).
     current: BTreeMap<Vec<u8>, Vec<u8>>,
-    filter: Option<fn(usize, &[u8], &[u8]) -> FilterDecision>,
+    filter: Option<FilterFn>,
     keys: Vec<Vec<u8>>,
 }
 
@@ -309,7 +312,7 @@ fn run_case(ops: Vec<Op>, seed: u64, tiered: bool, use_filter: bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn every_snapshot_keeps_its_view(

@@ -260,13 +260,9 @@ impl DbShared {
                 None => Ok(()),
             }
         } else {
-            let snapshots = {
-                let mut all = self.snapshots.all();
-                if all.is_empty() {
-                    all.push(state.versions.last_sequence());
-                }
-                all
-            };
+            // Every live snapshot: the job keeps one version of a key per gap
+            // between them, and asks the filter only about entries newer than all.
+            let snapshots = self.snapshots.all();
             let output_level = compaction.output_level();
             let input_bytes = compaction.input_bytes();
             drop(state);

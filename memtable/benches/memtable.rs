@@ -10,8 +10,11 @@
 //! Keys and values are shaped as in LevelDB's db_bench: 16-digit decimal
 //! numbers (here a random permutation of `0..entries`, so no key repeats)
 //! and 100-byte values.
-//! After criterion's report, the run prints each pair's throughput and the
-//! ratio memtable / `Mutex<BTreeMap>`, from the same measured iterations.
+//! After criterion's report (wall clock), the run prints each pair's
+//! throughput and the ratio memtable / `Mutex<BTreeMap>`, from the same
+//! measured iterations, both per wall-clock second and per CPU second of the
+//! working threads; the CPU figures stay meaningful on a machine shared with
+//! other work.
 //!
 //! Run: `cargo bench -p lsmkit-memtable --bench memtable`
 
@@ -195,38 +198,80 @@ fn workload(entries: usize, seed: u64) -> Workload {
     Workload { keys, value }
 }
 
-/// Per benchmark: total measured time and operations, for the ratios.
-fn records() -> &'static Mutex<HashMap<String, (Duration, u64)>> {
-    static RECORDS: OnceLock<Mutex<HashMap<String, (Duration, u64)>>> = OnceLock::new();
+/// Time spent on a measured piece of work: wall clock, and CPU time of the
+/// threads doing it (robust against other processes competing for cores).
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Spent) {
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+/// CPU time consumed so far by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable `timespec`; CLOCK_THREAD_CPUTIME_ID
+    // is supported on every Linux the project runs on.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Runs `work` on this thread and reports its wall and CPU time.
+fn measure(work: impl FnOnce()) -> Spent {
+    let (wall, cpu) = (Instant::now(), thread_cpu_time());
+    work();
+    Spent { wall: wall.elapsed(), cpu: thread_cpu_time() - cpu }
+}
+
+/// Per benchmark: total time and operations, for the summary.
+fn records() -> &'static Mutex<HashMap<String, (Spent, u64)>> {
+    static RECORDS: OnceLock<Mutex<HashMap<String, (Spent, u64)>>> = OnceLock::new();
     RECORDS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn record(name: String, elapsed: Duration, operations: u64) {
+fn record(name: String, spent: Spent, operations: u64) {
     let mut records = records().lock().expect("records");
-    let entry = records.entry(name).or_insert((Duration::ZERO, 0));
-    entry.0 += elapsed;
+    let entry = records.entry(name).or_insert((Spent::default(), 0));
+    entry.0 += spent;
     entry.1 += operations;
 }
 
-/// Inserts `load` into a fresh contender from `threads` threads; returns the
-/// time from the first to the last insert.
-fn timed_load<C: Contender>(load: &Workload, threads: usize) -> Duration {
+/// Inserts `load` into a fresh contender from `threads` threads; the wall
+/// time runs from the first to the last insert, the CPU time is the
+/// inserting threads' total.
+fn timed_load<C: Contender>(load: &Workload, threads: usize) -> Spent {
     let table = C::empty();
     let chunk = load.keys.len().div_ceil(threads);
     let start = Instant::now();
-    thread::scope(|scope| {
-        for (part, keys) in load.keys.chunks(chunk).enumerate() {
-            let table = &table;
-            scope.spawn(move || {
-                for (i, key) in keys.iter().enumerate() {
-                    table.add((part * chunk + i + 1) as u64, key, &load.value);
-                }
-            });
-        }
+    let cpu = thread::scope(|scope| {
+        let workers: Vec<_> = load
+            .keys
+            .chunks(chunk)
+            .enumerate()
+            .map(|(part, keys)| {
+                let table = &table;
+                scope.spawn(move || {
+                    measure(|| {
+                        for (i, key) in keys.iter().enumerate() {
+                            table.add((part * chunk + i + 1) as u64, key, &load.value);
+                        }
+                    })
+                    .cpu
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().expect("insert thread")).sum()
     });
-    let elapsed = start.elapsed();
+    let wall = start.elapsed();
     black_box(&table);
-    elapsed
+    Spent { wall, cpu }
 }
 
 fn bench_insert_with<C: Contender>(c: &mut Criterion, load: &Workload, threads: usize) {
@@ -235,7 +280,7 @@ fn bench_insert_with<C: Contender>(c: &mut Criterion, load: &Workload, threads: 
     group.throughput(Throughput::Elements(INSERTS_PER_RUN as u64));
     group.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
         b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
+            let mut total = Spent::default();
             for _ in 0..iterations {
                 total += timed_load::<C>(load, threads);
             }
@@ -244,7 +289,7 @@ fn bench_insert_with<C: Contender>(c: &mut Criterion, load: &Workload, threads: 
                 total,
                 iterations * INSERTS_PER_RUN as u64,
             );
-            total
+            total.wall
         })
     });
     group.finish();
@@ -280,13 +325,13 @@ fn bench_reads_with<C: Contender>(c: &mut Criterion, load: &Workload) {
             let picks: Vec<usize> = (0..iterations as usize * GETS_PER_ITERATION)
                 .map(|_| rng.random_range(0..load.keys.len()))
                 .collect();
-            let start = Instant::now();
-            for &pick in &picks {
-                assert_eq!(table.get_len(&load.keys[pick]), Some(VALUE_LEN));
-            }
-            let elapsed = start.elapsed();
-            record(format!("random_get_1M/{}", C::NAME), elapsed, iterations * GETS_PER_ITERATION as u64);
-            elapsed
+            let spent = measure(|| {
+                for &pick in &picks {
+                    assert_eq!(table.get_len(&load.keys[pick]), Some(VALUE_LEN));
+                }
+            });
+            record(format!("random_get_1M/{}", C::NAME), spent, iterations * GETS_PER_ITERATION as u64);
+            spent.wall
         })
     });
     group.finish();
@@ -296,13 +341,13 @@ fn bench_reads_with<C: Contender>(c: &mut Criterion, load: &Workload) {
     group.throughput(Throughput::Bytes(bytes_per_scan as u64));
     group.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
         b.iter_custom(|iterations| {
-            let start = Instant::now();
-            for _ in 0..iterations {
-                assert_eq!(black_box(table.scan()), bytes_per_scan);
-            }
-            let elapsed = start.elapsed();
-            record(format!("full_scan_1M/{}", C::NAME), elapsed, iterations * bytes_per_scan as u64);
-            elapsed
+            let spent = measure(|| {
+                for _ in 0..iterations {
+                    assert_eq!(black_box(table.scan()), bytes_per_scan);
+                }
+            });
+            record(format!("full_scan_1M/{}", C::NAME), spent, iterations * bytes_per_scan as u64);
+            spent.wall
         })
     });
     group.finish();
@@ -315,35 +360,57 @@ fn bench_reads(c: &mut Criterion) {
     bench_reads_with::<GeneralPathMemtable>(c, &load);
 }
 
-/// Prints each benchmark's mean throughput and the memtable / `Mutex<BTreeMap>` ratio.
-fn print_ratios() {
+/// Prints each benchmark's mean throughput by wall clock and by CPU time,
+/// and the memtable / `Mutex<BTreeMap>` and general / bytewise ratios.
+fn print_summary() {
     let records = records().lock().expect("records");
-    let rate = |name: &str| records.get(name).map(|(time, ops)| *ops as f64 / time.as_secs_f64());
-    println!("\nmemtable vs Mutex<BTreeMap> (mean over all measured iterations):");
-    for (bench, unit, scale) in [
+    // Operations per second of wall time and per second of CPU time.
+    let rates = |name: &str| {
+        records.get(name).map(|(spent, ops)| {
+            (
+                *ops as f64 / spent.wall.as_secs_f64(),
+                *ops as f64 / spent.cpu.as_secs_f64().max(f64::MIN_POSITIVE),
+            )
+        })
+    };
+    let benches = [
         ("insert_1_thread", "inserts/s", 1.0),
         ("insert_2_thread", "inserts/s", 1.0),
         ("random_get_1M", "gets/s", 1.0),
         ("full_scan_1M", "MB/s", 1e-6),
-    ] {
-        if let (Some(ours), Some(theirs)) =
-            (rate(&format!("{bench}/{}", Memtable::NAME)), rate(&format!("{bench}/{}", MutexBTreeMap::NAME)))
-        {
+    ];
+    println!("\nmemtable vs Mutex<BTreeMap>, mean over all measured iterations");
+    println!("(per wall-clock second, then per CPU second of the working threads):");
+    for (bench, unit, scale) in benches {
+        let ours = rates(&format!("{bench}/{}", Memtable::NAME));
+        let theirs = rates(&format!("{bench}/{}", MutexBTreeMap::NAME));
+        if let (Some((ours_wall, ours_cpu)), Some((theirs_wall, theirs_cpu))) = (ours, theirs) {
             println!(
-                "  {bench:<16} memtable {:>12.1} {unit:<9}  Mutex<BTreeMap> {:>12.1} {unit:<9}  ratio {:.2}",
-                ours * scale,
-                theirs * scale,
-                ours / theirs
+                "  {bench:<16} wall: memtable {:>11.1} {unit:<9} Mutex<BTreeMap> {:>11.1}  ratio {:.2}",
+                ours_wall * scale,
+                theirs_wall * scale,
+                ours_wall / theirs_wall
+            );
+            println!(
+                "  {:<16} cpu:  memtable {:>11.1} {unit:<9} Mutex<BTreeMap> {:>11.1}  ratio {:.2}",
+                "",
+                ours_cpu * scale,
+                theirs_cpu * scale,
+                ours_cpu / theirs_cpu
             );
         }
     }
-    println!("general (user comparator) path / bytewise fast path:");
-    for bench in ["insert_1_thread", "random_get_1M", "full_scan_1M"] {
-        if let (Some(general), Some(bytewise)) = (
-            rate(&format!("{bench}/{}", GeneralPathMemtable::NAME)),
-            rate(&format!("{bench}/{}", Memtable::NAME)),
-        ) {
-            println!("  {bench:<16} ratio {:.2}", general / bytewise);
+    println!("memtable with a user comparator / bytewise fast path:");
+    for (bench, _, _) in benches {
+        let general = rates(&format!("{bench}/{}", GeneralPathMemtable::NAME));
+        let bytewise = rates(&format!("{bench}/{}", Memtable::NAME));
+        if let (Some((general_wall, general_cpu)), Some((bytewise_wall, bytewise_cpu))) = (general, bytewise)
+        {
+            println!(
+                "  {bench:<16} wall ratio {:.2}  cpu ratio {:.2}",
+                general_wall / bytewise_wall,
+                general_cpu / bytewise_cpu
+            );
         }
     }
 }
@@ -353,5 +420,5 @@ criterion_group!(benches, bench_inserts, bench_reads);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    print_ratios();
+    print_summary();
 }

@@ -5,10 +5,11 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 
 use lsmkit::{CompactionStyle, Db, Options, ReadOptions, TieredOptions};
-use lsmkit_base::fs::FileSystem;
+use lsmkit_base::fs::{FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile, WriteMode};
 
 /// A model of a database state: key → value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -135,5 +136,86 @@ pub fn first_difference(actual: &Model, expected: &Model) -> Option<String> {
                 }
             }
         }
+    }
+}
+
+/// A file system that passes everything to `inner`, except that creating a
+/// file whose name ends with `suffix` waits while the gate is closed: a test
+/// can hold back a flush (".ldb") at a chosen moment and release it later.
+#[derive(Debug, Clone)]
+pub struct GatedFs {
+    inner: Arc<dyn FileSystem>,
+    suffix: &'static str,
+    /// True while closed.
+    gate: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl GatedFs {
+    /// A gate, initially open, on creations of files named `*suffix` in `inner`.
+    pub fn new(inner: Arc<dyn FileSystem>, suffix: &'static str) -> GatedFs {
+        GatedFs { inner, suffix, gate: Arc::new((Mutex::new(false), Condvar::new())) }
+    }
+
+    /// Makes later creations of matching files wait.
+    pub fn close_gate(&self) {
+        *self.gate.0.lock().unwrap() = true;
+    }
+
+    /// Lets waiting and later creations go on.
+    pub fn open_gate(&self) {
+        *self.gate.0.lock().unwrap() = false;
+        self.gate.1.notify_all();
+    }
+}
+
+impl FileSystem for GatedFs {
+    fn open_sequential(&self, path: &Path) -> lsmkit::Result<Box<dyn SequentialFile>> {
+        self.inner.open_sequential(path)
+    }
+    fn open_random_access(&self, path: &Path, mode: ReadMode) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
+        self.inner.open_random_access(path, mode)
+    }
+    fn create_writable(&self, path: &Path, mode: WriteMode) -> lsmkit::Result<Box<dyn WritableFile>> {
+        if path.to_string_lossy().ends_with(self.suffix) {
+            let (closed, opened) = &*self.gate;
+            let mut closed = closed.lock().unwrap();
+            while *closed {
+                closed = opened.wait(closed).unwrap();
+            }
+        }
+        self.inner.create_writable(path, mode)
+    }
+    fn open_appendable(&self, path: &Path) -> lsmkit::Result<Box<dyn WritableFile>> {
+        self.inner.open_appendable(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn list_dir(&self, dir: &Path) -> lsmkit::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn remove_file(&self, path: &Path) -> lsmkit::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> lsmkit::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn remove_dir(&self, dir: &Path) -> lsmkit::Result<()> {
+        self.inner.remove_dir(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
+        self.inner.hard_link(from, to)
+    }
+    fn file_size(&self, path: &Path) -> lsmkit::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> lsmkit::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn lock_file(&self, path: &Path) -> lsmkit::Result<Box<dyn FileLock>> {
+        self.inner.lock_file(path)
     }
 }

@@ -1,0 +1,78 @@
+//! `get`, `put`, `delete` and `batchput`: reading and writing single keys
+//! through [`lsmkit::Db`], as `ldb` does.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+
+use lsmkit::{WriteBatch, WriteOptions};
+
+use crate::byte_format::ByteFormat;
+use crate::database;
+use crate::error::{CliError, CliResult};
+
+/// Writes are synced: each run is one short-lived process, and `OK` means durable.
+const SYNCED: WriteOptions = WriteOptions { sync: true, disable_wal: false };
+
+/// `get KEY`: prints the value, or fails with `NotFound`.
+pub fn get(dir: &Path, format: ByteFormat, key: &OsString, out: &mut dyn Write) -> CliResult {
+    let key = format.parse_key(key)?;
+    let db = database::open(dir, false)?;
+    match db.get_opt(&database::read_options(), &key)? {
+        Some(value) => {
+            format.write_value(out, &value)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        }
+        None => Err(CliError::NotFound(format.show_key(&key))),
+    }
+}
+
+/// `put KEY VALUE`.
+pub fn put(
+    dir: &Path,
+    create_if_missing: bool,
+    format: ByteFormat,
+    key: &OsString,
+    value: &OsString,
+    out: &mut dyn Write,
+) -> CliResult {
+    let (key, value) = (format.parse_key(key)?, format.parse_value(value)?);
+    let db = database::open(dir, create_if_missing)?;
+    db.put_opt(SYNCED, &key, &value)?;
+    writeln!(out, "OK")?;
+    Ok(())
+}
+
+/// `delete KEY`.
+pub fn delete(dir: &Path, format: ByteFormat, key: &OsString, out: &mut dyn Write) -> CliResult {
+    let key = format.parse_key(key)?;
+    let db = database::open(dir, false)?;
+    db.delete_opt(SYNCED, &key)?;
+    writeln!(out, "OK")?;
+    Ok(())
+}
+
+/// `batchput K1 V1 [K2 V2 …]`: one atomic batch.
+pub fn batchput(
+    dir: &Path,
+    create_if_missing: bool,
+    format: ByteFormat,
+    pairs: &[OsString],
+    out: &mut dyn Write,
+) -> CliResult {
+    if pairs.len() % 2 != 0 {
+        return Err(CliError::Usage(format!(
+            "batchput takes keys and values in pairs; got {} arguments",
+            pairs.len()
+        )));
+    }
+    let mut batch = WriteBatch::new();
+    for pair in pairs.chunks_exact(2) {
+        batch.put(&format.parse_key(&pair[0])?, &format.parse_value(&pair[1])?);
+    }
+    let db = database::open(dir, create_if_missing)?;
+    db.write(SYNCED, batch)?;
+    writeln!(out, "OK")?;
+    Ok(())
+}

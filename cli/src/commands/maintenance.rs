@@ -1,0 +1,55 @@
+//! `stats`, `compact` and `approxsize`: the engine's statistics, manual
+//! compaction and size estimates, through [`lsmkit::Db`].
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+
+use crate::byte_format::ByteFormat;
+use crate::database;
+use crate::error::{CliError, CliResult};
+
+/// `stats`: the `lsmkit.stats` property.
+pub fn stats(dir: &Path, out: &mut dyn Write) -> CliResult {
+    let db = database::open(dir, false)?;
+    let stats = db
+        .property("lsmkit.stats")
+        .ok_or_else(|| CliError::Failed("the engine has no lsmkit.stats property".into()))?;
+    out.write_all(stats.as_bytes())?;
+    if !stats.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// `compact [--from K] [--to K]`: compacts the keys in `[from, to]`.
+pub fn compact(
+    dir: &Path,
+    format: ByteFormat,
+    from: Option<&OsString>,
+    to: Option<&OsString>,
+    out: &mut dyn Write,
+) -> CliResult {
+    let from = from.map(|k| format.parse_key(k)).transpose()?;
+    let to = to.map(|k| format.parse_key(k)).transpose()?;
+    let db = database::open(dir, false)?;
+    db.compact_range(from.as_deref(), to.as_deref())?;
+    writeln!(out, "OK")?;
+    Ok(())
+}
+
+/// `approxsize --from K --to K`: approximate bytes on disk for `[from, to)`.
+pub fn approxsize(
+    dir: &Path,
+    format: ByteFormat,
+    from: &OsString,
+    to: &OsString,
+    out: &mut dyn Write,
+) -> CliResult {
+    let (from, to) = (format.parse_key(from)?, format.parse_key(to)?);
+    let db = database::open(dir, false)?;
+    let sizes = db.approximate_sizes(&[(&from, &to)]);
+    let size = sizes.first().copied().unwrap_or(0);
+    writeln!(out, "{size}")?;
+    Ok(())
+}

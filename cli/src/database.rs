@@ -1,0 +1,73 @@
+//! Finding and opening the database a command names with `--db`, with
+//! clear messages for a missing option, a missing directory and a directory
+//! that holds no database.
+
+use std::path::Path;
+
+use lsmkit::{Db, Options, ReadOptions};
+use lsmkit_base::filename::current_file_name;
+
+use crate::error::{CliError, CliResult};
+
+/// The `--db` directory, which the command needs (a usage error without it).
+pub fn required_dir<'a>(db: Option<&'a Path>, command: &str) -> CliResult<&'a Path> {
+    db.ok_or_else(|| CliError::Usage(format!("`{command}` needs --db=DIR")))
+}
+
+/// Fails unless `dir` holds a database (a `CURRENT` file).
+pub fn check_exists(dir: &Path) -> CliResult<()> {
+    if !dir.exists() {
+        return Err(CliError::Failed(format!(
+            "{}: no such directory (use --create_if_missing to create a database)",
+            dir.display()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(CliError::Failed(format!("{}: not a directory", dir.display())));
+    }
+    if !current_file_name(dir).exists() {
+        return Err(CliError::Failed(format!(
+            "{}: not a database (no CURRENT file; use --create_if_missing to create one)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Opens the database in `dir` read-write (as LevelDB does, opening writes
+/// a new MANIFEST and WAL), creating it if asked to.
+pub fn open(dir: &Path, create_if_missing: bool) -> CliResult<Db> {
+    if !create_if_missing {
+        check_exists(dir)?;
+    }
+    Ok(Db::open(dir, Options { create_if_missing, ..Options::default() })?)
+}
+
+/// The read options every CLI read uses: checksums verified, so a damaged
+/// block is reported instead of being decoded.
+pub fn read_options() -> ReadOptions {
+    ReadOptions { verify_checksums: true, ..ReadOptions::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_option_is_a_usage_error() {
+        assert_eq!(required_dir(None, "get").unwrap_err().exit_code(), crate::error::EXIT_USAGE);
+    }
+
+    #[test]
+    fn missing_and_empty_directories_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = open(&missing, false).unwrap_err();
+        assert!(err.to_string().contains("no such directory"), "{err}");
+        let err = open(dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("not a database"), "{err}");
+        assert!(!dir.path().join("CURRENT").exists(), "a failed open must not create anything");
+        drop(open(&missing, true).unwrap());
+        check_exists(&missing).unwrap();
+    }
+}

@@ -1,1 +1,0 @@
-//! The `lsmkit` command-line tool: filled in by step 8 (issue 9); nothing here yet.
