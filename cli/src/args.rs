@@ -107,7 +107,7 @@ pub enum Command {
     /// Print the updates logged in the write-ahead logs from sequence
     /// number SEQ on, one operation per line (read-only).
     Wal {
-        /// The first sequence number to print; its whole batch is printed.
+        /// The first sequence number to print.
         #[arg(long, value_name = "SEQ")]
         since: u64,
     },

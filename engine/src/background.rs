@@ -151,7 +151,12 @@ impl DbShared {
                 self.delete_obsolete_files(&mut state);
             }
             Err(e) => {
-                let _ = self.fs.remove_file(&table_file_name(&self.dir, number));
+                // The table is kept: a MANIFEST write that failed (say, at its
+                // sync) may still have put the edit naming it in the file, and
+                // the next open would then find the table missing. A table no
+                // MANIFEST names is deleted as obsolete at the next open (as in
+                // LevelDB, nothing is deleted after a background error).
+                // `write_table_from_memtable` removes a table it failed to write.
                 self.record_background_error(&mut state, e);
             }
         }

@@ -251,7 +251,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
         let options = small_options(Arc::new(fault_fs.clone()), tiered);
         let (db, state) = recover(&options).map_err(|e| format!("round {round} open: {e}"))?;
         if let Some(diff) = first_difference(&state, &base) {
-            return Err(format!("round {round}: the database changed between a recovery and the next open: {diff}"));
+            return Err(format!(
+                "round {round}: the database changed between a recovery and the next open: {diff}"
+            ));
         }
         let mode = modes[rng.index(modes.len())];
         let log = run_round(&mut rng, round, &fault_fs, &options, db, &base, mode);
@@ -267,7 +269,8 @@ fn run_seed(seed: u64) -> Result<(), String> {
 
 #[test]
 fn acknowledged_writes_survive_crashes_and_nothing_else_does() {
-    let seeds: u64 = std::env::var("LSMKIT_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(CRASH_SEEDS);
+    let seeds: u64 =
+        std::env::var("LSMKIT_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(CRASH_SEEDS);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     for seed in 0..seeds {
         if let Err(e) = run_seed(seed) {
@@ -310,7 +313,8 @@ fn unlogged_writes_survive_a_crash_after_a_completed_flush() {
             drop(db);
 
             let options = small_options(Arc::new(FaultFs::new(Arc::new(mem.clone()))), seed % 2 == 1);
-            let (db, recovered) = recover(&options).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
+            let (db, recovered) =
+                recover(&options).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
             if let Some(diff) = first_difference(&recovered, &model) {
                 panic!("seed {seed} round {round}: flushed unlogged writes lost: {diff}");
             }

@@ -68,24 +68,13 @@ impl State {
     fn read(path: &Path) -> State {
         let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let mut rest = &data[..];
-        let mut take = |n: usize| -> Vec<u8> {
-            assert!(rest.len() >= n, "{}: truncated", path.display());
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            head.to_vec()
-        };
         let mut state = State::default();
-        let mut read_len = |take: &mut dyn FnMut(usize) -> Vec<u8>| -> usize {
-            u32::from_le_bytes(take(4).try_into().expect("4 bytes")) as usize
-        };
-        while !rest.is_empty() {
-            let tag = take(1)[0];
-            let key_len = read_len(&mut take);
-            let key = take(key_len);
+        while let Some((&tag, tail)) = rest.split_first() {
+            rest = tail;
+            let key = take_length_prefixed(&mut rest, path);
             match tag {
                 1 => {
-                    let value_len = read_len(&mut take);
-                    let value = take(value_len);
+                    let value = take_length_prefixed(&mut rest, path);
                     state.live.insert(key, value);
                 }
                 0 => {
@@ -113,6 +102,16 @@ impl State {
         }
         std::fs::write(path, out).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
+}
+
+/// Takes a `u32` LE length and that many bytes off the front of `rest`.
+fn take_length_prefixed(rest: &mut &[u8], path: &Path) -> Vec<u8> {
+    let truncated = || panic!("{}: truncated state file", path.display());
+    let Some((len, tail)) = rest.split_first_chunk::<4>() else { truncated() };
+    let len = u32::from_le_bytes(*len) as usize;
+    let Some((bytes, tail)) = (len <= tail.len()).then(|| tail.split_at(len)) else { truncated() };
+    *rest = tail;
+    bytes.to_vec()
 }
 
 /// Runs the script; panics with its output unless it succeeds. Returns its stdout.
@@ -147,11 +146,17 @@ fn options(block_size: usize, restart_interval: usize) -> Options {
 /// Checks that `db` shows exactly `expected`: scans both ways, gets of every
 /// live and absent key, and bounded scans (both ways) of a few key prefixes.
 fn verify(db: &Db, expected: &State, what: &str) {
-    let forward = read_forward(db, ReadOptions::new()).unwrap_or_else(|e| panic!("{what}: forward scan: {e}"));
+    let forward =
+        read_forward(db, ReadOptions::new()).unwrap_or_else(|e| panic!("{what}: forward scan: {e}"));
     if let Some(difference) = first_difference(&forward, &expected.live) {
-        panic!("{what}: forward scan: {difference} ({} keys, expected {})", forward.len(), expected.live.len());
+        panic!(
+            "{what}: forward scan: {difference} ({} keys, expected {})",
+            forward.len(),
+            expected.live.len()
+        );
     }
-    let backward = read_backward(db, ReadOptions::new()).unwrap_or_else(|e| panic!("{what}: backward scan: {e}"));
+    let backward =
+        read_backward(db, ReadOptions::new()).unwrap_or_else(|e| panic!("{what}: backward scan: {e}"));
     assert_eq!(backward.len(), expected.live.len(), "{what}: backward scan length");
     for ((key, value), (expected_key, expected_value)) in backward.iter().zip(&expected.live) {
         assert!(
@@ -163,19 +168,42 @@ fn verify(db: &Db, expected: &State, what: &str) {
     }
     for (key, value) in &expected.live {
         let got = db.get(key).unwrap_or_else(|e| panic!("{what}: get {}: {e}", show(key)));
-        assert!(got.as_deref() == Some(&value[..]), "{what}: get {} gave {:?} bytes", show(key), got.map(|v| v.len()));
+        assert!(
+            got.as_deref() == Some(&value[..]),
+            "{what}: get {} gave {:?} bytes",
+            show(key),
+            got.map(|v| v.len())
+        );
     }
     for key in &expected.absent {
         assert!(!expected.live.contains_key(key), "{what}: {} is both live and absent", show(key));
         let got = db.get(key).unwrap_or_else(|e| panic!("{what}: get {}: {e}", show(key)));
-        assert!(got.is_none(), "{what}: get of absent key {} found {} bytes", show(key), got.map_or(0, |v| v.len()));
+        assert!(
+            got.is_none(),
+            "{what}: get of absent key {} found {} bytes",
+            show(key),
+            got.map_or(0, |v| v.len())
+        );
     }
     for prefix in [&b"\x00"[..], b"\x7f", b"\xff\xff"] {
-        let expected_keys: Vec<&Vec<u8>> =
-            expected.live.range(prefix.to_vec()..).map(|(k, _)| k).take_while(|k| k.starts_with(prefix)).collect();
-        let keys: Vec<Vec<u8>> = db.prefix(prefix).map(|entry| entry.map(|(k, _)| k.to_vec())).collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{what}: prefix scan: {e}"));
+        let expected_keys: Vec<&Vec<u8>> = expected
+            .live
+            .range(prefix.to_vec()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .collect();
+        let keys: Vec<Vec<u8>> = db
+            .prefix(prefix)
+            .map(|entry| entry.map(|(k, _)| k.to_vec()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{what}: prefix scan: {e}"));
         assert!(keys.iter().eq(expected_keys.iter().copied()), "{what}: prefix scan of {}", show(prefix));
-        let mut reversed: Vec<Vec<u8>> = db.prefix(prefix).rev().map(|entry| entry.map(|(k, _)| k.to_vec())).collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{what}: reverse prefix scan: {e}"));
+        let mut reversed: Vec<Vec<u8>> = db
+            .prefix(prefix)
+            .rev()
+            .map(|entry| entry.map(|(k, _)| k.to_vec()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{what}: reverse prefix scan: {e}"));
         reversed.reverse();
         assert_eq!(reversed, keys, "{what}: reverse prefix scan of {}", show(prefix));
     }
@@ -197,7 +225,14 @@ impl<'a> Writer<'a> {
     fn new(db: &'a Db, state: &'a mut State, seed: u64) -> Writer<'a> {
         let keys = state.live.keys().cloned().collect();
         // Key numbers of different seeds are far apart.
-        Writer { db, state, rng: TestRng::new(seed), keys, next_number: (seed as u32) << 20, bytes_written: 0 }
+        Writer {
+            db,
+            state,
+            rng: TestRng::new(seed),
+            keys,
+            next_number: (seed as u32) << 20,
+            bytes_written: 0,
+        }
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
@@ -225,7 +260,8 @@ impl<'a> Writer<'a> {
     /// A distinct binary key per number, with 0x00 and 0xff bytes about
     /// (the script's scheme, so the two sides' keys interleave).
     fn numbered_key(&mut self, number: u32) -> Vec<u8> {
-        const HEADS: [&[u8]; 8] = [b"\x00", b"\x01", b"\x7f", b"\x80", b"\xfe", b"\xff", b"\xff\xff", b"\x00\x00"];
+        const HEADS: [&[u8]; 8] =
+            [b"\x00", b"\x01", b"\x7f", b"\x80", b"\xfe", b"\xff", b"\xff\xff", b"\x00\x00"];
         let mut key = HEADS[self.rng.index(HEADS.len())].to_vec();
         key.extend_from_slice(&number.to_be_bytes());
         for _ in 0..self.rng.index(7) {
@@ -279,7 +315,11 @@ impl<'a> Writer<'a> {
             for _ in 0..BATCH_SIZE {
                 let r = self.rng.below(100);
                 if r < put_percent || self.keys.is_empty() {
-                    let key = if self.keys.is_empty() || self.rng.percent(30) { self.new_key() } else { self.some_key() };
+                    let key = if self.keys.is_empty() || self.rng.percent(30) {
+                        self.new_key()
+                    } else {
+                        self.some_key()
+                    };
                     ops.push((key, Some(self.value())));
                 } else if r < 97 {
                     ops.push((self.some_key(), None));
@@ -355,8 +395,10 @@ fn files_per_level(db: &Db) -> Vec<usize> {
 
 /// Asserts that `dir` holds a non-empty WAL (writes not yet in any table).
 fn assert_wal_not_empty(dir: &Path) {
-    let names: Vec<String> =
-        std::fs::read_dir(dir).expect("list db").map(|e| e.expect("dir entry").file_name().into_string().expect("UTF-8")).collect();
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list db")
+        .map(|e| e.expect("dir entry").file_name().into_string().expect("UTF-8"))
+        .collect();
     let wal_bytes: u64 = names
         .iter()
         .filter(|name| matches!(parse_file_name(name), Some((_, FileType::Log))))
@@ -401,7 +443,8 @@ fn lsmkit_round(dir: &Path, options: Options, expected: &State, seed: u64, what:
 fn leveldb_database_with_200k_keys_round_trips_through_lsmkit() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path().join("db");
-    let (leveldb_state, lsmkit_state) = (scratch.path().join("leveldb.state"), scratch.path().join("lsmkit.state"));
+    let (leveldb_state, lsmkit_state) =
+        (scratch.path().join("leveldb.state"), scratch.path().join("lsmkit.state"));
     run_script(&[
         "session",
         path_str(&dir),
@@ -428,7 +471,8 @@ fn leveldb_database_with_200k_keys_round_trips_through_lsmkit() {
 fn lsmkit_database_round_trips_through_leveldb() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path().join("db");
-    let (lsmkit_state, leveldb_state) = (scratch.path().join("lsmkit.state"), scratch.path().join("leveldb.state"));
+    let (lsmkit_state, leveldb_state) =
+        (scratch.path().join("lsmkit.state"), scratch.path().join("leveldb.state"));
     let mut state = State::default();
     {
         let db = Db::open(&dir, options(4096, 16)).expect("create");
@@ -441,7 +485,10 @@ fn lsmkit_database_round_trips_through_leveldb() {
     }
     assert_wal_not_empty(&dir);
     let (tables, with_filter, with_properties) = table_census(&dir);
-    assert!(tables > 2 && with_filter == tables && with_properties == tables, "{tables} tables, {with_filter} with a filter, {with_properties} with properties");
+    assert!(
+        tables > 2 && with_filter == tables && with_properties == tables,
+        "{tables} tables, {with_filter} with a filter, {with_properties} with properties"
+    );
     state.write(&lsmkit_state);
     run_script(&[
         "session",
@@ -470,9 +517,11 @@ fn small_blocks_and_restart_interval_4_round_trip() {
     args.extend(layout);
     run_script(&args);
     let expected = State::read(&states[0]);
-    let state = lsmkit_round(&dir, options(1024, 4), &expected, 12, "lsmkit opening LevelDB's small-block database");
+    let state =
+        lsmkit_round(&dir, options(1024, 4), &expected, 12, "lsmkit opening LevelDB's small-block database");
     state.write(&states[1]);
-    let mut args = vec!["session", path_str(&dir), path_str(&states[2]), "--seed", "5", "--check", path_str(&states[1])];
+    let mut args =
+        vec!["session", path_str(&dir), path_str(&states[2]), "--seed", "5", "--check", path_str(&states[1])];
     args.extend(layout);
     run_script(&args);
     let expected = State::read(&states[2]);

@@ -14,7 +14,9 @@ use std::ops::Bound;
 use std::sync::{Arc, LazyLock};
 
 use common::{first_difference, read_backward, read_forward, show, small_options, Model};
-use lsmkit::{Db, DbIterator, DbRange, FlushOptions, Options, ReadOptions, Snapshot, WriteBatch, WriteOptions};
+use lsmkit::{
+    Db, DbIterator, DbRange, FlushOptions, Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
+};
 use lsmkit_base::fs::MemFs;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -91,20 +93,41 @@ enum Scan {
 /// the bytes of filler after a header naming the step and key.
 #[derive(Debug, Clone)]
 enum Op {
-    Put { key: usize, len: usize, sync: bool },
-    Delete { key: usize },
+    Put {
+        key: usize,
+        len: usize,
+        sync: bool,
+    },
+    Delete {
+        key: usize,
+    },
     /// Puts (`Some(len)`) and deletes (`None`) applied atomically.
-    Batch { ops: Vec<(usize, Option<usize>)> },
+    Batch {
+        ops: Vec<(usize, Option<usize>)>,
+    },
     TakeSnapshot,
-    ReleaseSnapshot { which: usize },
-    Get { key: usize, view: View },
-    Scan { view: View, scan: Scan },
+    ReleaseSnapshot {
+        which: usize,
+    },
+    Get {
+        key: usize,
+        view: View,
+    },
+    Scan {
+        view: View,
+        scan: Scan,
+    },
     /// Opens an iterator on the latest state and keeps it across later steps.
     HoldIterator,
     /// Walks every held iterator through the view it was opened on.
     CheckHeldIterators,
-    Flush { wait: bool },
-    Compact { begin: Option<usize>, end: Option<usize> },
+    Flush {
+        wait: bool,
+    },
+    Compact {
+        begin: Option<usize>,
+        end: Option<usize>,
+    },
     /// Closes the database (dropping snapshots and iterators) and opens it again.
     Reopen,
 }
@@ -268,7 +291,11 @@ fn check_walk(it: &mut DbIterator, model: &Model, start: WalkStart, moves: &[boo
                     return Err(format!("after {trail}: iterator exhausted, model on {}", show(k)));
                 }
                 if it.key() != k.as_slice() || it.value() != v.as_slice() {
-                    return Err(format!("after {trail}: iterator on {}, model on {}", show(it.key()), show(k)));
+                    return Err(format!(
+                        "after {trail}: iterator on {}, model on {}",
+                        show(it.key()),
+                        show(k)
+                    ));
                 }
             }
         }
@@ -291,11 +318,13 @@ fn check_walk(it: &mut DbIterator, model: &Model, start: WalkStart, moves: &[boo
 /// Compares a full forward and backward read and a point read of every key
 /// of the view `options` selects with `model`.
 fn check_full(db: &Db, options: &ReadOptions, model: &Model, what: &str) -> Result<(), String> {
-    let forward = read_forward(db, options.clone()).map_err(|e| format!("{what}: forward read failed: {e}"))?;
+    let forward =
+        read_forward(db, options.clone()).map_err(|e| format!("{what}: forward read failed: {e}"))?;
     if let Some(diff) = first_difference(&forward, model) {
         return Err(format!("{what}: forward iteration: {diff}"));
     }
-    let backward = read_backward(db, options.clone()).map_err(|e| format!("{what}: backward read failed: {e}"))?;
+    let backward =
+        read_backward(db, options.clone()).map_err(|e| format!("{what}: backward read failed: {e}"))?;
     let expected: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if backward != expected {
         let backward: Model = backward.into_iter().collect();
@@ -320,7 +349,7 @@ fn check_full(db: &Db, options: &ReadOptions, model: &Model, what: &str) -> Resu
 
 /// The database under test and its model.
 struct Harness {
-    /// Holds the `MemFs` the database lives on.
+    /// Options of the database, on its own `MemFs`.
     options: Options,
     db: Option<Db>,
     model: Model,
@@ -355,7 +384,9 @@ impl Harness {
     }
 
     fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), String> {
-        self.db().write(WriteOptions { sync, ..WriteOptions::default() }, batch).map_err(|e| format!("write: {e}"))
+        self.db()
+            .write(WriteOptions { sync, ..WriteOptions::default() }, batch)
+            .map_err(|e| format!("write: {e}"))
     }
 
     fn step(&mut self, step: usize, op: &Op) -> Result<(), String> {
@@ -461,7 +492,8 @@ impl Harness {
             }
             Scan::Backward => {
                 let got = read_backward(db, options).map_err(|e| e.to_string())?;
-                let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> =
+                    model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 if got == want {
                     Ok(())
                 } else {
@@ -517,7 +549,6 @@ fn run_case(tiered: bool, ops: &[Op]) -> Result<(), String> {
         harness.step(step, op).map_err(|e| format!("step {step} ({op:?}): {e}"))?;
     }
     harness.check_everything().map_err(|e| format!("final check: {e}"))?;
-    if std::env::var("DEBUGSTATS").is_ok() { eprintln!("{} ops, {} keys\n{}", ops.len(), harness.model.len(), harness.db().property("lsmkit.stats").unwrap()); }
     // Everything must also survive a final close and reopen.
     harness.step(ops.len(), &Op::Reopen).map_err(|e| format!("final reopen: {e}"))?;
     Ok(())

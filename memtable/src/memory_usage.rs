@@ -14,6 +14,7 @@
 //! `memory_usage` integration test checks it against a counting allocator.
 
 use std::mem::size_of;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Pointers in an average skiplist tower (heights are geometric, p = 1/2).
 const AVERAGE_TOWER_POINTERS: usize = 2;
@@ -27,6 +28,31 @@ const SHARED_BUFFER_HEADER: usize = 4 * size_of::<usize>();
 pub(crate) const fn entry_overhead<K>() -> usize {
     let node = size_of::<usize>() + size_of::<K>() + AVERAGE_TOWER_POINTERS * size_of::<usize>();
     node + SHARED_BUFFER_HEADER
+}
+
+/// The running byte count, alone on its cache lines: every add updates it,
+/// and sharing a line with the skiplist's head tower (read by every search)
+/// would make concurrent adds and reads slow each other down.
+#[repr(align(128))]
+pub(crate) struct MemoryCounter {
+    bytes: AtomicUsize,
+}
+
+impl MemoryCounter {
+    /// A counter starting at `bytes`.
+    pub(crate) fn new(bytes: usize) -> MemoryCounter {
+        MemoryCounter { bytes: AtomicUsize::new(bytes) }
+    }
+
+    /// Charges `bytes` more.
+    pub(crate) fn add(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The bytes charged so far.
+    pub(crate) fn get(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use lsmkit_base::key::{
 };
 
 use crate::iterator::MemtableIterator;
-use crate::memory_usage::entry_overhead;
+use crate::memory_usage::{entry_overhead, MemoryCounter};
 use crate::skiplist_key::{BytewiseInternalKey, BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
 
 /// The answer of [`Memtable::get`].
@@ -63,7 +62,7 @@ pub struct Memtable {
 pub(crate) struct MemtableShared {
     pub(crate) table: Table,
     comparator: InternalKeyComparator,
-    memory_usage: AtomicUsize,
+    memory_usage: MemoryCounter,
 }
 
 /// The skiplist, typed by the order it uses.
@@ -87,7 +86,7 @@ impl Memtable {
         } else {
             Table::Ordered { map: SkipMap::new(), comparator: Arc::new(comparator.clone()) }
         };
-        let memory_usage = AtomicUsize::new(std::mem::size_of::<MemtableShared>());
+        let memory_usage = MemoryCounter::new(std::mem::size_of::<MemtableShared>());
         Memtable { shared: Arc::new(MemtableShared { table, comparator, memory_usage }) }
     }
 
@@ -123,7 +122,7 @@ impl Memtable {
                 entry_overhead::<ComparatorKey>()
             }
         };
-        self.shared.memory_usage.fetch_add(data_len + overhead, AtomicOrdering::Relaxed);
+        self.shared.memory_usage.add(data_len + overhead);
     }
 
     /// The newest entry for `user_key` with sequence `<= snapshot`. A
@@ -196,7 +195,7 @@ impl Memtable {
     /// an average tower of 2 pointers) and the shared-buffer header. The
     /// allocator's own bookkeeping is not counted.
     pub fn approximate_memory_usage(&self) -> usize {
-        self.shared.memory_usage.load(AtomicOrdering::Relaxed)
+        self.shared.memory_usage.get()
     }
 
     /// The internal-key comparator the entries are ordered by.

@@ -81,60 +81,65 @@ pub(crate) fn compare_bytewise_internal_keys(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
-/// An internal key seen as a search target of the bytewise skiplist: a
-/// borrowed slice with the bytewise internal-key order.
-#[derive(PartialEq, Eq)]
-#[repr(transparent)]
-pub(crate) struct BytewiseInternalKey([u8]);
-
-impl BytewiseInternalKey {
-    /// Views `internal_key` as a search target.
-    pub(crate) fn from_slice(internal_key: &[u8]) -> &BytewiseInternalKey {
-        // SAFETY: `BytewiseInternalKey` is `repr(transparent)` over `[u8]`, so
-        // a `*const [u8]` and a `*const BytewiseInternalKey` have the same
-        // layout and pointer metadata (the length); the result borrows
-        // `internal_key` for the same lifetime.
-        unsafe { &*(internal_key as *const [u8] as *const BytewiseInternalKey) }
-    }
-}
-
-impl Ord for BytewiseInternalKey {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_bytewise_internal_keys(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for BytewiseInternalKey {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+/// How many leading user-key bytes a [`BytewiseKey`] keeps inside the
+/// skiplist node.
+pub(crate) const INLINE_PREFIX_LEN: usize = 16;
 
 /// A skiplist key ordered by the bytewise comparator.
+///
+/// Besides the entry it keeps, inside the node, the first
+/// [`INLINE_PREFIX_LEN`] bytes of the user key (zero-padded, as two
+/// big-endian integers) and the trailer. Most comparisons during a search
+/// are decided by those alone, without following the pointer to the key's
+/// buffer: a cache miss saved per step for the price of 24 bytes per entry.
 pub(crate) struct BytewiseKey {
+    prefix_high: u64,
+    prefix_low: u64,
+    trailer: u64,
     entry: EntryBuffer,
 }
 
 impl BytewiseKey {
-    /// Wraps an entry.
+    /// Wraps an entry (or a search target built with [`EntryBuffer::key_only`]).
     pub(crate) fn new(entry: EntryBuffer) -> BytewiseKey {
-        BytewiseKey { entry }
+        let internal_key = entry.internal_key();
+        let user_key = extract_user_key(internal_key);
+        let mut prefix = [0u8; INLINE_PREFIX_LEN];
+        let inline_len = user_key.len().min(INLINE_PREFIX_LEN);
+        prefix[..inline_len].copy_from_slice(&user_key[..inline_len]);
+        let (high, low) = prefix.split_at(INLINE_PREFIX_LEN / 2);
+        BytewiseKey {
+            prefix_high: u64::from_be_bytes(high.try_into().unwrap_or_default()),
+            prefix_low: u64::from_be_bytes(low.try_into().unwrap_or_default()),
+            trailer: extract_trailer(internal_key),
+            entry,
+        }
     }
-}
 
-impl Borrow<BytewiseInternalKey> for BytewiseKey {
-    #[inline]
-    fn borrow(&self) -> &BytewiseInternalKey {
-        BytewiseInternalKey::from_slice(self.entry.internal_key())
+    fn user_key_len(&self) -> usize {
+        extract_user_key(self.entry.internal_key()).len()
     }
 }
 
 impl Ord for BytewiseKey {
+    /// Same order as [`compare_bytewise_internal_keys`]. The zero-padded
+    /// prefixes differ only where the user keys differ or where one user key
+    /// ends and the other goes on (so the shorter is a prefix of the longer
+    /// and sorts first): either way the prefix order is the user-key order.
+    /// Equal prefixes of two user keys that both fit inline mean the keys
+    /// differ at most in length.
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        compare_bytewise_internal_keys(self.entry.internal_key(), other.entry.internal_key())
+        match (self.prefix_high, self.prefix_low).cmp(&(other.prefix_high, other.prefix_low)) {
+            Ordering::Equal => {}
+            decided => return decided,
+        }
+        let (own_len, other_len) = (self.user_key_len(), other.user_key_len());
+        if own_len <= INLINE_PREFIX_LEN && other_len <= INLINE_PREFIX_LEN {
+            own_len.cmp(&other_len).then_with(|| other.trailer.cmp(&self.trailer))
+        } else {
+            compare_bytewise_internal_keys(self.entry.internal_key(), other.entry.internal_key())
+        }
     }
 }
 

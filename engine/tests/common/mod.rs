@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use lsmkit::{CompactionStyle, Db, Options, ReadOptions, TieredOptions};
-use lsmkit_base::fs::{FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile, WriteMode};
+use lsmkit_base::fs::{
+    FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile, WriteMode,
+};
 
 /// A model of a database state: key → value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;

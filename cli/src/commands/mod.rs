@@ -1,0 +1,40 @@
+//! The commands, one module each, and the dispatch from the parsed command line.
+
+pub mod data;
+pub mod dump;
+pub mod maintenance;
+pub mod manifest;
+pub mod scan;
+pub mod verify;
+pub mod wal;
+
+use std::io::Write;
+
+use crate::args::{Cli, Command};
+use crate::database::required_dir;
+use crate::error::CliResult;
+
+/// Runs the command `cli` names, writing its output to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> CliResult {
+    let format = cli.byte_format();
+    let db = cli.db.as_deref();
+    let create = cli.create_if_missing;
+    match &cli.command {
+        Command::Get { key } => data::get(required_dir(db, "get")?, format, key, out),
+        Command::Put { key, value } => data::put(required_dir(db, "put")?, create, format, key, value, out),
+        Command::Delete { key } => data::delete(required_dir(db, "delete")?, format, key, out),
+        Command::Batchput { pairs } => data::batchput(required_dir(db, "batchput")?, create, format, pairs, out),
+        Command::Scan(args) => scan::scan(required_dir(db, "scan")?, format, args, out),
+        Command::Dump { file } => dump::dump(file, format, out),
+        Command::Manifest { verbose } => manifest::manifest(required_dir(db, "manifest")?, format, *verbose, out),
+        Command::Verify => verify::verify(required_dir(db, "verify")?, out),
+        Command::Stats => maintenance::stats(required_dir(db, "stats")?, out),
+        Command::Compact { from, to } => {
+            maintenance::compact(required_dir(db, "compact")?, format, from.as_ref(), to.as_ref(), out)
+        }
+        Command::Wal { since } => wal::wal(required_dir(db, "wal")?, format, *since, out),
+        Command::Approxsize { from, to } => {
+            maintenance::approxsize(required_dir(db, "approxsize")?, format, from, to, out)
+        }
+    }
+}
