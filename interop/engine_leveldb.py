@@ -4,16 +4,17 @@ driving the real LevelDB 1.23 through Debian's python3-plyvel.
 
 Usage:
   engine_leveldb.py session DIR OUT --seed S [--create N] [--check IN]
-                            [--block-size B] [--restart R] [--min-levels L]
+                            [--block-size B] [--restart R]
       One LevelDB session that ends in a crash. A child process opens DIR
       (Snappy, 10-bit bloom, a small write buffer), with --check first
       verifies that LevelDB's view equals the state file IN, then writes:
       with --create N a new database of N distinct binary keys, otherwise
       changes to the state it found; both with overwrites, deletes of live
-      and missing keys, values from 0 B to 100 KiB and compact_range calls.
+      and missing keys, values from 0 B to 100 KiB and compact_range calls,
+      until three levels hold tables.
       Its last batch is left only in the WAL: the child kills itself with
       SIGKILL without closing. This process then checks that DIR has a
-      non-empty WAL and at least L non-empty levels, opens a COPY of DIR
+      non-empty WAL and three non-empty levels, opens a COPY of DIR
       with LevelDB (so DIR keeps its WAL), checks that what LevelDB
       recovered equals what the child wrote, and writes it to OUT.
   engine_leveldb.py check DIR IN
@@ -130,7 +131,10 @@ def verify(db, live, absent, what):
         )
     for key, value in forward:
         if value != live[key]:
-            raise Mismatch("%s: LevelDB scan: key %s has a value of %d bytes, expected %d bytes" % (what, show(key), len(value), len(live[key])))
+            raise Mismatch(
+                "%s: LevelDB scan: key %s has a value of %d bytes, expected %d bytes"
+                % (what, show(key), len(value), len(live[key]))
+            )
     backward = list(db.iterator(reverse=True))
     backward.reverse()
     if backward != forward:
@@ -138,13 +142,16 @@ def verify(db, live, absent, what):
     for key, value in live.items():
         got = db.get(key)
         if got != value:
-            raise Mismatch("%s: LevelDB get(%s) = %s, expected %d bytes" % (what, show(key), None if got is None else "%d bytes" % len(got), len(value)))
+            found = "nothing" if got is None else "%d other bytes" % len(got)
+            raise Mismatch("%s: LevelDB get(%s) found %s, expected %d bytes" % (what, show(key), found, len(value)))
     for key in absent:
         if key in live:
             raise Mismatch("%s: state file lists %s as both live and absent" % (what, show(key)))
         got = db.get(key)
         if got is not None:
-            raise Mismatch("%s: LevelDB get(%s) found %d bytes, expected nothing" % (what, show(key), len(got)))
+            raise Mismatch(
+                "%s: LevelDB get(%s) found %d bytes, expected nothing" % (what, show(key), len(got))
+            )
 
 
 def levels(db):
@@ -255,12 +262,17 @@ def workload(db, live, absent, args):
         writer.apply([(b"\xff" * 3 + b"\x00" * 2, b"\x00" * MAX_VALUE), (b"\x00" * 3, b"\xff" * MAX_VALUE)])
         db.compact_range()
     # Overwrites and deletes over it, then compactions of parts of the key space.
-    writer.random_ops(rng, max(writer.bytes_written, sum(len(k) + len(v) for k, v in live.items())) // 5, 60, new_key)
+    size = max(writer.bytes_written, sum(len(k) + len(v) for k, v in live.items()))
+    writer.random_ops(rng, size // 5, 60, new_key)
     db.compact_range(start=b"\x00", stop=b"\x80")
     db.compact_range(start=b"\xfe", stop=b"\xff\x7f")
-    # About 2.5 write buffers more: two flushed tables (fewer than the 4
-    # that trigger a level-0 compaction) and a part-full memtable.
-    writer.random_ops(rng, WRITE_BUFFER_SIZE * 5 // 2, 50, new_key)
+    # More churn until flushed tables make three levels non-empty (a flush
+    # goes to level 0 or 1 when it overlaps the deeper levels, and level-0
+    # compactions start only at 4 files), then half a write buffer more.
+    stop = writer.bytes_written + 8 * WRITE_BUFFER_SIZE
+    while sum(1 for n in levels(db) if n) < 3 and writer.bytes_written < stop:
+        writer.random_ops(rng, WRITE_BUFFER_SIZE // 16, 50, new_key)
+    writer.random_ops(rng, WRITE_BUFFER_SIZE // 2, 50, new_key)
     for _ in range(10):
         absent.add(never_written_key(rng, rng.randrange(1 << 32)))
     # The last batch: puts (one of the largest size), overwrites and deletes.
@@ -294,18 +306,21 @@ def session(args):
     with tempfile.TemporaryDirectory() as scratch:
         child_state = os.path.join(scratch, "child.state")
         command = [sys.executable, os.path.abspath(__file__), "child", args.dir, child_state]
-        command += ["--seed", str(args.seed), "--block-size", str(args.block_size), "--restart", str(args.restart)]
+        command += ["--seed", str(args.seed)]
+        command += ["--block-size", str(args.block_size), "--restart", str(args.restart)]
         if args.create:
             command += ["--create", str(args.create)]
         if args.check:
             command += ["--check", args.check]
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if result.returncode != -signal.SIGKILL:
-            raise Mismatch("writer exited with %d, not SIGKILL:\n%s%s" % (result.returncode, result.stdout, result.stderr))
+            raise Mismatch(
+                "writer exited with %d, not SIGKILL:\n%s%s" % (result.returncode, result.stdout, result.stderr)
+            )
         counts = [int(n) for n in result.stdout.split("levels ", 1)[1].split()]
-        if sum(1 for n in counts if n) < args.min_levels:
-            raise Mismatch("files per level %s: fewer than %d non-empty levels" % (counts, args.min_levels))
-        logs = [name for name in os.listdir(args.dir) if name.endswith(".log") and name != "LOG"]
+        if sum(1 for n in counts if n) < 3:
+            raise Mismatch("files per level %s: fewer than 3 non-empty levels" % counts)
+        logs = [name for name in os.listdir(args.dir) if name.endswith(".log")]
         if not any(os.path.getsize(os.path.join(args.dir, name)) for name in logs):
             raise Mismatch("no non-empty WAL in %s: %s" % (args.dir, sorted(os.listdir(args.dir))))
         live, absent = read_state(child_state)
@@ -316,7 +331,9 @@ def session(args):
         verify(db, live, absent, "LevelDB recovering its own crashed database")
         db.close()
         write_state(args.out, live, absent)
-        sys.stdout.write("files per level %s; %d live keys, %d absent keys\n" % (counts, len(live), len(absent)))
+        sys.stdout.write(
+            "files per level %s; %d live keys, %d absent keys\n" % (counts, len(live), len(absent))
+        )
 
 
 def check(args):
@@ -337,7 +354,6 @@ def main():
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--create", type=int, default=0)
         p.add_argument("--check")
-        p.add_argument("--min-levels", type=int, default=1)
         p.add_argument("--block-size", type=int, default=4096)
         p.add_argument("--restart", type=int, default=16)
     p = commands.add_parser("check")

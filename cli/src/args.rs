@@ -104,6 +104,16 @@ pub enum Command {
         #[arg(long)]
         to: Option<OsString>,
     },
+    /// Write an openable copy of the database to DIR, which must not exist
+    /// yet (tables are hard-linked where possible).
+    Checkpoint {
+        /// Where the copy goes.
+        dir: PathBuf,
+    },
+    /// Rebuild the MANIFEST from the tables and logs in the directory,
+    /// keeping everything readable (LevelDB's RepairDB). Files it cannot
+    /// use are moved to the `lost/` subdirectory, never deleted.
+    Repair,
     /// Print the updates logged in the write-ahead logs from sequence
     /// number SEQ on, one operation per line (read-only).
     Wal {

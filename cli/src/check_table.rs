@@ -42,7 +42,8 @@ pub fn check_block_checksum(
     blocks_end: u64,
     handle: BlockHandle,
 ) -> Result<(), String> {
-    let end = handle.offset.checked_add(handle.size).and_then(|end| end.checked_add(BLOCK_TRAILER_LEN as u64));
+    let end =
+        handle.offset.checked_add(handle.size).and_then(|end| end.checked_add(BLOCK_TRAILER_LEN as u64));
     let (Some(end), Ok(size)) = (end, usize::try_from(handle.size)) else {
         return Err(format!("block handle {}+{} is out of range", handle.offset, handle.size));
     };

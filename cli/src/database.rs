@@ -62,10 +62,9 @@ mod tests {
     fn missing_and_empty_directories_are_explained() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = open(&missing, false).unwrap_err();
-        assert!(err.to_string().contains("no such directory"), "{err}");
-        let err = open(dir.path(), false).unwrap_err();
-        assert!(err.to_string().contains("not a database"), "{err}");
+        let message = |result: CliResult<Db>| result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message(open(&missing, false)).contains("no such directory"));
+        assert!(message(open(dir.path(), false)).contains("not a database"));
         assert!(!dir.path().join("CURRENT").exists(), "a failed open must not create anything");
         drop(open(&missing, true).unwrap());
         check_exists(&missing).unwrap();

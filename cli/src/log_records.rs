@@ -26,11 +26,7 @@ pub enum LogItem {
 
 /// Calls `visit` with every record and every damaged region of the log
 /// file `path`, in file order.
-pub fn read_log(
-    fs: &dyn FileSystem,
-    path: &Path,
-    mut visit: impl FnMut(LogItem) -> CliResult,
-) -> CliResult {
+pub fn read_log(fs: &dyn FileSystem, path: &Path, mut visit: impl FnMut(LogItem) -> CliResult) -> CliResult {
     let file = fs.open_sequential(path)?;
     let mut reader = LogReader::new(file, path, RecoveryMode::SkipAnyCorruptedRecords);
     let mut reported = 0;

@@ -95,7 +95,10 @@ mod tests {
         assert_eq!(replay.edits.len(), 1);
         assert!(replay.problems.is_empty());
         assert_eq!(replay.comparator.as_deref(), Some(&b"leveldb.BytewiseComparator"[..]));
-        assert_eq!((replay.log_number, replay.next_file_number, replay.last_sequence), (Some(0), Some(2), Some(0)));
+        assert_eq!(
+            (replay.log_number, replay.next_file_number, replay.last_sequence),
+            (Some(0), Some(2), Some(0))
+        );
         assert_eq!(replay.prev_log_number, None);
     }
 

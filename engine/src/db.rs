@@ -143,7 +143,8 @@ impl Db {
         Ok(Db { owner: Arc::new(DbOwner { shared, threads: Mutex::new(threads) }) })
     }
 
-    fn shared(&self) -> &Arc<DbShared> {
+    /// The shared state (for the `impl Db` blocks in other modules).
+    pub(crate) fn shared(&self) -> &Arc<DbShared> {
         &self.owner.shared
     }
 

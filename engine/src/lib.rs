@@ -6,7 +6,9 @@
 //! [`WriteBatch`] (group-committed to a write-ahead log), `get` and
 //! iterators over a consistent view (optionally at a [`Snapshot`]), manual
 //! `flush` and `compact_range`, and properties. Memtables are flushed and
-//! tables compacted in background threads.
+//! tables compacted in background threads. [`Db::checkpoint`] copies a
+//! live database consistently; [`Db::repair`] rebuilds a damaged one's
+//! MANIFEST from what is readable, and [`Db::destroy`] deletes one.
 //!
 //! ```
 //! use lsmkit::{Db, Options, ReadOptions};
@@ -24,12 +26,15 @@
 //! ```
 
 mod background;
+mod checkpoint;
 mod db;
 mod db_iterator;
+mod destroy;
 mod options;
 mod properties;
 mod range_iter;
 mod recovery;
+mod repair;
 mod snapshot;
 mod state;
 mod write;
@@ -41,6 +46,7 @@ pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
 pub use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode, WriteBatch};
 pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
 pub use range_iter::DbRange;
+pub use repair::{RepairReport, LOST_DIR_NAME};
 pub use snapshot::Snapshot;
 
 /// The README's usage example, compiled and run as a doctest.

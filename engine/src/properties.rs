@@ -55,6 +55,7 @@ pub(crate) fn property(shared: &DbShared, name: &str) -> Option<String> {
                 "Write amplification: {:.2} (WAL + table bytes written / user bytes)",
                 written as f64 / user as f64
             );
+            let _ = writeln!(out, "Live snapshots: {}", shared.snapshots.count());
             let _ = writeln!(
                 out,
                 "Stalls: {} slowdowns, {} stops, {:.3} s",

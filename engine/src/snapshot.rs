@@ -30,11 +30,6 @@ impl SnapshotList {
         }
     }
 
-    /// The oldest live snapshot's sequence, if any.
-    pub(crate) fn oldest(&self) -> Option<SequenceNumber> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).keys().next().copied()
-    }
-
     /// The sequence of every live snapshot, ascending.
     pub(crate) fn all(&self) -> Vec<SequenceNumber> {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
@@ -79,15 +74,15 @@ mod tests {
     #[test]
     fn oldest_tracks_live_handles() {
         let list = Arc::new(SnapshotList::default());
-        assert_eq!(list.oldest(), None);
+        assert!(list.all().is_empty());
         let a = list.acquire(5);
         let b = list.acquire(9);
         let a2 = a.clone();
-        assert_eq!(list.oldest(), Some(5));
+        assert_eq!(list.all(), [5, 9]);
         drop(a);
-        assert_eq!(list.oldest(), Some(5), "a clone still holds 5");
+        assert_eq!(list.all(), [5, 9], "a clone still holds 5");
         drop(a2);
-        assert_eq!(list.oldest(), Some(9));
+        assert_eq!(list.all(), [9]);
         assert_eq!(b.sequence(), 9);
         drop(b);
         assert_eq!(list.count(), 0);

@@ -282,32 +282,29 @@ impl DbShared {
                     return (Err(e), state);
                 }
             };
-            let old_wal = state.wal.replace(new_wal);
+            if let Some(mut old) = state.wal.replace(new_wal) {
+                // The old WAL's unsynced tail is made durable before any later
+                // write is acknowledged: a synced write (or `sync_wal`) in the
+                // new WAL promises that every write before it survives, and
+                // until the full memtable is flushed the old WAL is their only
+                // copy; a crash would otherwise keep the synced write and lose
+                // earlier ones, a hole in the history. (LevelDB closes the old
+                // log without a sync and has that hole.) Done under the lock so
+                // `sync_wal` cannot return before it; the old WAL's directory
+                // entry is synced with the new one's at the next synced write
+                // (`wal_dir_synced` is false below).
+                let synced = if old.synced_len() < old.file_len() { old.sync() } else { Ok(()) };
+                if let Err(e) = synced.and_then(|()| old.close()) {
+                    self.record_background_error(&mut state, e.clone());
+                    return (Err(e), state);
+                }
+            }
             state.wal_dir_synced = self.options.wal_sync_policy != lsmkit_wal::SyncPolicy::Os;
             let full = std::mem::replace(&mut state.mem, Memtable::new(self.icmp.clone()));
             let full_log = std::mem::replace(&mut state.mem_log_number, log_number);
             state.imms.push_back(ImmutableMemtable { mem: full, log_number: full_log });
             force = false;
             self.work_cv.notify_all();
-            if let Some(mut old) = old_wal {
-                // The old WAL's unsynced tail must be made durable before any
-                // later write is acknowledged: a synced write in the new WAL
-                // promises that every write before it survives, and until the
-                // full memtable is flushed the old WAL is their only copy. (A
-                // crash would otherwise keep the synced write and lose earlier
-                // ones: a hole in the history.) Synced without the lock so
-                // reads go on; this leader still owns the write path, and the
-                // directory entry is synced with the new WAL's at the next
-                // synced write (`wal_dir_synced` is false now).
-                let needs_sync = old.synced_len() < old.file_len();
-                drop(state);
-                let closed = if needs_sync { old.sync() } else { Ok(()) }.and_then(|()| old.close());
-                state = self.lock();
-                if let Err(e) = closed {
-                    self.record_background_error(&mut state, e.clone());
-                    return (Err(e), state);
-                }
-            }
         }
     }
 }

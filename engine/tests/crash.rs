@@ -11,12 +11,13 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{first_difference, read_backward, read_forward, show, small_options, GatedFs, Model, TestRng};
-use lsmkit::{Db, FlushOptions, Options, ReadOptions, WriteBatch, WriteOptions};
-use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule, MemFs};
+use lsmkit::{Db, FlushOptions, Options, ReadOptions, SyncPolicy, WalIoMode, WriteBatch, WriteOptions};
+use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule, FileSystem, MemFs, ReadMode, StdFs};
 
 /// Seeds of the randomized crash test (each runs several crash rounds).
 const CRASH_SEEDS: u64 = 24;
@@ -92,6 +93,64 @@ fn power_cut(fault_fs: &FaultFs) {
     fault_fs.crash().expect("crash");
 }
 
+/// Where a seed's database lives and how it is configured.
+struct Setup {
+    /// The file system under the `FaultFs`: it holds what survives crashes.
+    inner: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    /// Keeps an on-disk database's directory alive.
+    _tempdir: Option<tempfile::TempDir>,
+    tiered: bool,
+    sync_policy: SyncPolicy,
+    wal_io_mode: WalIoMode,
+    table_read_mode: ReadMode,
+    paranoid_checks: bool,
+}
+
+impl Setup {
+    /// A random configuration, in memory or (with `on_disk`) in a
+    /// temporary directory of the real file system, where mmap I/O is real.
+    fn random(rng: &mut TestRng, on_disk: bool) -> Setup {
+        let (inner, dir, tempdir): (Arc<dyn FileSystem>, PathBuf, _) = if on_disk {
+            let tempdir = tempfile::tempdir().expect("tempdir");
+            (Arc::new(StdFs::new()), tempdir.path().join("db"), Some(tempdir))
+        } else {
+            (Arc::new(MemFs::new()), PathBuf::from("/db"), None)
+        };
+        let sync_policy = match rng.below(5) {
+            0 if !on_disk => SyncPolicy::EveryWrite,
+            1 => SyncPolicy::EveryBytes(64 << 10),
+            _ => SyncPolicy::Os,
+        };
+        let mmap = on_disk && rng.percent(50);
+        Setup {
+            inner,
+            dir,
+            _tempdir: tempdir,
+            tiered: rng.percent(25),
+            sync_policy,
+            wal_io_mode: if mmap { WalIoMode::Mmap { chunk_size: 64 << 10 } } else { WalIoMode::Buffered },
+            table_read_mode: if on_disk && rng.percent(50) { ReadMode::Mmap } else { ReadMode::Positional },
+            paranoid_checks: rng.percent(25),
+        }
+    }
+
+    /// A fresh `FaultFs` over what survived so far.
+    fn fault_fs(&self) -> FaultFs {
+        FaultFs::new(Arc::clone(&self.inner))
+    }
+
+    fn options(&self, fault_fs: &FaultFs) -> Options {
+        Options {
+            wal_sync_policy: self.sync_policy,
+            wal_io_mode: self.wal_io_mode,
+            table_read_mode: self.table_read_mode,
+            paranoid_checks: self.paranoid_checks,
+            ..small_options(Arc::new(fault_fs.clone()), self.tiered)
+        }
+    }
+}
+
 /// What one round wrote.
 struct RoundLog {
     /// Writes attempted, in order (the last may have failed).
@@ -104,12 +163,13 @@ struct RoundLog {
 fn run_round(
     rng: &mut TestRng,
     round: usize,
+    setup: &Setup,
     fault_fs: &FaultFs,
-    options: &Options,
     db: Db,
     base: &Model,
     mode: CrashMode,
 ) -> RoundLog {
+    let options = setup.options(fault_fs);
     let steps = 100 + rng.index(1500);
     let crash_at = rng.index(steps + 1);
     let fault_at = (mode == CrashMode::AfterIoError).then(|| rng.index(steps));
@@ -147,7 +207,7 @@ fn run_round(
             // A clean close and reopen: recovery writes what it replays to
             // synced tables, so everything written so far is durable.
             db = None;
-            Db::open("/db", options.clone()).map(|reopened| {
+            Db::open(&setup.dir, options.clone()).map(|reopened| {
                 db = Some(reopened);
                 log.durable = log.writes.len();
             })
@@ -168,7 +228,7 @@ fn run_round(
             let result = open_db.write(WriteOptions { sync, ..WriteOptions::default() }, batch_of(&write));
             if result.is_ok() {
                 apply(&mut latest, &write);
-                if sync {
+                if sync || setup.sync_policy == SyncPolicy::EveryWrite {
                     log.durable = log.writes.len();
                 }
             }
@@ -222,8 +282,8 @@ fn find_prefix(base: &Model, log: &RoundLog, recovered: &Model) -> Result<usize,
 
 /// Opens the database on what survived and reads all of it, checking that
 /// forward iteration, backward iteration and point reads agree.
-fn recover(options: &Options) -> Result<(Db, Model), String> {
-    let db = Db::open("/db", options.clone()).map_err(|e| format!("reopen after the crash failed: {e}"))?;
+fn recover(dir: &Path, options: &Options) -> Result<(Db, Model), String> {
+    let db = Db::open(dir, options.clone()).map_err(|e| format!("reopen after the crash failed: {e}"))?;
     let forward = read_forward(&db, ReadOptions::new()).map_err(|e| format!("read failed: {e}"))?;
     let backward = read_backward(&db, ReadOptions::new()).map_err(|e| format!("read failed: {e}"))?;
     if backward.iter().cloned().collect::<Model>() != forward || backward.len() != forward.len() {
@@ -241,26 +301,34 @@ fn recover(options: &Options) -> Result<(Db, Model), String> {
 
 fn run_seed(seed: u64) -> Result<(), String> {
     let mut rng = TestRng::new(seed);
-    let mem = MemFs::new();
-    let tiered = rng.percent(25);
+    let setup = Setup::random(&mut rng, seed % 12 == 11);
     let mut base = Model::new();
     let modes = [CrashMode::BetweenSteps, CrashMode::Concurrent, CrashMode::AfterIoError, CrashMode::Zombie];
     for round in 0..ROUNDS_PER_SEED {
         // Every round runs on a fresh FaultFs over what survived so far.
-        let fault_fs = FaultFs::new(Arc::new(mem.clone()));
-        let options = small_options(Arc::new(fault_fs.clone()), tiered);
-        let (db, state) = recover(&options).map_err(|e| format!("round {round} open: {e}"))?;
+        let fault_fs = setup.fault_fs();
+        let (db, state) =
+            recover(&setup.dir, &setup.options(&fault_fs)).map_err(|e| format!("round {round} open: {e}"))?;
         if let Some(diff) = first_difference(&state, &base) {
             return Err(format!(
                 "round {round}: the database changed between a recovery and the next open: {diff}"
             ));
         }
         let mode = modes[rng.index(modes.len())];
-        let log = run_round(&mut rng, round, &fault_fs, &options, db, &base, mode);
+        let log = run_round(&mut rng, round, &setup, &fault_fs, db, &base, mode);
+        let context = format!("round {round} ({mode:?})");
 
-        let options = small_options(Arc::new(FaultFs::new(Arc::new(mem.clone()))), tiered);
-        let (db, recovered) = recover(&options).map_err(|e| format!("round {round} ({mode:?}): {e}"))?;
-        find_prefix(&base, &log, &recovered).map_err(|e| format!("round {round} ({mode:?}): {e}"))?;
+        if rng.percent(30) {
+            // The power goes again while the database recovers.
+            let fault_fs = setup.fault_fs();
+            fault_fs.fail_nth(rng.below(80), ErrorKind::Other);
+            let db = Db::open(&setup.dir, setup.options(&fault_fs));
+            power_cut(&fault_fs);
+            drop(db);
+        }
+        let (db, recovered) =
+            recover(&setup.dir, &setup.options(&setup.fault_fs())).map_err(|e| format!("{context}: {e}"))?;
+        find_prefix(&base, &log, &recovered).map_err(|e| format!("{context}: {e}"))?;
         drop(db);
         base = recovered;
     }
@@ -271,13 +339,8 @@ fn run_seed(seed: u64) -> Result<(), String> {
 fn acknowledged_writes_survive_crashes_and_nothing_else_does() {
     let seeds: u64 =
         std::env::var("LSMKIT_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(CRASH_SEEDS);
-    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    for seed in 0..seeds {
-        if let Err(e) = run_seed(seed) {
-            failures.lock().unwrap().push(format!("seed {seed}: {e}"));
-        }
-    }
-    let failures = failures.into_inner().unwrap();
+    let failures: Vec<String> =
+        (0..seeds).filter_map(|seed| run_seed(seed).err().map(|e| format!("seed {seed}: {e}"))).collect();
     assert!(failures.is_empty(), "{} of {seeds} seeds failed:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -313,8 +376,8 @@ fn unlogged_writes_survive_a_crash_after_a_completed_flush() {
             drop(db);
 
             let options = small_options(Arc::new(FaultFs::new(Arc::new(mem.clone()))), seed % 2 == 1);
-            let (db, recovered) =
-                recover(&options).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
+            let (db, recovered) = recover(Path::new("/db"), &options)
+                .unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
             if let Some(diff) = first_difference(&recovered, &model) {
                 panic!("seed {seed} round {round}: flushed unlogged writes lost: {diff}");
             }
@@ -347,7 +410,8 @@ fn failed_manifest_sync_during_flush_leaves_an_openable_database() {
         // A clean close: what the failed MANIFEST write left in the file stays.
         drop(db);
         fault_fs.clear_faults();
-        let (db, recovered) = recover(&options).unwrap_or_else(|e| panic!("{fail_op:?}: {e}"));
+        let (db, recovered) =
+            recover(Path::new("/db"), &options).unwrap_or_else(|e| panic!("{fail_op:?}: {e}"));
         if let Some(diff) = first_difference(&recovered, &model) {
             panic!("{fail_op:?}: {diff}");
         }
@@ -360,7 +424,8 @@ fn failed_manifest_sync_during_flush_leaves_an_openable_database() {
         power_cut(&fault_fs);
         drop(db);
         let options = small_options(Arc::new(FaultFs::new(Arc::new(mem.clone()))), false);
-        let (_db, recovered) = recover(&options).unwrap_or_else(|e| panic!("{fail_op:?} after crash: {e}"));
+        let (_db, recovered) =
+            recover(Path::new("/db"), &options).unwrap_or_else(|e| panic!("{fail_op:?} after crash: {e}"));
         model.insert(b"after".to_vec(), b"reopen".to_vec());
         // The unsynced put may be lost, nothing else.
         let mut without = model.clone();
@@ -401,7 +466,7 @@ fn synced_write_after_a_memtable_switch_keeps_the_writes_before_it() {
     drop(db);
 
     let options = small_options(Arc::new(FaultFs::new(Arc::new(mem.clone()))), false);
-    let (_db, recovered) = recover(&options).expect("recover");
+    let (_db, recovered) = recover(Path::new("/db"), &options).expect("recover");
     if let Some(diff) = first_difference(&recovered, &model) {
         panic!("after a crash, the database lost writes made before a synced write: {diff}");
     }

@@ -7,13 +7,18 @@
 //!
 //! Case and step counts default to `MODEL_CASES` × `MODEL_STEPS`; set
 //! `PROPTEST_CASES` and `LSMKIT_MODEL_STEPS` to run more.
+//!
+//! The random cases stay small (a few hundred KiB), so a second, seeded test
+//! grows a database of several MiB — levels of several tables each, where
+//! reads cross table boundaries — and checks it against the same kind of
+//! model.
 
 mod common;
 
 use std::ops::Bound;
 use std::sync::{Arc, LazyLock};
 
-use common::{first_difference, read_backward, read_forward, show, small_options, Model};
+use common::{first_difference, read_backward, read_forward, show, small_options, Model, TestRng};
 use lsmkit::{
     Db, DbIterator, DbRange, FlushOptions, Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
 };
@@ -66,12 +71,12 @@ enum View {
 }
 
 /// Where a cursor walk starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum WalkStart {
     First,
     Last,
-    /// `seek` to `TARGETS[i]`.
-    Seek(usize),
+    /// `seek` to this key (one of `TARGETS` in random cases).
+    Seek(Vec<u8>),
 }
 
 /// A read of many entries.
@@ -157,7 +162,7 @@ fn scan() -> impl Strategy<Value = Scan> {
     let start = prop_oneof![
         Just(WalkStart::First),
         Just(WalkStart::Last),
-        (0..TARGETS.len()).prop_map(WalkStart::Seek)
+        (0..TARGETS.len()).prop_map(|i| WalkStart::Seek(TARGETS[i].clone()))
     ];
     prop_oneof![
         1 => Just(Scan::Forward),
@@ -259,7 +264,7 @@ fn check_range(mut range: DbRange, expected: Vec<(&Vec<u8>, &Vec<u8>)>, ends: &[
 
 /// Positions `it` as `start` says and moves it as `moves` says, comparing
 /// each position with the same moves over the model's sorted entries.
-fn check_walk(it: &mut DbIterator, model: &Model, start: WalkStart, moves: &[bool]) -> Result<(), String> {
+fn check_walk(it: &mut DbIterator, model: &Model, start: &WalkStart, moves: &[bool]) -> Result<(), String> {
     let entries: Vec<(&Vec<u8>, &Vec<u8>)> = model.iter().collect();
     let mut position: Option<usize> = match start {
         WalkStart::First => {
@@ -271,13 +276,15 @@ fn check_walk(it: &mut DbIterator, model: &Model, start: WalkStart, moves: &[boo
             entries.len().checked_sub(1)
         }
         WalkStart::Seek(target) => {
-            let target = &TARGETS[target];
             it.seek(target);
             let i = entries.partition_point(|(k, _)| k.as_slice() < target.as_slice());
             (i < entries.len()).then_some(i)
         }
     };
-    let mut trail = format!("{start:?}");
+    let mut trail = match start {
+        WalkStart::Seek(target) => format!("seek {}", show(target)),
+        other => format!("{other:?}"),
+    };
     for step in 0..=moves.len() {
         it.status().map_err(|e| format!("iterator failed after {trail}: {e}"))?;
         match position {
@@ -456,8 +463,8 @@ impl Harness {
             }
             Op::CheckHeldIterators => {
                 for (i, (it, model)) in self.held.iter_mut().enumerate() {
-                    check_walk(it, model, WalkStart::First, &vec![true; model.len()])
-                        .and_then(|()| check_walk(it, model, WalkStart::Last, &vec![false; model.len()]))
+                    check_walk(it, model, &WalkStart::First, &vec![true; model.len()])
+                        .and_then(|()| check_walk(it, model, &WalkStart::Last, &vec![false; model.len()]))
                         .map_err(|e| format!("held iterator #{i}: {e}"))?;
                 }
             }
@@ -501,7 +508,7 @@ impl Harness {
                     Err(format!("backward: {}", first_difference(&got, model).unwrap_or_default()))
                 }
             }
-            Scan::Walk { start, moves } => check_walk(&mut db.iter(options), model, *start, moves),
+            Scan::Walk { start, moves } => check_walk(&mut db.iter(options), model, start, moves),
             Scan::Range { start, end, ends } => {
                 let (start, end) = (target_bound(start), target_bound(end));
                 let expected = model.iter().filter(|(k, _)| in_bounds(k, &start, &end)).collect();
@@ -578,5 +585,128 @@ proptest! {
         ops in proptest::collection::vec(op(), steps() / 2..=steps()),
     ) {
         run_case(tiered, &ops).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// Seeds of the larger test (`LSMKIT_LARGE_MODEL_SEEDS` to run more).
+const LARGE_MODEL_SEEDS: u64 = 2;
+/// Writes per seed of the larger test.
+const LARGE_MODEL_WRITES: usize = 6000;
+/// Keys of the larger test.
+const LARGE_KEY_SPACE: u64 = 20_000;
+
+fn large_key(k: u64) -> Vec<u8> {
+    format!("{k:08}").into_bytes()
+}
+
+/// Checks, at the latest state or a snapshot: point reads of random keys,
+/// cursor walks from random keys, and a range from both ends.
+fn spot_check(db: &Db, options: &ReadOptions, model: &Model, rng: &mut TestRng) -> Result<(), String> {
+    for _ in 0..100 {
+        let key = large_key(rng.below(LARGE_KEY_SPACE));
+        let got = db.get_opt(options, &key).map_err(|e| e.to_string())?;
+        if got.as_deref() != model.get(&key).map(Vec::as_slice) {
+            return Err(format!("get {}: {:?}", show(&key), got.map(|v| v.len())));
+        }
+    }
+    for _ in 0..4 {
+        let start = WalkStart::Seek(large_key(rng.below(LARGE_KEY_SPACE)));
+        let moves: Vec<bool> = (0..60).map(|_| rng.percent(60)).collect();
+        check_walk(&mut db.iter(options.clone()), model, &start, &moves)?;
+    }
+    let a = large_key(rng.below(LARGE_KEY_SPACE));
+    let b = large_key(rng.below(LARGE_KEY_SPACE));
+    let bounds = (Bound::Included(a.min(b.clone())), Bound::Excluded(b.max(large_key(0))));
+    let expected = model.iter().filter(|(k, _)| in_bounds(k, &bounds.0, &bounds.1)).collect();
+    let range = DbRange::new(db.iter(options.clone()), db.iter(options.clone()), bounds);
+    let ends: Vec<bool> = (0..200).map(|_| rng.percent(50)).collect();
+    check_range(range, expected, &ends)
+}
+
+fn run_large(seed: u64) -> Result<(), String> {
+    let mut rng = TestRng::new(seed);
+    let options = small_options(Arc::new(MemFs::new()), seed % 2 == 1);
+    let mut db = Db::open("/db", options.clone()).map_err(|e| e.to_string())?;
+    let mut model = Model::new();
+    let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+    for i in 0..LARGE_MODEL_WRITES {
+        // Mostly batches of neighbouring keys, so tables cover narrow ranges.
+        let mut batch = WriteBatch::new();
+        let first = rng.below(LARGE_KEY_SPACE);
+        for j in 0..1 + rng.below(12) {
+            let key = large_key((first + j * (1 + rng.below(3))) % LARGE_KEY_SPACE);
+            if rng.percent(20) {
+                batch.delete(&key);
+                model.remove(&key);
+            } else {
+                // Random bytes, so tables do not compress to nothing.
+                let mut value = format!("w{i}:").into_bytes();
+                let len = value.len() + 100 + rng.index(900);
+                while value.len() < len {
+                    value.extend_from_slice(&rng.next_u64().to_le_bytes());
+                }
+                batch.put(&key, &value);
+                model.insert(key, value);
+            }
+        }
+        db.write(WriteOptions::default(), batch).map_err(|e| format!("write {i}: {e}"))?;
+        if rng.percent(1) {
+            if snapshots.len() == 3 {
+                snapshots.remove(rng.index(3));
+            }
+            snapshots.push((db.snapshot(), model.clone()));
+        }
+        if i % 500 == 499 {
+            spot_check(&db, &ReadOptions::new(), &model, &mut rng)
+                .map_err(|e| format!("write {i}: latest: {e}"))?;
+            for (n, (snapshot, snapshot_model)) in snapshots.iter().enumerate() {
+                let options = ReadOptions { snapshot: Some(snapshot.clone()), ..ReadOptions::new() };
+                spot_check(&db, &options, snapshot_model, &mut rng)
+                    .map_err(|e| format!("write {i}: snapshot #{n}: {e}"))?;
+            }
+        }
+        if i % 2000 == 1999 {
+            if rng.percent(50) {
+                let a = large_key(rng.below(LARGE_KEY_SPACE));
+                let b = large_key(rng.below(LARGE_KEY_SPACE));
+                db.compact_range(Some(a.as_slice().min(&b)), Some(a.as_slice().max(&b)))
+                    .map_err(|e| e.to_string())?;
+            }
+            check_full(&db, &ReadOptions::new(), &model, &format!("after write {i}"))?;
+            for (n, (snapshot, snapshot_model)) in snapshots.iter().enumerate() {
+                let options = ReadOptions { snapshot: Some(snapshot.clone()), ..ReadOptions::new() };
+                let got = read_forward(&db, options).map_err(|e| e.to_string())?;
+                if let Some(diff) = first_difference(&got, snapshot_model) {
+                    return Err(format!("after write {i}: snapshot #{n}: {diff}"));
+                }
+            }
+        }
+    }
+    let files: Vec<String> =
+        (0..7).map(|l| db.property(&format!("lsmkit.num-files-at-level{l}")).unwrap_or_default()).collect();
+    snapshots.clear();
+    drop(db);
+    db = Db::open("/db", options).map_err(|e| format!("reopen: {e}"))?;
+    check_full(&db, &ReadOptions::new(), &model, "after reopen")?;
+    db.compact_range(None, None).map_err(|e| e.to_string())?;
+    check_full(&db, &ReadOptions::new(), &model, "after full compaction")?;
+    // The point of this test: levels below 0 held several tables.
+    let deeper_tables: u64 = files[1..].iter().filter_map(|n| n.parse::<u64>().ok()).max().unwrap_or(0);
+    if deeper_tables < 2 {
+        return Err(format!("the database stayed too small to test (tables per level: {files:?})"));
+    }
+    Ok(())
+}
+
+#[test]
+fn larger_database_matches_model() {
+    let seeds = std::env::var("LSMKIT_LARGE_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(LARGE_MODEL_SEEDS);
+    for seed in 0..seeds {
+        if let Err(e) = run_large(seed) {
+            panic!("seed {seed}: {e}");
+        }
     }
 }

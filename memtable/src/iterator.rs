@@ -16,7 +16,7 @@ use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::Result;
 
 use crate::memtable::{MemtableShared, Table};
-use crate::skiplist_key::{BytewiseInternalKey, BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
+use crate::skiplist_key::{BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
 
 /// An entry of one of the two skiplist kinds, borrowed for `'a`.
 enum Located<'a> {
@@ -80,7 +80,8 @@ fn locate<'a>(table: &'a Table, target: Target<'_>) -> Located<'a> {
                 Target::First => map.front(),
                 Target::Last => map.back(),
                 Target::AtOrAfter(key) => {
-                    map.lower_bound(Bound::Included(BytewiseInternalKey::from_slice(key)))
+                    let target = BytewiseKey::new(EntryBuffer::key_only(Bytes::copy_from_slice(key)));
+                    map.lower_bound(Bound::Included(&target))
                 }
             };
             found.map_or(Located::Nothing, Located::Bytewise)

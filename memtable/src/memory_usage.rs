@@ -3,7 +3,7 @@
 //! Every added entry is charged its key and value bytes plus a fixed
 //! per-entry overhead:
 //! - the skiplist node: a reference-count-and-height word, the skiplist key
-//!   (see `skiplist_key`) and the tower of next pointers. Tower heights are
+//!   (see `skiplist_key`: 6 or 8 words) and the tower of next pointers. Tower heights are
 //!   geometric with p = 1/2, so a tower holds 2 pointers on average;
 //! - the header `Bytes` keeps in front of a shared buffer (a reference count
 //!   and a drop function, 16 bytes, plus the owning box's pointer and
@@ -62,10 +62,13 @@ mod tests {
 
     #[test]
     fn overhead_counts_node_and_buffer_header() {
-        // A bytewise key is a `Bytes` (4 words) plus the key length.
-        assert_eq!(size_of::<BytewiseKey>(), 5 * size_of::<usize>());
-        assert_eq!(entry_overhead::<BytewiseKey>(), 12 * size_of::<usize>());
-        // The comparator key adds one pointer.
-        assert_eq!(entry_overhead::<ComparatorKey>(), 13 * size_of::<usize>());
+        const WORD: usize = size_of::<usize>();
+        // A comparator key is a `Bytes` (4 words), the key length and the
+        // comparator pointer.
+        assert_eq!(size_of::<ComparatorKey>(), 6 * WORD);
+        assert_eq!(entry_overhead::<ComparatorKey>(), 13 * WORD);
+        // A bytewise key has no comparator but 3 words of inline prefix and trailer.
+        assert_eq!(size_of::<BytewiseKey>(), 8 * WORD);
+        assert_eq!(entry_overhead::<BytewiseKey>(), 15 * WORD);
     }
 }

@@ -2,21 +2,34 @@
 //! from a given sequence number on (Kvrocks' WAL iterator, RocksDB's
 //! `GetUpdatesSince`), for incremental sync and replication.
 //!
-//! The logs are the directory's `NNNNNN.log` files (FORMAT.md §10.4), read in
-//! file-number order; each record is one [`WriteBatch`] (FORMAT.md §4).
+//! The logs are the directory's `NNNNNN.log` files (FORMAT.md §10.4) and
+//! those of its [`archive/`](WAL_ARCHIVE_DIR_NAME) subdirectory, where a
+//! database with WAL retention moves the logs it no longer needs; they are
+//! read in file-number order, and each record is one [`WriteBatch`]
+//! (FORMAT.md §4).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use lsmkit_base::filename::{log_file_name, parse_file_name, FileType};
-use lsmkit_base::fs::FileSystem;
+use lsmkit_base::fs::{FileSystem, SequentialFile};
 use lsmkit_base::key::{SequenceNumber, ValueKind};
 use lsmkit_base::{Error, Result};
 
 use crate::log_reader::LogReader;
 use crate::recovery_mode::RecoveryMode;
 use crate::write_batch::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
+
+/// The name of the subdirectory of a database directory that holds archived
+/// (obsolete but retained) logs. A log only ever moves from the directory
+/// into its archive, never back, and keeps its file name.
+pub const WAL_ARCHIVE_DIR_NAME: &str = "archive";
+
+/// The archive directory of the logs of database directory `dir`.
+pub fn wal_archive_dir(dir: &Path) -> PathBuf {
+    dir.join(WAL_ARCHIVE_DIR_NAME)
+}
 
 /// Options of a [`WalIterator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +116,11 @@ struct ForwardReader {
 ///
 /// Batches already passed are re-read from their files when the cursor moves
 /// back, so memory stays small (a few dozen bytes per batch passed).
+///
+/// Logs are looked for in `dir` and in its [`archive/`](WAL_ARCHIVE_DIR_NAME)
+/// subdirectory, so a log the database archives while it is being read (a
+/// rename into the archive) is read on from there. A log that is deleted
+/// before it is read is skipped, which shows as a gap if it held batches.
 ///
 /// ```
 /// use std::path::Path;
@@ -286,10 +304,17 @@ impl WalIterator {
 
     // ----- batches ------------------------------------------------------------
 
+    /// The numbers of the logs in the directory and its archive, ascending.
     fn list_logs(&self) -> Result<Vec<u64>> {
-        let mut logs: Vec<u64> = self
-            .fs
-            .list_dir(&self.dir)?
+        // The directory first: a log archived between the two listings is
+        // then seen twice rather than not at all.
+        let mut names = self.fs.list_dir(&self.dir)?;
+        match self.fs.list_dir(&wal_archive_dir(&self.dir)) {
+            Ok(archived) => names.extend(archived),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let mut logs: Vec<u64> = names
             .iter()
             .filter_map(|name| match parse_file_name(name) {
                 Some((number, FileType::Log)) => Some(number),
@@ -297,19 +322,44 @@ impl WalIterator {
             })
             .collect();
         logs.sort_unstable();
+        logs.dedup();
         Ok(logs)
     }
 
+    /// Opens log `log_number` where it is now: in the directory or, once
+    /// archived, in the archive. A `NotFound` error means it is in neither.
+    fn open_log(&self, log_number: u64) -> Result<(Box<dyn SequentialFile>, PathBuf)> {
+        // The directory first: a log moves only from there to the archive,
+        // so it cannot be missed between the two attempts.
+        let live = log_file_name(&self.dir, log_number);
+        match self.fs.open_sequential(&live) {
+            Ok(file) => Ok((file, live)),
+            Err(e) if e.is_not_found() => {
+                let archived = log_file_name(&wal_archive_dir(&self.dir), log_number);
+                match self.fs.open_sequential(&archived) {
+                    Ok(file) => Ok((file, archived)),
+                    Err(archive_error) if archive_error.is_not_found() => Err(e),
+                    Err(archive_error) => Err(archive_error),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn open_reader(&self, log_number: u64, offset: u64, follow_tail: bool) -> Result<LogReader> {
-        let path = log_file_name(&self.dir, log_number);
-        let file = self.fs.open_sequential(&path)?;
+        let (file, path) = self.open_log(log_number)?;
         let reader = LogReader::starting_at(file, path, self.options.recovery_mode, offset)?;
         Ok(reader.with_follow_tail(follow_tail).with_reopen(self.fs.clone()))
     }
 
-    /// The sequence of the first batch in log `number`, `None` if it holds none.
+    /// The sequence of the first batch in log `number`, `None` if it holds
+    /// none or no longer exists.
     fn first_sequence(&self, number: u64) -> Result<Option<SequenceNumber>> {
-        let mut reader = self.open_reader(number, 0, false)?;
+        let mut reader = match self.open_reader(number, 0, false) {
+            Ok(reader) => reader,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
         while let Some(record) = reader.read_record()? {
             if record.len() >= WRITE_BATCH_HEADER_SIZE {
                 return Ok(Some(WriteBatch::from_data(record)?.sequence()));
@@ -334,7 +384,7 @@ impl WalIterator {
     /// and checks that each one continues where the previous one ended.
     fn read_forward(&mut self) -> Result<Option<BatchLocation>> {
         loop {
-            let Some((location, batch)) = self.read_next_record()? else {
+            let Some((location, batch, path)) = self.read_next_record()? else {
                 return Ok(None);
             };
             let gap = |expected: SequenceNumber| {
@@ -360,13 +410,13 @@ impl WalIterator {
                     }
                 }
             }
-            self.cached = Some(decode(self.visited.len(), &location, &self.dir, batch)?);
+            self.cached = Some(decode(self.visited.len(), &location, &path, batch)?);
             return Ok(Some(location));
         }
     }
 
-    /// The next record of the logs, across files.
-    fn read_next_record(&mut self) -> Result<Option<(BatchLocation, WriteBatch)>> {
+    /// The next record of the logs, across files, with the path it was read from.
+    fn read_next_record(&mut self) -> Result<Option<(BatchLocation, WriteBatch, PathBuf)>> {
         loop {
             if self.forward.is_none() {
                 if self.pending_logs.is_empty() {
@@ -377,21 +427,32 @@ impl WalIterator {
                 }
                 let log_number = self.pending_logs.remove(0);
                 let follow = self.options.follow_tail;
-                let reader = self.open_reader(log_number, 0, follow)?;
+                let reader = match self.open_reader(log_number, 0, follow) {
+                    Ok(reader) => reader,
+                    // Deleted since it was listed: whatever it held is gone,
+                    // which the contiguity check reports as a gap.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                };
                 self.forward = Some(ForwardReader { log_number, reader, complete: false });
             }
             let Some(forward) = self.forward.as_mut() else { continue };
-            if let Some(record) = forward.reader.read_record()? {
+            let read = match forward.reader.read_record() {
+                Err(e) if e.is_not_found() => self.reopen_moved_forward_log(e)?,
+                read => read?,
+            };
+            let Some(forward) = self.forward.as_mut() else { continue };
+            if let Some(record) = read {
                 let offset = forward.reader.last_record_offset();
                 let path = forward.reader.path().to_path_buf();
-                let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(path).at_offset(offset))?;
+                let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(offset))?;
                 let location = BatchLocation {
                     log_number: forward.log_number,
                     offset,
                     sequence: batch.sequence(),
                     count: batch.count(),
                 };
-                return Ok(Some((location, batch)));
+                return Ok(Some((location, batch, path)));
             }
             // The current log has nothing more for now. If a newer log exists,
             // the writer has moved on and this one is complete: read it to its
@@ -412,6 +473,30 @@ impl WalIterator {
                 forward.complete = true;
             }
         }
+    }
+
+    /// The forward reader lost its file (`error`, a `NotFound` met when it
+    /// reopened it by name): the log was moved into the archive while being
+    /// read. Goes on with a fresh reader of the archived file from where the
+    /// old one would resume, and returns its next record. If the log is in
+    /// neither place, it was deleted: `error` is returned.
+    fn reopen_moved_forward_log(&mut self, error: Error) -> Result<Option<Vec<u8>>> {
+        let Some(forward) = self.forward.as_mut() else { return Err(error) };
+        let archived = log_file_name(&wal_archive_dir(&self.dir), forward.log_number);
+        if forward.reader.path() == archived {
+            return Err(error);
+        }
+        let file = match self.fs.open_sequential(&archived) {
+            Ok(file) => file,
+            Err(e) if e.is_not_found() => return Err(error),
+            Err(e) => return Err(e),
+        };
+        let resume = forward.reader.resume_offset();
+        let reader = LogReader::starting_at(file, archived, self.options.recovery_mode, resume)?;
+        // An archived log is complete: it is read to its final end.
+        forward.reader = reader.with_follow_tail(false).with_reopen(self.fs.clone());
+        forward.complete = true;
+        forward.reader.read_record()
     }
 
     /// Log files newer than the one being read (or than every one seen).
@@ -439,7 +524,7 @@ impl WalIterator {
                     "a logged batch changed after it was read",
                 ));
             }
-            self.cached = Some(decode(index, &location, &self.dir, batch)?);
+            self.cached = Some(decode(index, &location, &path, batch)?);
         }
         self.cached.as_ref().ok_or_else(|| Error::corruption("batch cache is empty"))
     }
@@ -460,13 +545,12 @@ impl WalIterator {
     }
 }
 
-/// Decodes every operation of `batch` (found at `location`); a malformed
-/// batch is `Corruption` naming its log file and offset.
-fn decode(index: usize, location: &BatchLocation, dir: &Path, batch: WriteBatch) -> Result<CachedBatch> {
+/// Decodes every operation of `batch` (found at `location` of the log file
+/// `path`); a malformed batch is `Corruption` naming the file and offset.
+fn decode(index: usize, location: &BatchLocation, path: &Path, batch: WriteBatch) -> Result<CachedBatch> {
     let mut ops = Vec::with_capacity(batch.count() as usize);
     for (i, op) in batch.ops().enumerate() {
-        let op =
-            op.map_err(|e| e.in_file(log_file_name(dir, location.log_number)).at_offset(location.offset))?;
+        let op = op.map_err(|e| e.in_file(path).at_offset(location.offset))?;
         ops.push(WalOp {
             sequence: location.sequence + i as u64,
             kind: op.kind,
@@ -475,11 +559,7 @@ fn decode(index: usize, location: &BatchLocation, dir: &Path, batch: WriteBatch)
         });
     }
     if ops.len() != location.count as usize {
-        return Err(Error::corruption_at(
-            log_file_name(dir, location.log_number),
-            location.offset,
-            "WriteBatch has wrong count",
-        ));
+        return Err(Error::corruption_at(path, location.offset, "WriteBatch has wrong count"));
     }
     Ok(CachedBatch { index, batch, ops })
 }
@@ -491,5 +571,113 @@ impl Iterator for WalIterator {
     /// for now": a later call may return updates written since.
     fn next(&mut self) -> Option<Result<WalOp>> {
         self.next_op()
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    //! Logs that move into the archive, or disappear, while being iterated.
+
+    use lsmkit_base::fs::{MemFs, StdFs};
+
+    use super::*;
+    use crate::wal_writer::{SyncPolicy, WalIoMode, WalOptions, WalWriter};
+
+    /// Appends a batch of `count` puts numbered from `sequence` to `wal`.
+    fn add(wal: &mut WalWriter, sequence: SequenceNumber, count: u32) {
+        let mut batch = WriteBatch::new();
+        batch.set_sequence(sequence);
+        for i in 0..count {
+            batch.put(format!("k{}", sequence + u64::from(i)).as_bytes(), b"v");
+        }
+        wal.add_batch(&batch).unwrap();
+    }
+
+    fn create(fs: &dyn FileSystem, dir: &Path, number: u64, options: WalOptions) -> WalWriter {
+        WalWriter::create(fs, &log_file_name(dir, number), options).unwrap()
+    }
+
+    fn archive(fs: &dyn FileSystem, dir: &Path, number: u64) {
+        fs.create_dir_all(&wal_archive_dir(dir)).unwrap();
+        fs.rename(&log_file_name(dir, number), &log_file_name(&wal_archive_dir(dir), number)).unwrap();
+    }
+
+    fn sequences(iter: &mut WalIterator) -> Vec<SequenceNumber> {
+        std::iter::from_fn(|| iter.next_op()).map(|op| op.unwrap().sequence).collect()
+    }
+
+    #[test]
+    fn reads_logs_archived_before_and_while_iterating() {
+        let fs = Arc::new(MemFs::new());
+        let dir = Path::new("db");
+        fs.create_dir_all(dir).unwrap();
+        let mut log3 = create(&*fs, dir, 3, WalOptions::default());
+        add(&mut log3, 1, 2);
+        add(&mut log3, 3, 1);
+        log3.close().unwrap();
+        let mut log4 = create(&*fs, dir, 4, WalOptions::default());
+        add(&mut log4, 4, 2);
+        archive(&*fs, dir, 3);
+
+        let mut iter = WalIterator::new(fs.clone(), dir, 2, WalIteratorOptions::default()).unwrap();
+        assert_eq!(sequences(&mut iter), [2, 3, 4, 5]);
+        // Log 4 is archived while the iterator follows its tail.
+        log4.close().unwrap();
+        archive(&*fs, dir, 4);
+        let mut log5 = create(&*fs, dir, 5, WalOptions::default());
+        add(&mut log5, 6, 1);
+        assert_eq!(sequences(&mut iter), [6]);
+        // Stepping back re-reads batches from their archived files.
+        let back: Vec<_> = std::iter::from_fn(|| iter.prev_op()).map(|op| op.unwrap().sequence).collect();
+        assert_eq!(back, [6, 5, 4, 3, 2, 1]);
+        let batch = iter.next_batch().unwrap().unwrap();
+        assert_eq!((batch.log_number, batch.batch.sequence()), (3, 1));
+        // A new iterator finds the start in the archive.
+        let mut fresh = WalIterator::new(fs.clone(), dir, 1, WalIteratorOptions::default()).unwrap();
+        assert_eq!(sequences(&mut fresh), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn follows_an_mmap_log_into_the_archive() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs::new());
+        let options =
+            WalOptions { sync_policy: SyncPolicy::Os, io_mode: WalIoMode::Mmap { chunk_size: 64 * 1024 } };
+        let mut log3 = create(&*fs, dir, 3, options);
+        add(&mut log3, 1, 3);
+        let mut iter = WalIterator::new(fs.clone(), dir, 1, WalIteratorOptions::default()).unwrap();
+        // The reader stops at the mapping's zero tail and must reopen the
+        // file to see what lands there, but the file is archived first.
+        assert_eq!(sequences(&mut iter), [1, 2, 3]);
+        add(&mut log3, 4, 2);
+        log3.close().unwrap();
+        archive(&*fs, dir, 3);
+        let mut log4 = create(&*fs, dir, 4, options);
+        add(&mut log4, 6, 1);
+        assert_eq!(sequences(&mut iter), [4, 5, 6]);
+        add(&mut log4, 7, 1);
+        assert_eq!(sequences(&mut iter), [7]);
+    }
+
+    #[test]
+    fn a_log_deleted_before_it_is_read_is_a_gap() {
+        let fs = Arc::new(MemFs::new());
+        let dir = Path::new("db");
+        fs.create_dir_all(dir).unwrap();
+        for (number, sequence) in [(3, 1), (4, 3), (5, 5)] {
+            let mut log = create(&*fs, dir, number, WalOptions::default());
+            add(&mut log, sequence, 2);
+            log.close().unwrap();
+        }
+        let mut iter = WalIterator::new(fs.clone(), dir, 1, WalIteratorOptions::default()).unwrap();
+        assert_eq!(iter.next_op().unwrap().unwrap().sequence, 1);
+        fs.remove_file(&log_file_name(dir, 4)).unwrap();
+        assert_eq!(iter.next_op().unwrap().unwrap().sequence, 2);
+        let error = iter.next_op().unwrap().unwrap_err();
+        assert!(matches!(&error, Error::InvalidArgument(m) if m.contains("sequence 3 is missing")), "{error}");
+        // Starting in the deleted log's range is refused the same way.
+        let mut late = WalIterator::new(fs.clone(), dir, 3, WalIteratorOptions::default()).unwrap();
+        assert!(matches!(late.next_op(), Some(Err(Error::InvalidArgument(_)))));
     }
 }

@@ -83,7 +83,12 @@ fn dump_log(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult<u
                     for (sequence, op) in (batch.sequence()..).zip(batch.ops()) {
                         match op {
                             Ok(op) => {
-                                write!(out, "  {sequence} {} {}", kind_name(op.kind), format.show_key(op.key))?;
+                                write!(
+                                    out,
+                                    "  {sequence} {} {}",
+                                    kind_name(op.kind),
+                                    format.show_key(op.key)
+                                )?;
                                 if op.kind == lsmkit_base::key::ValueKind::Value {
                                     write!(out, " => {}", format.show_value(op.value))?;
                                 }

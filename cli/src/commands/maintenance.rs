@@ -1,5 +1,6 @@
-//! `stats`, `compact` and `approxsize`: the engine's statistics, manual
-//! compaction and size estimates, through [`lsmkit::Db`].
+//! `stats`, `compact`, `approxsize` and `checkpoint`: the engine's
+//! statistics, manual compaction, size estimates and consistent copies,
+//! through [`lsmkit::Db`].
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -51,5 +52,19 @@ pub fn approxsize(
     let sizes = db.approximate_sizes(&[(&from, &to)]);
     let size = sizes.first().copied().unwrap_or(0);
     writeln!(out, "{size}")?;
+    Ok(())
+}
+
+/// `checkpoint DIR`: an openable copy of the database in `target`.
+pub fn checkpoint(dir: &Path, target: &Path, out: &mut dyn Write) -> CliResult {
+    if target.exists() {
+        return Err(CliError::Failed(format!(
+            "{}: already exists (a checkpoint goes to a new directory)",
+            target.display()
+        )));
+    }
+    let db = database::open(dir, false)?;
+    let sequence = db.checkpoint(target)?;
+    writeln!(out, "checkpoint of {} at sequence {sequence} written to {}", dir.display(), target.display())?;
     Ok(())
 }

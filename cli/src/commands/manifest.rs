@@ -42,13 +42,7 @@ pub fn manifest(dir: &Path, format: ByteFormat, verbose: bool, out: &mut dyn Wri
         }
     }
     let versions = recover_versions(fs, dir)?;
-    writeln!(
-        out,
-        "{}: {} bytes, {} edits",
-        replayed.path.display(),
-        replayed.size,
-        replayed.edits.len()
-    )?;
+    writeln!(out, "{}: {} bytes, {} edits", replayed.path.display(), replayed.size, replayed.edits.len())?;
     for problem in &replayed.problems {
         writeln!(out, "damage (ignored by recovery): {problem}")?;
     }

@@ -4,6 +4,7 @@ pub mod data;
 pub mod dump;
 pub mod maintenance;
 pub mod manifest;
+pub mod repair;
 pub mod scan;
 pub mod verify;
 pub mod wal;
@@ -23,15 +24,21 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> CliResult {
         Command::Get { key } => data::get(required_dir(db, "get")?, format, key, out),
         Command::Put { key, value } => data::put(required_dir(db, "put")?, create, format, key, value, out),
         Command::Delete { key } => data::delete(required_dir(db, "delete")?, format, key, out),
-        Command::Batchput { pairs } => data::batchput(required_dir(db, "batchput")?, create, format, pairs, out),
+        Command::Batchput { pairs } => {
+            data::batchput(required_dir(db, "batchput")?, create, format, pairs, out)
+        }
         Command::Scan(args) => scan::scan(required_dir(db, "scan")?, format, args, out),
         Command::Dump { file } => dump::dump(file, format, out),
-        Command::Manifest { verbose } => manifest::manifest(required_dir(db, "manifest")?, format, *verbose, out),
+        Command::Manifest { verbose } => {
+            manifest::manifest(required_dir(db, "manifest")?, format, *verbose, out)
+        }
         Command::Verify => verify::verify(required_dir(db, "verify")?, out),
         Command::Stats => maintenance::stats(required_dir(db, "stats")?, out),
         Command::Compact { from, to } => {
             maintenance::compact(required_dir(db, "compact")?, format, from.as_ref(), to.as_ref(), out)
         }
+        Command::Checkpoint { dir } => maintenance::checkpoint(required_dir(db, "checkpoint")?, dir, out),
+        Command::Repair => repair::repair(required_dir(db, "repair")?, out),
         Command::Wal { since } => wal::wal(required_dir(db, "wal")?, format, *since, out),
         Command::Approxsize { from, to } => {
             maintenance::approxsize(required_dir(db, "approxsize")?, format, from, to, out)

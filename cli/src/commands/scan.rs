@@ -144,7 +144,10 @@ mod tests {
 
     #[test]
     fn prefix_narrows_the_range() {
-        assert_eq!(range(None, None, Some(b"ab")), ScanRange { lower: b"ab".to_vec(), upper: Some(b"ac".to_vec()) });
+        assert_eq!(
+            range(None, None, Some(b"ab")),
+            ScanRange { lower: b"ab".to_vec(), upper: Some(b"ac".to_vec()) }
+        );
         assert_eq!(
             range(Some(b"abc"), Some(b"b"), Some(b"ab")),
             ScanRange { lower: b"abc".to_vec(), upper: Some(b"ac".to_vec()) }

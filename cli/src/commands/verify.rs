@@ -120,7 +120,13 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> CliResult {
         let check = check_log(fs.as_ref(), &path, &mut last_sequence);
         tally.records += check.records;
         if check.problems.is_empty() {
-            writeln!(out, "ok: {} ({} records, {} operations)", path.display(), check.records, check.operations)?;
+            writeln!(
+                out,
+                "ok: {} ({} records, {} operations)",
+                path.display(),
+                check.records,
+                check.operations
+            )?;
         }
         tally.report(out, &path, &check.problems)?;
     }

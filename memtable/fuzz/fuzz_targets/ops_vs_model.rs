@@ -22,7 +22,11 @@ use lsmkit_base::key::{
 use lsmkit_memtable::{Memtable, MemtableGet, MemtableIterator};
 
 /// Longest user key the target uses; short keys collide and prefix each other.
-const MAX_KEY_LEN: usize = 6;
+const MAX_KEY_LEN: usize = 4;
+
+/// The bytes user keys are made of: few, so keys collide; with both cases
+/// (aliases under the case-insensitive comparator) and the extreme bytes.
+const KEY_ALPHABET: [u8; 6] = [0x00, b'a', b'A', b'b', b'B', 0xff];
 
 struct ReverseComparator;
 
@@ -128,9 +132,9 @@ struct ModelEntry {
     value: Vec<u8>,
 }
 
-fn short(mut key: Vec<u8>) -> Vec<u8> {
-    key.truncate(MAX_KEY_LEN);
-    key
+/// Maps arbitrary bytes to a short key over [`KEY_ALPHABET`].
+fn short(key: Vec<u8>) -> Vec<u8> {
+    key.iter().take(MAX_KEY_LEN).map(|&b| KEY_ALPHABET[usize::from(b) % KEY_ALPHABET.len()]).collect()
 }
 
 fn check_position(it: &MemtableIterator, cursor: &Option<ModelKey>, model: &BTreeMap<ModelKey, ModelEntry>) {

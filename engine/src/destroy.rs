@@ -1,0 +1,52 @@
+//! [`Db::destroy`]: deletes a database (LevelDB's `DestroyDB`): every file
+//! of the directory whose name is a database file name (FORMAT.md §10.4),
+//! then the lock file and, if nothing else is left in it, the directory.
+
+use std::path::Path;
+
+use lsmkit_base::filename::{lock_file_name, parse_file_name, FileType};
+use lsmkit_base::Result;
+
+use crate::db::Db;
+use crate::options::Options;
+
+impl Db {
+    /// Deletes the database in `path`, through `options.fs`.
+    ///
+    /// The directory is locked first, so a database that is open (here or
+    /// in another process, LevelDB included) is left alone and the call
+    /// fails with `Error::Busy`. A missing directory is not an error.
+    /// Files whose names are not database file names (and subdirectories,
+    /// such as the `lost/` that [`Db::repair`] fills) are kept, and then so
+    /// is the directory. Returns the first error met deleting a file; the
+    /// other files are still deleted.
+    pub fn destroy(path: impl AsRef<Path>, options: &Options) -> Result<()> {
+        let dir = path.as_ref();
+        let fs = &*options.fs;
+        let names = match fs.list_dir(dir) {
+            Ok(names) => names,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let lock_path = lock_file_name(dir);
+        let lock = fs.lock_file(&lock_path)?;
+        let mut result = Ok(());
+        for name in &names {
+            match parse_file_name(name) {
+                None | Some((_, FileType::Lock)) => {}
+                Some(_) => {
+                    let removed = fs.remove_file(&dir.join(name));
+                    if result.is_ok() {
+                        result = removed;
+                    }
+                }
+            }
+        }
+        drop(lock);
+        // As in LevelDB, failing to remove the lock file or the directory
+        // (it may hold other files) is not an error.
+        let _ = fs.remove_file(&lock_path);
+        let _ = fs.remove_dir(dir);
+        result
+    }
+}
