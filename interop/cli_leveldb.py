@@ -3,6 +3,7 @@
 Usage:
   /usr/bin/python3 cli_leveldb.py make DB_DIR
   /usr/bin/python3 cli_leveldb.py dump DB_DIR
+  /usr/bin/python3 cli_leveldb.py hold DB_DIR
 
 make: writes a database through python3-plyvel (LevelDB 1.23) with binary
 keys and values (NUL, newline, ':', 0xff bytes, an empty key), snappy
@@ -14,6 +15,9 @@ number of the first of those last writes (they are all in the live log).
 dump: prints every entry of the database as LevelDB reads it, one
 `0xKEY : 0xVALUE` line each in key order: exactly what `lsmkit --hex scan`
 prints.
+
+hold: opens the database (LevelDB takes its LOCK), prints `locked`, and keeps
+it open until its stdin is closed.
 """
 
 import sys
@@ -69,12 +73,21 @@ def dump(db_dir: str) -> None:
     db.close()
 
 
+def hold(db_dir: str) -> None:
+    db = plyvel.DB(db_dir)
+    print("locked", flush=True)
+    sys.stdin.read()
+    db.close()
+
+
 def main() -> None:
     command, db_dir = sys.argv[1], sys.argv[2]
     if command == "make":
         make(db_dir)
     elif command == "dump":
         dump(db_dir)
+    elif command == "hold":
+        hold(db_dir)
     else:
         sys.exit("unknown command " + command)
 

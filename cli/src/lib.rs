@@ -5,8 +5,11 @@
 //! - data: `get`, `put`, `delete`, `batchput`, `scan` through [`lsmkit::Db`];
 //! - files: `dump FILE` for a WAL, a table or a MANIFEST;
 //! - checks and inspection: `manifest`, `verify`, `wal --since=SEQ` read the
-//!   files directly and never change the database; `stats`, `compact`,
-//!   `approxsize` go through the engine.
+//!   files directly and never change the database (they work while another
+//!   process has it open); `stats`, `compact`, `approxsize` go through the
+//!   engine;
+//! - backup and recovery: `checkpoint DIR` ([`lsmkit::Db::checkpoint`]) and
+//!   `repair` ([`lsmkit::Db::repair`]).
 //!
 //! The binary is a thin wrapper around [`run`], which takes the arguments
 //! and two output streams and returns the exit code (see [`error`] for the

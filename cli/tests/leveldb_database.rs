@@ -235,3 +235,34 @@ fn checkpoint_and_repair_keep_every_entry() {
     assert_eq!(leveldb("dump", &dir), expected, "LevelDB opens the repaired database");
     assert_eq!(lsmkit([&db, "--hex", "scan"]).ok(), expected);
 }
+
+#[test]
+fn a_database_leveldb_has_open_is_locked() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    make_leveldb(&dir);
+    let mut holder = Command::new("/usr/bin/python3")
+        .arg(common::LEVELDB_SCRIPT)
+        .arg("hold")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3");
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "locked\n", "cli_leveldb.py hold failed (is python3-plyvel installed?)");
+
+    let db = db_arg(&dir);
+    let message = lsmkit([&db, "get", "wal-1"]).fails(1);
+    assert!(message.starts_with("lsmkit: database is locked"), "{message}");
+    // Read-only commands do not need the lock.
+    assert!(lsmkit([&db, "verify"]).ok().ends_with(": 0 problems\n"));
+
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(lsmkit([&db, "get", "wal-1"]).ok(), "one\n");
+}

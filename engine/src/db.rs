@@ -347,9 +347,11 @@ impl Db {
         let shared = self.shared();
         let mut state = shared.lock();
         // Levels that overlap the range, down to the deepest one holding data.
-        let version = state.versions.current();
-        let deepest =
-            (1..NUM_LEVELS).rev().find(|&l| version.overlap_in_level(l, begin, end)).unwrap_or(0).max(1);
+        let deepest = {
+            // Not kept: a held Version would pin the compaction's input tables.
+            let version = state.versions.current();
+            (1..NUM_LEVELS).rev().find(|&l| version.overlap_in_level(l, begin, end)).unwrap_or(0).max(1)
+        };
         let mut levels: Vec<usize> = (0..deepest).collect();
         let first = levels.remove(0);
         // Wait for any other manual compaction.
