@@ -13,7 +13,9 @@
 //! - without a snapshot, progress never goes backwards, and a key read
 //!   between two progress reads shows an operation between them.
 //!
-//! At the end every key is checked, before and after a reopen.
+//! Meanwhile writers also flush (waiting or not) and compact their own key
+//! range, racing with the others. At the end every key is checked, before
+//! and after a reopen.
 
 mod common;
 
@@ -26,10 +28,10 @@ use lsmkit::{Db, DbRange, FlushOptions, Options, ReadOptions, WriteBatch, WriteO
 const WRITERS: u64 = 4;
 const READERS: u64 = 2;
 /// Batches written by each writer.
-const OPS_PER_WRITER: u64 = 200_000;
+const OPS_PER_WRITER: u64 = 150_000;
 /// Read operations (point reads, or entries checked by a scan) each reader
 /// does at least.
-const MIN_READS_PER_READER: u64 = 100_000;
+const MIN_READS_PER_READER: u64 = 200_000;
 const KEYS_PER_WRITER: u64 = 1000;
 
 fn data_key(writer: u64, k: u64) -> Vec<u8> {
@@ -110,13 +112,21 @@ fn writer(db: Db, w: u64) -> Result<(), String> {
             batch.put(&data_key(w, k), &make_value(w, i));
         }
         batch.put(&progress_key(w), i.to_string().as_bytes());
-        // Now and then a synced write, and (from one writer) a flush.
+        // Now and then a synced write.
         let sync = i % 20_000 == 19_999;
         db.write(WriteOptions { sync, ..WriteOptions::default() }, batch)
             .map_err(|e| format!("writer {w} op {i}: {e}"))?;
-        if w == 0 && i % 50_000 == 25_000 {
-            db.flush(FlushOptions { wait: false }).map_err(|e| format!("flush: {e}"))?;
-        }
+        // Maintenance from inside the workload: flushes (waiting or not)
+        // and manual compactions race with the other writers.
+        let maintenance = match w {
+            0 if i % 50_000 == 25_000 => db.flush(FlushOptions { wait: false }),
+            1 if i % 40_000 == 20_000 => db.flush(FlushOptions { wait: true }),
+            2 if i % 50_000 == 30_000 => {
+                db.compact_range(Some(&data_key(w, 0)), Some(&data_key(w, KEYS_PER_WRITER)))
+            }
+            _ => Ok(()),
+        };
+        maintenance.map_err(|e| format!("writer {w} maintenance at op {i}: {e}"))?;
     }
     Ok(())
 }

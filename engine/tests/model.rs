@@ -27,9 +27,9 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 /// Default number of random cases.
-const MODEL_CASES: u32 = 200;
+const MODEL_CASES: u32 = 256;
 /// Default number of steps of the longest case (cases have half to all of it).
-const MODEL_STEPS: usize = 200;
+const MODEL_STEPS: usize = 300;
 /// Live snapshots kept at most (the oldest is released first).
 const MAX_SNAPSHOTS: usize = 6;
 /// Iterators held open across later steps, at most.
@@ -106,9 +106,11 @@ enum Op {
     Delete {
         key: usize,
     },
-    /// Puts (`Some(len)`) and deletes (`None`) applied atomically.
+    /// Puts (`Some(len)`) and deletes (`None`) applied atomically; with
+    /// `unlogged`, written with `disable_wal`.
     Batch {
         ops: Vec<(usize, Option<usize>)>,
+        unlogged: bool,
     },
     TakeSnapshot,
     ReleaseSnapshot {
@@ -178,8 +180,11 @@ fn op() -> impl Strategy<Value = Op> {
         30 => (key_index(), value_len(), proptest::bool::weighted(0.1))
             .prop_map(|(key, len, sync)| Op::Put { key, len, sync }),
         10 => key_index().prop_map(|key| Op::Delete { key }),
-        8 => proptest::collection::vec((key_index(), proptest::option::weighted(0.7, value_len())), 0..8)
-            .prop_map(|ops| Op::Batch { ops }),
+        8 => (
+            proptest::collection::vec((key_index(), proptest::option::weighted(0.7, value_len())), 0..8),
+            proptest::bool::weighted(0.3),
+        )
+            .prop_map(|(ops, unlogged)| Op::Batch { ops, unlogged }),
         3 => Just(Op::TakeSnapshot),
         2 => any::<usize>().prop_map(|which| Op::ReleaseSnapshot { which }),
         14 => (key_index(), view()).prop_map(|(key, view)| Op::Get { key, view }),
@@ -364,13 +369,23 @@ struct Harness {
     snapshots: Vec<(Snapshot, Model)>,
     /// Held iterators, each with the model of the view it was opened on.
     held: Vec<(DbIterator, Model)>,
+    /// Unlogged writes were made since the last completed flush: they only
+    /// survive a close once a flush completes.
+    unlogged_since_flush: bool,
 }
 
 impl Harness {
     fn open(tiered: bool) -> Result<Harness, String> {
         let options = small_options(Arc::new(MemFs::new()), tiered);
         let db = Db::open("/db", options.clone()).map_err(|e| format!("open: {e}"))?;
-        Ok(Harness { options, db: Some(db), model: Model::new(), snapshots: Vec::new(), held: Vec::new() })
+        Ok(Harness {
+            options,
+            db: Some(db),
+            model: Model::new(),
+            snapshots: Vec::new(),
+            held: Vec::new(),
+            unlogged_since_flush: false,
+        })
     }
 
     fn db(&self) -> &Db {
@@ -390,10 +405,9 @@ impl Harness {
         }
     }
 
-    fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), String> {
-        self.db()
-            .write(WriteOptions { sync, ..WriteOptions::default() }, batch)
-            .map_err(|e| format!("write: {e}"))
+    fn write(&mut self, batch: WriteBatch, options: WriteOptions) -> Result<(), String> {
+        self.unlogged_since_flush |= options.disable_wal;
+        self.db().write(options, batch).map_err(|e| format!("write: {e}"))
     }
 
     fn step(&mut self, step: usize, op: &Op) -> Result<(), String> {
@@ -402,14 +416,14 @@ impl Harness {
                 let value = make_value(step, *key, *len);
                 let mut batch = WriteBatch::new();
                 batch.put(&KEYS[*key], &value);
-                self.write(batch, *sync)?;
+                self.write(batch, WriteOptions { sync: *sync, ..WriteOptions::default() })?;
                 self.model.insert(KEYS[*key].clone(), value);
             }
             Op::Delete { key } => {
                 self.db().delete(&KEYS[*key]).map_err(|e| format!("delete: {e}"))?;
                 self.model.remove(&KEYS[*key]);
             }
-            Op::Batch { ops } => {
+            Op::Batch { ops, unlogged } => {
                 let mut batch = WriteBatch::new();
                 let mut after = self.model.clone();
                 for &(key, len) in ops {
@@ -425,7 +439,7 @@ impl Harness {
                         }
                     }
                 }
-                self.write(batch, false)?;
+                self.write(batch, WriteOptions { disable_wal: *unlogged, ..WriteOptions::default() })?;
                 self.model = after;
             }
             Op::TakeSnapshot => {
@@ -470,13 +484,21 @@ impl Harness {
             }
             Op::Flush { wait } => {
                 self.db().flush(FlushOptions { wait: *wait }).map_err(|e| format!("flush: {e}"))?;
+                self.unlogged_since_flush &= !*wait;
             }
             Op::Compact { begin, end } => {
                 let begin = begin.map(|i| KEYS[i].as_slice());
                 let end = end.map(|i| KEYS[i].as_slice());
                 self.db().compact_range(begin, end).map_err(|e| format!("compact_range: {e}"))?;
+                // It flushes first.
+                self.unlogged_since_flush = false;
             }
             Op::Reopen => {
+                if self.unlogged_since_flush {
+                    // Unlogged writes are kept by a completed flush only.
+                    self.db().flush(FlushOptions { wait: true }).map_err(|e| format!("flush: {e}"))?;
+                    self.unlogged_since_flush = false;
+                }
                 self.held.clear();
                 self.snapshots.clear();
                 self.db = None;
