@@ -79,8 +79,12 @@ impl DbShared {
             if let Some((number, FileType::Table)) = parse_file_name(&obsolete.name) {
                 self.table_cache.evict(number);
             }
+            if self.archive_obsolete_log(state, &obsolete.name) {
+                continue; // kept in the archive (WAL retention)
+            }
             let _ = self.fs.remove_file(&path);
         }
+        self.purge_wal_archive(state);
     }
 
     /// The flush thread: writes the oldest full memtable to a table, installs

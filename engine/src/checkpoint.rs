@@ -223,7 +223,12 @@ fn write_checkpoint(shared: &DbShared, dir: &Path, captured: CapturedState) -> R
 /// Hard-links table `file` of `source_dir` into `target_dir` under the same
 /// name (`.ldb`, or the legacy `.sst` if that is what exists); copies it
 /// when the file system cannot link (another device, no link support).
-fn link_or_copy_table(fs: &dyn FileSystem, source_dir: &Path, target_dir: &Path, file: &FileMetaData) -> Result<()> {
+fn link_or_copy_table(
+    fs: &dyn FileSystem,
+    source_dir: &Path,
+    target_dir: &Path,
+    file: &FileMetaData,
+) -> Result<()> {
     let mut source = table_file_name(source_dir, file.number);
     let mut target = table_file_name(target_dir, file.number);
     if !fs.exists(&source) {

@@ -98,6 +98,7 @@ impl Db {
             next_manual_id: 1,
             finished_manuals: Default::default(),
             stats: DbStats::default(),
+            wal_archive: Default::default(),
         };
         let shared = Arc::new(DbShared {
             dir,
@@ -133,10 +134,11 @@ impl Db {
                 .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-flush", e))?,
         );
         let compactor = Arc::clone(&shared);
+        let compaction_filter = shared.ttl_compaction_filter();
         threads.push(
             std::thread::Builder::new()
                 .name("lsmkit-compaction".into())
-                .spawn(move || compactor.compaction_thread(None))
+                .spawn(move || compactor.compaction_thread(compaction_filter))
                 .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-compaction", e))?,
         );
         shared.work_cv.notify_all();
@@ -185,6 +187,7 @@ impl Db {
         if batch.count() == 0 {
             return Ok(());
         }
+        let batch = self.shared().batch_for_ttl(batch)?;
         self.shared().write(options, Some(Arc::new(batch)))
     }
 
@@ -207,6 +210,13 @@ impl Db {
 
     /// The value of `key` as of `options.snapshot` (or now).
     pub fn get_opt(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
+        let stored = self.get_stored(options, key)?;
+        self.shared().user_value(key, stored)
+    }
+
+    /// The value of `key` as stored (in its TTL frame, for a database with
+    /// entry expiry) as of `options.snapshot` (or now).
+    fn get_stored(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
         let view = self.read_view(options.snapshot.as_ref());
         for mem in std::iter::once(&view.mem).chain(view.imms.iter()) {
             match mem.get(key, view.sequence) {
@@ -293,7 +303,8 @@ impl Db {
         let sequence = view.sequence;
         let pins: Box<dyn std::any::Any + Send> =
             Box::new((view.mem, view.imms, view.version, options.snapshot));
-        DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins)
+        let iterator = DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins);
+        self.shared().with_ttl(iterator)
     }
 
     /// The entries with keys in `range`, in order; also iterable from the back.

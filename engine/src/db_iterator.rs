@@ -38,6 +38,11 @@ use lsmkit_base::{Error, Result};
 /// treated exactly like a deletion (used for entries with a time to live).
 pub type ExpiryCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
+/// The length of the frame an extension stores before the user's value
+/// (the TTL frame), or `Error::Corruption` for a malformed one; the iterator
+/// shows values without it.
+pub type ValueFrameLen = Arc<dyn Fn(&[u8]) -> Result<usize> + Send + Sync>;
+
 /// Called about once per [`READ_BYTES_PERIOD`] bytes iterated with the
 /// internal key of the entry that crossed the sampling point and that entry's
 /// size in bytes (key + value), so the engine can charge a seek to the file
@@ -103,6 +108,9 @@ pub struct DbIterator {
     /// The first error; once set the iterator stays invalid.
     error: Option<Error>,
     is_expired: Option<ExpiryCheck>,
+    value_frame_len: Option<ValueFrameLen>,
+    /// Forward: the frame length of the value shown (0 without frames).
+    value_offset: usize,
     sampling: Option<ReadSampling>,
     /// Whatever keeps the stream's data alive (memtables, a Version).
     pins: Box<dyn Any + Send>,
@@ -129,6 +137,8 @@ impl DbIterator {
             saved_value: Bytes::new(),
             error: None,
             is_expired: None,
+            value_frame_len: None,
+            value_offset: 0,
             sampling: None,
             pins,
         }
@@ -137,6 +147,13 @@ impl DbIterator {
     /// Treats values for which `is_expired` returns true as deletions.
     pub fn with_expiry(mut self, is_expired: ExpiryCheck) -> DbIterator {
         self.is_expired = Some(is_expired);
+        self
+    }
+
+    /// Shows values without the frame `frame_len` measures; a malformed
+    /// frame makes the iterator fail with its error.
+    pub fn with_value_frame(mut self, frame_len: ValueFrameLen) -> DbIterator {
+        self.value_frame_len = Some(frame_len);
         self
     }
 
@@ -266,7 +283,7 @@ impl DbIterator {
     pub fn value(&self) -> &[u8] {
         match (self.valid, self.direction) {
             (false, _) => &[],
-            (true, Direction::Forward) => self.inner.value(),
+            (true, Direction::Forward) => self.inner.value().get(self.value_offset..).unwrap_or_default(),
             (true, Direction::Reverse) => &self.saved_value,
         }
     }
@@ -290,7 +307,14 @@ impl DbIterator {
     pub fn value_bytes(&self) -> Bytes {
         match (self.valid, self.direction) {
             (false, _) => Bytes::new(),
-            (true, Direction::Forward) => self.inner.value_bytes(),
+            (true, Direction::Forward) => {
+                let value = self.inner.value_bytes();
+                if self.value_offset <= value.len() {
+                    value.slice(self.value_offset..)
+                } else {
+                    Bytes::new()
+                }
+            }
             (true, Direction::Reverse) => self.saved_value.clone(),
         }
     }
@@ -375,6 +399,10 @@ impl DbIterator {
                         let hidden = skipping
                             && self.icmp.compare_user_keys(user_key, &self.saved_key) != Ordering::Greater;
                         if !hidden {
+                            match measure_frame(self.value_frame_len.as_ref(), self.inner.value()) {
+                                Ok(offset) => self.value_offset = offset,
+                                Err(e) => return self.fail(e),
+                            }
                             self.saved_key.clear();
                             self.valid = true;
                             self.check_inner_status();
@@ -423,10 +451,25 @@ impl DbIterator {
             self.set_exhausted();
             self.direction = Direction::Forward;
         } else {
+            match measure_frame(self.value_frame_len.as_ref(), &self.saved_value) {
+                Ok(offset) => self.saved_value = self.saved_value.slice(offset..),
+                Err(e) => return self.fail(e),
+            }
             self.valid = true;
         }
         self.check_inner_status();
     }
+}
+
+/// The length of the frame before the user's part of `value` (0 without a
+/// frame measure); a malformed frame is an error.
+fn measure_frame(frame_len: Option<&ValueFrameLen>, value: &[u8]) -> Result<usize> {
+    let Some(frame_len) = frame_len else { return Ok(0) };
+    let len = frame_len(value)?;
+    if len > value.len() {
+        return Err(Error::corruption(format!("value frame of {len} bytes in a value of {} bytes", value.len())));
+    }
+    Ok(len)
 }
 
 impl std::fmt::Debug for DbIterator {

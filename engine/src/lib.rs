@@ -37,17 +37,23 @@ mod recovery;
 mod repair;
 mod snapshot;
 mod state;
+mod ttl;
+mod wal_retention;
 mod write;
 
 pub use db::Db;
-pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, READ_BYTES_PERIOD};
+pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, ValueFrameLen, READ_BYTES_PERIOD};
 pub use lsmkit_base::{Error, Result};
 pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
-pub use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode, WriteBatch};
+pub use lsmkit_wal::wal_iterator::WAL_ARCHIVE_DIR_NAME;
+pub use lsmkit_wal::{
+    RecoveryMode, SyncPolicy, WalBatch, WalIoMode, WalIterator, WalIteratorOptions, WalOp, WriteBatch,
+};
 pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
 pub use range_iter::DbRange;
 pub use repair::{RepairReport, LOST_DIR_NAME};
 pub use snapshot::Snapshot;
+pub use ttl::{Clock, TTL_COMPARATOR_PREFIX};
 
 /// The README's usage example, compiled and run as a doctest.
 #[cfg(doctest)]

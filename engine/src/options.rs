@@ -73,6 +73,30 @@ pub struct Options {
     pub wal_recovery_mode: RecoveryMode,
     /// A MANIFEST larger than this is rewritten at the next change (default 64 MiB).
     pub max_manifest_file_size: u64,
+    /// WAL retention (RocksDB's `WAL_ttl_seconds`): when not zero, obsolete
+    /// logs are moved into the `archive/` subdirectory, where
+    /// [`Db::updates_since`](crate::Db::updates_since) still reads them, and
+    /// deleted once archived for longer than this (default zero; the archive
+    /// time is kept in memory, and logs already archived at open count from
+    /// the open). With this and `wal_size_limit` both zero, obsolete logs are
+    /// deleted, as in LevelDB.
+    pub wal_ttl: std::time::Duration,
+    /// WAL retention (RocksDB's `WAL_size_limit_MB`, in bytes): when not
+    /// zero, obsolete logs are archived as with `wal_ttl`, and the oldest
+    /// archived logs are deleted while the archive holds more than this
+    /// (default zero). Checked, after `wal_ttl`, whenever obsolete files are
+    /// collected (at open and after each flush and compaction).
+    pub wal_size_limit: u64,
+    /// Entry expiry ([`Db::put_with_ttl`](crate::Db::put_with_ttl)), an lsmkit
+    /// extension (default false). Every value is then stored with a small
+    /// frame, and the database is marked so that LevelDB, and lsmkit without
+    /// this option, refuse to open it; a database created without it cannot
+    /// be opened with it (both are comparator-name mismatches,
+    /// `docs/format-extensions.md`, "Entry expiry (TTL)").
+    pub enable_ttl: bool,
+    /// The clock entry expiry reads, in milliseconds since the Unix epoch
+    /// (default `None`: the system time). Meant for tests.
+    pub clock: Option<crate::ttl::Clock>,
 }
 
 impl Default for Options {
@@ -102,6 +126,10 @@ impl Default for Options {
             wal_io_mode: WalIoMode::Buffered,
             wal_recovery_mode: RecoveryMode::PointInTimeRecovery,
             max_manifest_file_size: 64 << 20,
+            wal_ttl: std::time::Duration::ZERO,
+            wal_size_limit: 0,
+            enable_ttl: false,
+            clock: None,
         }
     }
 }
@@ -119,6 +147,9 @@ impl Options {
         self.l0_slowdown_trigger = self.l0_slowdown_trigger.max(self.l0_compaction_trigger);
         self.l0_stop_trigger = self.l0_stop_trigger.max(self.l0_slowdown_trigger);
         self.max_background_jobs = self.max_background_jobs.max(2);
+        if self.enable_ttl {
+            self.comparator = crate::ttl::mark_comparator_for_ttl(self.comparator);
+        }
         self
     }
 }

@@ -208,7 +208,8 @@ impl<'a> Repairer<'a> {
         for name in names {
             let Some((number, file_type)) = parse_file_name(name) else { continue };
             if number >= MAX_PLAUSIBLE_FILE_NUMBER {
-                if matches!(file_type, FileType::Manifest | FileType::Log | FileType::Table | FileType::Temp) {
+                if matches!(file_type, FileType::Manifest | FileType::Log | FileType::Table | FileType::Temp)
+                {
                     implausible.push(self.dir.join(name));
                 }
                 continue;
@@ -393,14 +394,15 @@ impl<'a> Repairer<'a> {
         // order is a total order among them.
         tables.sort_by_key(|t| (t.min_sequence, t.max_sequence, t.number));
         let misordered = tables.iter().enumerate().any(|(i, older)| {
-            tables[i + 1..].iter().any(|newer| keys_overlap(&self.icmp, older, newer) && older.number > newer.number)
+            tables[i + 1..]
+                .iter()
+                .any(|newer| keys_overlap(&self.icmp, older, newer) && older.number > newer.number)
         });
         if misordered {
             let mut last_number = 0;
             for table in &mut tables {
                 if table.number <= last_number {
-                    let number = self.next_file_number;
-                    self.next_file_number += 1;
+                    let number = self.new_file_number();
                     let path = table_file_name(self.dir, number);
                     self.fs.rename(&table.path, &path)?;
                     self.report.renumbered_tables.push(table.number);
@@ -437,7 +439,10 @@ impl<'a> Repairer<'a> {
 
     /// Writes a new table with the entries `fill` adds; `None` (and no
     /// file) when it adds none. On error the file is removed.
-    fn write_table(&mut self, fill: impl FnOnce(&mut TableWriter) -> Result<()>) -> Result<Option<FoundTable>> {
+    fn write_table(
+        &mut self,
+        fill: impl FnOnce(&mut TableWriter) -> Result<()>,
+    ) -> Result<Option<FoundTable>> {
         let number = self.new_file_number();
         let path = table_file_name(self.dir, number);
         let file = self.fs.create_writable(&path, WriteMode::Buffered)?;
@@ -495,7 +500,12 @@ impl<'a> Repairer<'a> {
         for table in tables {
             edit.add_file(
                 0,
-                FileMetaData::new(table.number, table.file_size, table.smallest.clone(), table.largest.clone()),
+                FileMetaData::new(
+                    table.number,
+                    table.file_size,
+                    table.smallest.clone(),
+                    table.largest.clone(),
+                ),
             );
             numbers.push(table.number);
         }
@@ -571,7 +581,11 @@ fn decode_batch(record: Vec<u8>) -> Option<WriteBatch> {
 /// what it holds; with `out`, also copies every readable entry there.
 /// Damaged blocks, unparsable keys and keys out of order are skipped and
 /// counted. Errors other than corruption are returned.
-fn scan_entries(icmp: &InternalKeyComparator, table: &Table, mut out: Option<&mut TableWriter>) -> Result<TableScan> {
+fn scan_entries(
+    icmp: &InternalKeyComparator,
+    table: &Table,
+    mut out: Option<&mut TableWriter>,
+) -> Result<TableScan> {
     let read = lsmkit_sstable::ReadOptions { verify_checksums: true, fill_cache: false };
     let mut scan = TableScan {
         entries: 0,

@@ -110,6 +110,8 @@ pub(crate) struct DbState {
     pub(crate) next_manual_id: u64,
     pub(crate) finished_manuals: HashMap<u64, Result<()>>,
     pub(crate) stats: DbStats,
+    /// Archived logs and when they were archived (WAL retention).
+    pub(crate) wal_archive: crate::wal_retention::WalArchive,
 }
 
 /// The state shared by every handle and thread of one open database.

@@ -137,7 +137,7 @@ fn check_checkpoint(options: &Options, dir: &Path, sequence: u64, expected: &Mod
 fn checkpoints_under_concurrent_writers_hold_exactly_the_writes_up_to_their_sequence() {
     const WRITERS: u64 = 4;
     const WRITES_PER_WRITER: usize = 700;
-    const CHECKPOINTS: usize = 4;
+    const CHECKPOINTS: usize = 8;
     let memory = Arc::new(MemFs::new());
     let keep_logs: Arc<dyn FileSystem> = Arc::new(KeepLogsFs { inner: memory.clone() });
     let options = small_options(keep_logs.clone(), false);
@@ -191,6 +191,17 @@ fn checkpoints_under_concurrent_writers_hold_exactly_the_writes_up_to_their_sequ
     assert_eq!(numbered, (1..=db.latest_sequence()).collect::<Vec<_>>());
     let final_state = read_forward(&db, ReadOptions::new()).unwrap();
     assert!(first_difference(&final_state, &state_at(&ops, db.latest_sequence())).is_none());
+
+    // Memtables were flushed while the checkpoints were taken: most hold
+    // tables as well as WALs.
+    let with_tables = taken
+        .iter()
+        .filter(|(dir, _)| {
+            let names = memory.list_dir(dir).unwrap();
+            names.iter().any(|name| matches!(parse_file_name(name), Some((_, FileType::Table))))
+        })
+        .count();
+    assert!(with_tables >= CHECKPOINTS / 2, "{with_tables} checkpoints with tables");
 
     let checkpoint_options = Options { fs: memory.clone(), ..options.clone() };
     for (k, (dir, sequence)) in taken.iter().enumerate() {

@@ -1,12 +1,21 @@
-//! Crash tests: a database on a `FaultFs` over a `MemFs` takes random
-//! writes (some synced), flushes, compactions and reopens, then loses power
-//! (`FaultFs::crash`: every byte not synced is gone) at a random point —
-//! between two writes, in the middle of background work, or while another
-//! thread is writing — possibly after an injected I/O error. Reopened on
-//! what survived, it must hold exactly the state after some prefix of the
-//! writes attempted: every write acknowledged with `sync` (and everything
-//! before it) survives, nothing after a lost write survives, and no deleted
-//! value comes back.
+//! Crash tests (`FaultFs::crash`: a power cut, after which every byte not
+//! synced is gone).
+//!
+//! The randomized test runs a database on a `FaultFs` over a `MemFs` (or,
+//! for some seeds, over a real temporary directory, with mmap WAL and table
+//! I/O) with random WAL sync policies and checks. Each round takes random
+//! writes (some synced), flushes, compactions, `sync_wal` calls and clean
+//! reopens, then loses power at a random point — between two writes while
+//! background work runs, while another thread is writing, after an injected
+//! I/O error, or without stopping the database first — and sometimes again
+//! in the middle of the recovery that follows. Reopened on what survived,
+//! the database must hold exactly the state after some prefix of the writes
+//! attempted, at least as long as the last one acknowledged as durable: no
+//! acknowledged write lost, no hole, no deleted value back.
+//!
+//! Targeted tests cover unlogged writes made durable by a flush, a synced
+//! write in a new WAL while the previous memtable is not flushed yet, and a
+//! MANIFEST write failing while a flush installs its table.
 
 mod common;
 

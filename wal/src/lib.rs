@@ -7,6 +7,8 @@
 //!   that is still being written;
 //! - [`WriteBatch`]: the atomic group of puts and deletes that one WAL record
 //!   carries (FORMAT.md §4);
+//! - [`ttl_value`]: the frame a database with entry expiry puts around every
+//!   value (an lsmkit extension, `docs/format-extensions.md`);
 //! - [`WalWriter`]: a log file with a [`SyncPolicy`] and a [`WalIoMode`]
 //!   (buffered or mmap);
 //! - [`WalIterator`]: the updates logged in a directory from a sequence
@@ -44,6 +46,7 @@ pub mod log_format;
 pub mod log_reader;
 pub mod log_writer;
 pub mod recovery_mode;
+pub mod ttl_value;
 pub mod wal_iterator;
 pub mod wal_writer;
 pub mod write_batch;
@@ -51,6 +54,7 @@ pub mod write_batch;
 pub use log_reader::{DropReason, DropReporter, DroppedRegion, LogReader};
 pub use log_writer::LogWriter;
 pub use recovery_mode::RecoveryMode;
+pub use ttl_value::TtlValue;
 pub use wal_iterator::{WalBatch, WalIterator, WalIteratorOptions, WalOp};
 pub use wal_writer::{SyncPolicy, WalIoMode, WalOptions, WalWriter};
 pub use write_batch::{BatchOp, BatchOps, WriteBatch, WriteBatchHandler, WRITE_BATCH_HEADER_SIZE};

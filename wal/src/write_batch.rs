@@ -4,14 +4,20 @@
 //! ```text
 //! fixed64 sequence | fixed32 count | count × (tag 1: klen key vlen value | tag 0: klen key)
 //! ```
+//!
+//! A batch for a database with entry expiry stores every put's value in the
+//! TTL frame of [`crate::ttl_value`]; the layout above is unchanged.
 
 use std::fmt;
+use std::time::Duration;
 
 use lsmkit_base::coding::{
     decode_fixed32, decode_fixed64, get_length_prefixed_slice, put_length_prefixed_slice,
 };
 use lsmkit_base::key::{SequenceNumber, ValueKind};
 use lsmkit_base::{Error, Result};
+
+use crate::ttl_value::{expire_at_after, put_length_prefixed_ttl_value, system_time_millis};
 
 /// Size of the header: sequence (8) and count (4).
 pub const WRITE_BATCH_HEADER_SIZE: usize = 12;
@@ -20,9 +26,15 @@ pub const WRITE_BATCH_HEADER_SIZE: usize = 12;
 ///
 /// The batch keeps its encoded bytes ([`data`](Self::data)); operation `i`
 /// (0-based) gets sequence number `sequence() + i` when applied.
+///
+/// A batch is either plain or TTL-framed ([`is_ttl_framed`](Self::is_ttl_framed)):
+/// in a framed batch every put's value carries the TTL frame. The first
+/// [`put_with_ttl`](Self::put_with_ttl) frames the values already added.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
     rep: Vec<u8>,
+    /// Every put's value is in the TTL frame (not part of the encoding).
+    ttl_framed: bool,
 }
 
 /// Receives the operations of a batch from [`WriteBatch::iterate`], in order.
@@ -53,25 +65,71 @@ impl Default for WriteBatch {
 impl WriteBatch {
     /// An empty batch: sequence 0, count 0, 12 bytes.
     pub fn new() -> WriteBatch {
-        WriteBatch { rep: vec![0; WRITE_BATCH_HEADER_SIZE] }
+        WriteBatch { rep: vec![0; WRITE_BATCH_HEADER_SIZE], ttl_framed: false }
     }
 
     /// A batch from its encoded bytes (a WAL record). Only the header is
     /// checked here; the operations are checked when they are read
-    /// ([`iterate`](Self::iterate), [`ops`](Self::ops)).
+    /// ([`iterate`](Self::iterate), [`ops`](Self::ops)). The batch is plain
+    /// (not TTL-framed).
     pub fn from_data(data: Vec<u8>) -> Result<WriteBatch> {
         if data.len() < WRITE_BATCH_HEADER_SIZE {
             return Err(Error::corruption("malformed WriteBatch (too small)"));
         }
-        Ok(WriteBatch { rep: data })
+        Ok(WriteBatch { rep: data, ttl_framed: false })
     }
 
-    /// Adds "set `key` to `value`".
+    /// Adds "set `key` to `value`" (a value that never expires).
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.set_count(self.count().wrapping_add(1));
         self.rep.push(ValueKind::Value as u8);
         put_length_prefixed_slice(&mut self.rep, key);
-        put_length_prefixed_slice(&mut self.rep, value);
+        if self.ttl_framed {
+            put_length_prefixed_ttl_value(&mut self.rep, None, value);
+        } else {
+            put_length_prefixed_slice(&mut self.rep, value);
+        }
+    }
+
+    /// Adds "set `key` to `value`, expiring `ttl` from now" (system time,
+    /// whole milliseconds). Only a database opened with TTL enabled accepts
+    /// the batch.
+    pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) {
+        self.put_with_expiry(key, value, expire_at_after(system_time_millis(), ttl));
+    }
+
+    /// Adds "set `key` to `value`, expiring at `expire_at`" (milliseconds
+    /// since the Unix epoch; expired once the database's clock reads
+    /// `expire_at` or later). Frames the batch's values if it is plain.
+    pub fn put_with_expiry(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
+        self.frame_for_ttl();
+        self.set_count(self.count().wrapping_add(1));
+        self.rep.push(ValueKind::Value as u8);
+        put_length_prefixed_slice(&mut self.rep, key);
+        put_length_prefixed_ttl_value(&mut self.rep, Some(expire_at), value);
+    }
+
+    /// True when every put's value is in the TTL frame.
+    pub fn is_ttl_framed(&self) -> bool {
+        self.ttl_framed
+    }
+
+    /// Makes the batch TTL-framed: the value of every put already added is
+    /// framed as never expiring. Does nothing if the batch is framed. A
+    /// malformed operation and everything after it are kept as they are (the
+    /// batch stays malformed).
+    pub fn frame_for_ttl(&mut self) {
+        if self.ttl_framed {
+            return;
+        }
+        self.ttl_framed = true;
+        if self.rep.len() == WRITE_BATCH_HEADER_SIZE {
+            return;
+        }
+        let mut framed = Vec::with_capacity(self.rep.len() + self.count() as usize);
+        framed.extend_from_slice(&self.rep[..WRITE_BATCH_HEADER_SIZE]);
+        append_framed_ops(&mut framed, &self.rep[WRITE_BATCH_HEADER_SIZE..]);
+        self.rep = framed;
     }
 
     /// Adds "delete `key`".
@@ -81,17 +139,28 @@ impl WriteBatch {
         put_length_prefixed_slice(&mut self.rep, key);
     }
 
-    /// Removes every operation and resets the sequence to 0.
+    /// Removes every operation and resets the sequence to 0 (the batch
+    /// becomes plain).
     pub fn clear(&mut self) {
         self.rep.clear();
         self.rep.resize(WRITE_BATCH_HEADER_SIZE, 0);
+        self.ttl_framed = false;
     }
 
     /// Appends the operations of `other` after this batch's own; the
-    /// sequence stays this batch's.
+    /// sequence stays this batch's. When one of the two is TTL-framed, the
+    /// result is framed.
     pub fn append(&mut self, other: &WriteBatch) {
+        if other.ttl_framed {
+            self.frame_for_ttl();
+        }
         self.set_count(self.count().wrapping_add(other.count()));
-        self.rep.extend_from_slice(&other.rep[WRITE_BATCH_HEADER_SIZE..]);
+        let other_ops = &other.rep[WRITE_BATCH_HEADER_SIZE..];
+        if self.ttl_framed && !other.ttl_framed {
+            append_framed_ops(&mut self.rep, other_ops);
+        } else {
+            self.rep.extend_from_slice(other_ops);
+        }
     }
 
     /// The number of operations the header declares.
@@ -166,7 +235,38 @@ impl fmt::Debug for WriteBatch {
             .field("sequence", &self.sequence())
             .field("count", &self.count())
             .field("bytes", &self.rep.len())
+            .field("ttl_framed", &self.ttl_framed)
             .finish()
+    }
+}
+
+/// Appends the encoded operations `ops` (a batch without its header) to
+/// `dst`, each put's value in the TTL frame (never expiring). From the first
+/// malformed operation on, the bytes are copied unchanged.
+fn append_framed_ops(dst: &mut Vec<u8>, ops: &[u8]) {
+    let mut input = ops;
+    loop {
+        let before = input;
+        let Some((&tag, mut rest)) = input.split_first() else { return };
+        let decoded = match ValueKind::from_byte(tag) {
+            Some(ValueKind::Value) => get_length_prefixed_slice(&mut rest)
+                .and_then(|key| Ok((key, Some(get_length_prefixed_slice(&mut rest)?)))),
+            Some(ValueKind::Deletion) => get_length_prefixed_slice(&mut rest).map(|key| (key, None)),
+            None => {
+                dst.extend_from_slice(before);
+                return;
+            }
+        };
+        let Ok((key, value)) = decoded else {
+            dst.extend_from_slice(before);
+            return;
+        };
+        dst.push(tag);
+        put_length_prefixed_slice(dst, key);
+        if let Some(value) = value {
+            put_length_prefixed_ttl_value(dst, None, value);
+        }
+        input = rest;
     }
 }
 

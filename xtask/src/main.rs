@@ -47,6 +47,15 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Kill a writer process with SIGKILL at random moments and check what survives.
+    Crash {
+        /// Kill-and-verify cycles to run.
+        #[arg(long, default_value_t = 200)]
+        cycles: u64,
+        /// Seed of the write history, options and kill times (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
             db_bench::run(num).and_then(|()| demo::run(batches, ops_per_batch, mmap))
         }
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
+        Task::Crash { cycles, seed } => xtask::crash::run(cycles, seed),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,580 @@
+//! The crash test's checks. After a kill the recovered database must equal
+//! the write history cut at one batch boundary — no holes, no resurrected
+//! deletes or overwritten values — that is at least as far as every write
+//! the writer saw acknowledged (synced ones by the sync promise, unsynced
+//! ones because a killed process loses nothing the OS already has) and at
+//! most one batch past the last acknowledged one (the batch in flight).
+
+use std::fmt::Write as _;
+
+use lsmkit::{Db, ReadOptions};
+
+use super::history::{describe_value, key_bytes, op, parse_key, value_bytes, OpKind, KEY_SPACE};
+use super::plan::{Plan, Step};
+use super::side_file::Record;
+
+/// The history's state after some prefix: for every key, the put that set
+/// it last (history index and the cycle that wrote it), or `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    entries: Vec<Option<(u64, u64)>>,
+}
+
+impl Default for Model {
+    fn default() -> Model {
+        Model::new()
+    }
+}
+
+impl Model {
+    /// The empty history: no key is set.
+    pub fn new() -> Model {
+        Model { entries: vec![None; KEY_SPACE as usize] }
+    }
+
+    /// Applies operation `index` of the history as cycle `cycle` wrote it;
+    /// returns the key it changed.
+    pub fn apply(&mut self, seed: u64, index: u64, cycle: u64) -> u32 {
+        let op = op(seed, index);
+        self.entries[op.key as usize] = match op.kind {
+            OpKind::Put => Some((index, cycle)),
+            OpKind::Delete => None,
+        };
+        op.key
+    }
+
+    /// The value key `key` has in this state.
+    pub fn value(&self, seed: u64, key: u32) -> Option<Vec<u8>> {
+        self.entries[key as usize].map(|(index, cycle)| value_bytes(seed, index, cycle))
+    }
+
+    /// Number of keys that are set.
+    pub fn live_keys(&self) -> usize {
+        self.entries.iter().filter(|e| e.is_some()).count()
+    }
+}
+
+/// What a database holds: a value (or nothing) for every key of the key
+/// space, plus any entry whose key is not one of the history's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contents {
+    values: Vec<Option<Vec<u8>>>,
+    foreign: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Contents {
+    /// The contents a database holds when it equals `model`.
+    pub fn of_model(seed: u64, model: &Model) -> Contents {
+        Contents { values: (0..KEY_SPACE).map(|k| model.value(seed, k)).collect(), foreign: Vec::new() }
+    }
+
+    /// Sets key `key` to `value` (`None`: absent).
+    pub fn set(&mut self, key: u32, value: Option<Vec<u8>>) {
+        self.values[key as usize] = value;
+    }
+
+    /// Adds an entry whose key is not one of the history's.
+    pub fn add_foreign(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.foreign.push((key, value));
+    }
+
+    /// Reads all of `db`: a forward scan, a backward scan that must list the
+    /// same entries, and a point `get` of every key that must agree with them.
+    pub fn read(db: &Db) -> Result<Contents, String> {
+        let mut forward = Vec::new();
+        let mut it = db.iter(ReadOptions::new());
+        it.seek_to_first();
+        while it.valid() {
+            forward.push((it.key().to_vec(), it.value().to_vec()));
+            it.next();
+        }
+        it.status().map_err(|e| format!("forward scan failed: {e}"))?;
+        let mut backward = Vec::new();
+        let mut it = db.iter(ReadOptions::new());
+        it.seek_to_last();
+        while it.valid() {
+            backward.push((it.key().to_vec(), it.value().to_vec()));
+            it.prev();
+        }
+        it.status().map_err(|e| format!("backward scan failed: {e}"))?;
+        backward.reverse();
+        if forward != backward {
+            return Err(format!(
+                "forward scan ({} entries) and backward scan ({} entries) differ",
+                forward.len(),
+                backward.len()
+            ));
+        }
+        let mut contents = Contents { values: vec![None; KEY_SPACE as usize], foreign: Vec::new() };
+        for (key, value) in forward {
+            match parse_key(&key) {
+                Some(k) => contents.values[k as usize] = Some(value),
+                None => contents.foreign.push((key, value)),
+            }
+        }
+        for k in 0..KEY_SPACE {
+            let got = db.get(&key_bytes(k)).map_err(|e| format!("get of key {k} failed: {e}"))?;
+            if got.as_deref() != contents.values[k as usize].as_deref() {
+                return Err(format!(
+                    "get and scan disagree on key {k}: get finds {}, the scan {}",
+                    describe(got.as_deref()),
+                    describe(contents.values[k as usize].as_deref())
+                ));
+            }
+        }
+        Ok(contents)
+    }
+}
+
+fn describe(value: Option<&[u8]>) -> String {
+    value.map_or_else(|| "nothing".to_string(), describe_value)
+}
+
+/// A model being advanced through the history, with the set of keys on
+/// which it differs from the database's contents.
+struct Comparison<'a> {
+    seed: u64,
+    model: Model,
+    actual: &'a Contents,
+    differs: Vec<bool>,
+    differing: usize,
+}
+
+impl<'a> Comparison<'a> {
+    fn new(seed: u64, model: Model, actual: &'a Contents) -> Comparison<'a> {
+        let mut c = Comparison { seed, model, actual, differs: vec![false; KEY_SPACE as usize], differing: 0 };
+        for k in 0..KEY_SPACE {
+            c.recheck(k);
+        }
+        c
+    }
+
+    fn recheck(&mut self, key: u32) {
+        let differs = self.model.value(self.seed, key).as_deref() != self.actual.values[key as usize].as_deref();
+        let slot = &mut self.differs[key as usize];
+        match (*slot, differs) {
+            (false, true) => self.differing += 1,
+            (true, false) => self.differing -= 1,
+            _ => {}
+        }
+        *slot = differs;
+    }
+
+    fn apply(&mut self, index: u64, cycle: u64) {
+        let key = self.model.apply(self.seed, index, cycle);
+        self.recheck(key);
+    }
+
+    fn matches(&self) -> bool {
+        self.differing == 0 && self.actual.foreign.is_empty()
+    }
+
+    /// Up to `limit` differences, for a failure message.
+    fn differences(&self, limit: usize) -> String {
+        let mut out = String::new();
+        for (key, value) in self.actual.foreign.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "    foreign key {:?} = {}",
+                String::from_utf8_lossy(key),
+                describe_value(value)
+            );
+        }
+        for k in (0..KEY_SPACE).filter(|&k| self.differs[k as usize]).take(limit) {
+            let _ = writeln!(
+                out,
+                "    key {k}: history has {}, database has {}",
+                describe(self.model.value(self.seed, k).as_deref()),
+                describe(self.actual.values[k as usize].as_deref())
+            );
+        }
+        out
+    }
+}
+
+/// What a successful check established about one cycle.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The recovered database is the history before this index.
+    pub cut: u64,
+    /// The history's state at `cut` (equal to the database).
+    pub model: Model,
+    /// The writer's `Db::open` returned before the kill.
+    pub opened: bool,
+    /// Every operation before this one was acknowledged durable (synced
+    /// write or completed flush).
+    pub synced_mark: u64,
+    /// Every operation before this one was acknowledged (logged writes,
+    /// synced or not, and flushed unlogged ones).
+    pub acked_mark: u64,
+    /// Side-file records that promised durability (synced writes, flushes).
+    pub durable_acks: u64,
+    /// Acknowledged batches (logged and unlogged).
+    pub acked_batches: u64,
+    /// The cut includes the batch that was in flight at the kill.
+    pub in_flight_applied: bool,
+}
+
+/// Checks the database `actual` recovered after cycle `cycle` was killed.
+/// `start` is the history's state at `base`, where the cycle began;
+/// `records` is the cycle's side file.
+pub fn check_cycle(
+    seed: u64,
+    cycle: u64,
+    base: u64,
+    start: &Model,
+    records: &[Record],
+    actual: &Contents,
+) -> Result<Verdict, String> {
+    let mut records = records.iter().peekable();
+    match records.next() {
+        None => {}
+        Some(Record::Begin { cycle: c, base: b }) if (*c, *b) == (cycle, base) => {}
+        Some(other) => {
+            return Err(format!("side file starts with {other:?}, expected Begin {{ cycle: {cycle}, base: {base} }}"))
+        }
+    }
+    let opened = records.next_if_eq(&&Record::Opened).is_some();
+    let mut comparison = Comparison::new(seed, start.clone(), actual);
+    let mut matching: Vec<(u64, Model)> = Vec::new();
+    if comparison.matches() {
+        matching.push((base, comparison.model.clone()));
+    }
+    let mut best_miss = (comparison.differing, base);
+    let mut synced_mark = base;
+    let mut acked_mark = base;
+    let mut durable_acks = 0;
+    let mut acked_batches = 0;
+    let mut last_boundary = base;
+    let mut apply = |comparison: &mut Comparison, ops: std::ops::Range<u64>, matching: &mut Vec<(u64, Model)>| {
+        for index in ops.clone() {
+            comparison.apply(index, cycle);
+        }
+        if comparison.matches() {
+            matching.push((ops.end, comparison.model.clone()));
+        } else if comparison.differing < best_miss.0 {
+            best_miss = (comparison.differing, ops.end);
+        }
+        last_boundary = ops.end;
+    };
+    let disagree = |step: &Step, record: &Record| {
+        format!("side file disagrees with the plan: step {step:?}, record {record:?} (writer and harness out of step?)")
+    };
+    if opened {
+        for step in Plan::new(seed, cycle, base) {
+            match &step {
+                Step::Write { ops, sync } => {
+                    let record = records.next();
+                    apply(&mut comparison, ops.clone(), &mut matching);
+                    match record {
+                        None => break,
+                        Some(Record::Write { start, end, synced })
+                            if (*start, *end, *synced) == (ops.start, ops.end, *sync) =>
+                        {
+                            acked_batches += 1;
+                            acked_mark = ops.end;
+                            if *sync {
+                                synced_mark = ops.end;
+                                durable_acks += 1;
+                            }
+                        }
+                        Some(other) => return Err(disagree(&step, other)),
+                    }
+                }
+                Step::Unlogged { ops } => {
+                    let record = records.next();
+                    apply(&mut comparison, ops.clone(), &mut matching);
+                    match record {
+                        None => break,
+                        Some(Record::Unlogged { start, end }) if (*start, *end) == (ops.start, ops.end) => {
+                            acked_batches += 1;
+                        }
+                        Some(other) => return Err(disagree(&step, other)),
+                    }
+                    match records.next() {
+                        None => break,
+                        Some(Record::Flushed { through }) if *through == ops.end => {
+                            acked_mark = ops.end;
+                            synced_mark = ops.end;
+                            durable_acks += 1;
+                        }
+                        Some(other) => return Err(disagree(&step, other)),
+                    }
+                }
+                Step::Flush { through } => match records.next() {
+                    None => break,
+                    Some(Record::Flushed { through: t }) if t == through => {
+                        synced_mark = *through;
+                        acked_mark = acked_mark.max(*through);
+                        durable_acks += 1;
+                    }
+                    Some(other) => return Err(disagree(&step, other)),
+                },
+                Step::Compact { .. } => match records.next() {
+                    None => break,
+                    Some(Record::Compacted) => {}
+                    Some(other) => return Err(disagree(&step, other)),
+                },
+            }
+        }
+    }
+    if let Some(extra) = records.next() {
+        return Err(format!("side file has a record after the end of the plan's acknowledged steps: {extra:?}"));
+    }
+    let Some((cut, model)) = matching.pop() else {
+        // Show the differences at the closest boundary.
+        let mut closest = Comparison::new(seed, start.clone(), actual);
+        for index in base..best_miss.1 {
+            closest.apply(index, cycle);
+        }
+        return Err(format!(
+            "the recovered database is not the write history cut at any batch boundary in {base}..={last_boundary} \
+             (synced through {synced_mark}, acknowledged through {acked_mark}); closest is the cut at {} with {} \
+             differing keys and {} foreign entries:\n{}",
+            best_miss.1,
+            closest.differing,
+            actual.foreign.len(),
+            closest.differences(10)
+        ));
+    };
+    if cut < synced_mark {
+        return Err(format!(
+            "lost synced writes: the recovered database is the history cut at op {cut}, but every op before \
+             {synced_mark} was acknowledged durable (synced write or completed flush)"
+        ));
+    }
+    if cut < acked_mark {
+        return Err(format!(
+            "lost acknowledged writes: the recovered database is the history cut at op {cut}, but ops up to \
+             {acked_mark} were acknowledged, and a killed process must not lose writes the OS already has"
+        ));
+    }
+    Ok(Verdict {
+        cut,
+        model,
+        opened,
+        synced_mark,
+        acked_mark,
+        durable_acks,
+        acked_batches,
+        in_flight_applied: cut > acked_mark,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: u64 = 11;
+    const CYCLE: u64 = 2;
+    const BASE: u64 = 1000;
+
+    /// The state at `BASE`, as an earlier cycle (1) wrote it.
+    fn start() -> Model {
+        let mut model = Model::new();
+        for index in 0..BASE {
+            model.apply(SEED, index, 1);
+        }
+        model
+    }
+
+    /// The state after this cycle's ops `BASE..cut`.
+    fn model_at(cut: u64) -> Model {
+        let mut model = start();
+        for index in BASE..cut {
+            model.apply(SEED, index, CYCLE);
+        }
+        model
+    }
+
+    fn contents_at(cut: u64) -> Contents {
+        Contents::of_model(SEED, &model_at(cut))
+    }
+
+    /// The side file of a writer that completed `steps` steps, and the plan's steps.
+    fn side_file(steps: usize) -> (Vec<Record>, Vec<Step>) {
+        let plan: Vec<Step> = Plan::new(SEED, CYCLE, BASE).take(steps + 3).collect();
+        let mut records = vec![Record::Begin { cycle: CYCLE, base: BASE }, Record::Opened];
+        for step in &plan[..steps] {
+            match step {
+                Step::Write { ops, sync } => {
+                    records.push(Record::Write { start: ops.start, end: ops.end, synced: *sync })
+                }
+                Step::Unlogged { ops } => {
+                    records.push(Record::Unlogged { start: ops.start, end: ops.end });
+                    records.push(Record::Flushed { through: ops.end });
+                }
+                Step::Flush { through } => records.push(Record::Flushed { through: *through }),
+                Step::Compact { .. } => records.push(Record::Compacted),
+            }
+        }
+        (records, plan)
+    }
+
+    /// Where the writer stood after `steps` steps.
+    fn next_op_after(plan: &[Step], steps: usize) -> u64 {
+        plan[..steps].iter().filter_map(Step::ops).map(|r| r.end).last().unwrap_or(BASE)
+    }
+
+    /// The first number of completed steps after which the next step satisfies `want`.
+    fn steps_before(want: impl Fn(&Step) -> bool) -> usize {
+        let plan: Vec<Step> = Plan::new(SEED, CYCLE, BASE).take(5000).collect();
+        (20..plan.len()).find(|&n| want(&plan[n])).expect("the plan has such a step")
+    }
+
+    fn check(records: &[Record], actual: &Contents) -> Result<Verdict, String> {
+        check_cycle(SEED, CYCLE, BASE, &start(), records, actual)
+    }
+
+    #[test]
+    fn accepts_the_state_at_the_last_acknowledged_write() {
+        let (records, plan) = side_file(200);
+        let acked = next_op_after(&plan, 200);
+        let verdict = check(&records, &contents_at(acked)).unwrap();
+        assert_eq!(verdict.cut, acked);
+        assert_eq!(verdict.acked_mark, acked);
+        assert!(verdict.opened && !verdict.in_flight_applied);
+        assert_eq!(verdict.model, model_at(acked));
+    }
+
+    #[test]
+    fn accepts_the_batch_in_flight_but_nothing_after_it() {
+        let n = steps_before(|s| matches!(s, Step::Write { .. }));
+        let (records, plan) = side_file(n);
+        let in_flight = plan[n].ops().unwrap();
+        let verdict = check(&records, &contents_at(in_flight.end)).unwrap();
+        assert_eq!(verdict.cut, in_flight.end);
+        assert!(verdict.in_flight_applied);
+        let beyond = plan[n + 1..].iter().find_map(Step::ops).unwrap();
+        let err = check(&records, &contents_at(beyond.end)).unwrap_err();
+        assert!(err.contains("not the write history cut"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_hole() {
+        let (records, plan) = side_file(300);
+        let cut = next_op_after(&plan, 300);
+        // A put in the middle whose key nothing later in the cycle touches.
+        let hole = (BASE + 10..cut - 10)
+            .find(|&j| {
+                let o = op(SEED, j);
+                o.kind == OpKind::Put && (j + 1..cut).all(|i| op(SEED, i).key != o.key)
+            })
+            .expect("a put whose key is not touched again");
+        let mut model = start();
+        for index in (BASE..cut).filter(|&i| i != hole) {
+            model.apply(SEED, index, CYCLE);
+        }
+        let err = check(&records, &Contents::of_model(SEED, &model)).unwrap_err();
+        assert!(err.contains("not the write history cut"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_resurrected_delete() {
+        let (records, plan) = side_file(300);
+        let cut = next_op_after(&plan, 300);
+        let full = model_at(cut);
+        // A delete of a key that had a value, not touched again afterwards.
+        let (key, before) = (BASE + 10..cut - 10)
+            .find_map(|j| {
+                let o = op(SEED, j);
+                let before = model_at(j).value(SEED, o.key)?;
+                (o.kind == OpKind::Delete && (j + 1..cut).all(|i| op(SEED, i).key != o.key))
+                    .then_some((o.key, before))
+            })
+            .expect("a delete of a live key that is not touched again");
+        let mut actual = Contents::of_model(SEED, &full);
+        actual.set(key, Some(before));
+        let err = check(&records, &actual).unwrap_err();
+        assert!(err.contains("not the write history cut"), "{err}");
+    }
+
+    #[test]
+    fn rejects_lost_synced_writes() {
+        let n = steps_before(|s| matches!(s, Step::Write { sync: true, .. }));
+        let (records, plan) = side_file(n + 1);
+        let synced_end = plan[n].ops().unwrap().end;
+        let start_of_synced = plan[n].ops().unwrap().start;
+        assert!(check(&records, &contents_at(synced_end)).is_ok());
+        let err = check(&records, &contents_at(start_of_synced)).unwrap_err();
+        assert!(err.contains("lost synced writes"), "{err}");
+    }
+
+    #[test]
+    fn rejects_lost_unsynced_acknowledged_writes() {
+        let n = steps_before(|s| matches!(s, Step::Write { sync: false, .. }));
+        let (records, plan) = side_file(n + 1);
+        let ops = plan[n].ops().unwrap();
+        let verdict = check(&records, &contents_at(ops.end)).unwrap();
+        assert!(verdict.synced_mark <= ops.start && verdict.acked_mark == ops.end);
+        let err = check(&records, &contents_at(ops.start)).unwrap_err();
+        assert!(err.contains("lost acknowledged writes"), "{err}");
+    }
+
+    #[test]
+    fn an_unlogged_batch_without_its_flush_may_be_lost_or_kept() {
+        let n = steps_before(|s| matches!(s, Step::Unlogged { .. }));
+        let (mut records, plan) = side_file(n + 1);
+        assert!(matches!(records.pop(), Some(Record::Flushed { .. })));
+        let ops = plan[n].ops().unwrap();
+        assert_eq!(check(&records, &contents_at(ops.start)).unwrap().cut, ops.start);
+        assert_eq!(check(&records, &contents_at(ops.end)).unwrap().cut, ops.end);
+        // With its flush recorded, losing it is losing a durable write.
+        let (records, _) = side_file(n + 1);
+        let err = check(&records, &contents_at(ops.start)).unwrap_err();
+        assert!(err.contains("lost synced writes"), "{err}");
+    }
+
+    #[test]
+    fn a_writer_killed_before_open_changed_nothing() {
+        let records = vec![Record::Begin { cycle: CYCLE, base: BASE }];
+        assert_eq!(check(&records, &contents_at(BASE)).unwrap().cut, BASE);
+        assert_eq!(check(&[], &contents_at(BASE)).unwrap().cut, BASE);
+        let (_, plan) = side_file(1);
+        let first = plan.iter().find_map(Step::ops).unwrap();
+        assert!(check(&records, &contents_at(first.end)).is_err());
+    }
+
+    #[test]
+    fn rejects_foreign_keys_and_side_files_that_disagree_with_the_plan() {
+        let (records, plan) = side_file(50);
+        let cut = next_op_after(&plan, 50);
+        let mut actual = contents_at(cut);
+        actual.add_foreign(b"intruder".to_vec(), b"x".to_vec());
+        let err = check(&records, &actual).unwrap_err();
+        assert!(err.contains("foreign key"), "{err}");
+
+        let mut wrong = records.clone();
+        let position = wrong.iter().position(|r| matches!(r, Record::Write { .. })).unwrap();
+        if let Record::Write { end, .. } = &mut wrong[position] {
+            *end += 1;
+        }
+        let err = check(&wrong, &contents_at(cut)).unwrap_err();
+        assert!(err.contains("disagrees with the plan"), "{err}");
+
+        let err = check_cycle(SEED, CYCLE + 1, BASE, &start(), &records, &contents_at(cut)).unwrap_err();
+        assert!(err.contains("side file starts with"), "{err}");
+    }
+
+    #[test]
+    fn reads_back_what_a_database_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = lsmkit::Options { create_if_missing: true, ..lsmkit::Options::default() };
+        let db = Db::open(dir.path(), options).unwrap();
+        let mut model = Model::new();
+        for index in 0..3000 {
+            let o = op(SEED, index);
+            match o.kind {
+                OpKind::Put => db.put(&key_bytes(o.key), &value_bytes(SEED, index, 0)).unwrap(),
+                OpKind::Delete => db.delete(&key_bytes(o.key)).unwrap(),
+            }
+            model.apply(SEED, index, 0);
+        }
+        db.put(b"zz-other", b"v").unwrap();
+        let contents = Contents::read(&db).unwrap();
+        let mut expected = Contents::of_model(SEED, &model);
+        expected.add_foreign(b"zz-other".to_vec(), b"v".to_vec());
+        assert_eq!(contents, expected);
+        assert!(model.live_keys() > 100);
+    }
+}
