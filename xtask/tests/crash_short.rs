@@ -1,4 +1,4 @@
-//! The short form of `cargo xtask crash` that CI runs: 16 cycles of a real
+//! The short form of `cargo xtask crash` that CI runs: 20 cycles of a real
 //! `crash_writer` process killed with SIGKILL, each followed by a reopen and
 //! a check that the database is a prefix of the write history keeping every
 //! acknowledged write (see `xtask::crash`).
@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use xtask::crash::{run_cycles, CrashConfig};
 
 #[test]
-fn sixteen_kills_lose_no_acknowledged_write() {
+fn twenty_kills_lose_no_acknowledged_write() {
     let writer = PathBuf::from(env!("CARGO_BIN_EXE_crash_writer"));
-    let mut config = CrashConfig::new(16, 20_240_607, writer);
+    let mut config = CrashConfig::new(20, 20_240_607, writer);
     // Kills a little sooner than the full run, to keep debug-mode CI quick.
     config.kill_after_open_ms = 50..300;
     config.final_steps = 150;
     let summary = run_cycles(&config).unwrap_or_else(|e| panic!("crash test failed: {e}"));
-    assert_eq!(summary.cycles, 16);
+    assert_eq!(summary.cycles, 20);
     // The run did write and check something: batches were acknowledged
     // (some durably) and the recovered history grew.
     assert!(summary.acked_batches > 0, "{summary:?}");
