@@ -253,29 +253,33 @@ fn check_case(image: &Image, target: usize, damage: Damage) -> Result<Outcome, S
         };
         read_everything(&db, &ReadOptions::new(), &image.probe_keys)
     })()?;
-    if loses_manifest_records(image, target, damage) {
-        return match result {
-            Ok(_) => Ok(Outcome::KnownManifestGap),
-            Err(e) if e.is_corruption() => Ok(Outcome::KnownManifestGap),
-            Err(e) => Err(format!("(a known-gap case) an error that is not a Corruption: {e:?}")),
-        };
-    }
-    match result {
+    let corruption_named = |e: &lsmkit::Error| names_file(e, name);
+    let strict = match &result {
         Ok(state) => {
             let all = image.history.attempted.len();
             if is_log(name) {
-                let n = image.history.matching_prefix(&state, image.in_tables)?;
+                let n = image.history.matching_prefix(state, image.in_tables)?;
                 Ok(if n == all { Outcome::Intact } else { Outcome::Prefix })
             } else {
                 image
                     .history
-                    .matching_prefix(&state, all)
+                    .matching_prefix(state, all)
                     .map(|_| Outcome::Intact)
                     .map_err(|e| format!("read without error, wrong data: {e}"))
             }
         }
-        Err(e) if names_file(&e, name) => Ok(Outcome::Corruption),
+        Err(e) if corruption_named(e) => Ok(Outcome::Corruption),
         Err(e) => Err(format!("an error that is not a Corruption naming {name}: {e:?}")),
+    };
+    match strict {
+        // The known gap: an older state, or a Corruption naming another
+        // file; a consistent read (checked above) and no panic all the same.
+        Err(_) if loses_manifest_records(image, target, damage) => match &result {
+            Ok(_) => Ok(Outcome::KnownManifestGap),
+            Err(e) if e.is_corruption() => Ok(Outcome::KnownManifestGap),
+            Err(e) => Err(format!("an error that is not a Corruption: {e:?}")),
+        },
+        other => other,
     }
 }
 

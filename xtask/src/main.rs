@@ -5,8 +5,11 @@
 //!   written and read back through the WAL iterator), with figures;
 //! - `cargo xtask fuzz CRATE|all [--seconds N]`: runs every cargo-fuzz target
 //!   of a crate (installing cargo-fuzz if it is missing) and prints
-//!   executions and coverage per target.
+//!   executions and coverage per target;
+//! - `cargo xtask corrupt`: the full corruption sweep of the engine (CI runs
+//!   a sample).
 
+mod corrupt;
 mod db_bench;
 mod demo;
 mod fuzz;
@@ -56,6 +59,8 @@ enum Task {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Flip every byte and cut every file of a small database at every length; open and read it.
+    Corrupt,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
             db_bench::run(num).and_then(|()| demo::run(batches, ops_per_batch, mmap))
         }
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
+        Task::Corrupt => corrupt::run(),
         Task::Crash { cycles, seed } => xtask::crash::run(cycles, seed),
     };
     match result {
