@@ -135,10 +135,29 @@ mod tests {
         assert_eq!(parse_file_name("LOG.old"), Some((0, FileType::InfoLog)));
         assert_eq!(parse_file_name("18446744073709551615.log"), Some((u64::MAX, FileType::Log)));
         for ignored in [
-            "", "foo", "foo-dx-100.log", ".log", "manifest", "CURREN", "CURRENTX", "MANIFES",
-            "MANIFEST", "MANIFEST-", "XMANIFEST-3", "MANIFEST-3x", "LOC", "LOCKx", "LO", "LOGx",
-            "18446744073709551616.log", "184467440737095516150.log", "100", "100.", "100.lop",
-            "-1.log", "+1.log",
+            "",
+            "foo",
+            "foo-dx-100.log",
+            ".log",
+            "manifest",
+            "CURREN",
+            "CURRENTX",
+            "MANIFES",
+            "MANIFEST",
+            "MANIFEST-",
+            "XMANIFEST-3",
+            "MANIFEST-3x",
+            "LOC",
+            "LOCKx",
+            "LO",
+            "LOGx",
+            "18446744073709551616.log",
+            "184467440737095516150.log",
+            "100",
+            "100.",
+            "100.lop",
+            "-1.log",
+            "+1.log",
         ] {
             assert_eq!(parse_file_name(ignored), None, "{ignored:?}");
         }

@@ -310,9 +310,8 @@ mod tests {
     }
 
     fn arb_ikey() -> impl Strategy<Value = Vec<u8>> {
-        (proptest::collection::vec(any::<u8>(), 0..6), 0..1000u64, any::<bool>()).prop_map(|(u, s, d)| {
-            ik(&u, s, if d { ValueKind::Deletion } else { ValueKind::Value })
-        })
+        (proptest::collection::vec(any::<u8>(), 0..6), 0..1000u64, any::<bool>())
+            .prop_map(|(u, s, d)| ik(&u, s, if d { ValueKind::Deletion } else { ValueKind::Value }))
     }
 
     proptest! {

@@ -135,7 +135,9 @@ impl InternalIterator for MergingIterator {
                     continue;
                 }
                 child.seek(&key);
-                while child.valid() && i < current && self.comparator.compare(&key, child.key()) == Ordering::Equal
+                while child.valid()
+                    && i < current
+                    && self.comparator.compare(&key, child.key()) == Ordering::Equal
                 {
                     child.next();
                 }

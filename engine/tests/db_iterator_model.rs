@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use lsmkit::{DbIterator, DbRange, ExpiryCheck, READ_BYTES_PERIOD};
-use lsmkit_compaction::LevelIterator;
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule, FileSystem, MemFs, WriteMode};
@@ -22,6 +21,7 @@ use lsmkit_base::iterator::{InternalIterator, VecIterator};
 use lsmkit_base::key::{make_internal_key, parse_internal_key, InternalKeyComparator, ValueKind};
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::{Error, Result};
+use lsmkit_compaction::LevelIterator;
 use lsmkit_memtable::Memtable;
 use lsmkit_sstable::{Compression, ReadOptions, TableBuilder, TableCache, TableOptions};
 use lsmkit_version::FileMetaData;

@@ -41,7 +41,8 @@ fn value(rng: &mut Rng) -> Vec<u8> {
 fn report(name: &str, ops: u64, bytes: u64, started: Instant, extra: &str) {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let micros = secs * 1e6 / ops.max(1) as f64;
-    let rate = if bytes > 0 { format!("{:7.1} MB/s", bytes as f64 / 1_048_576.0 / secs) } else { String::new() };
+    let rate =
+        if bytes > 0 { format!("{:7.1} MB/s", bytes as f64 / 1_048_576.0 / secs) } else { String::new() };
     println!("{name:<12} : {micros:11.3} micros/op;{rate}{extra}");
 }
 
