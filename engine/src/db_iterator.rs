@@ -467,7 +467,10 @@ fn measure_frame(frame_len: Option<&ValueFrameLen>, value: &[u8]) -> Result<usiz
     let Some(frame_len) = frame_len else { return Ok(0) };
     let len = frame_len(value)?;
     if len > value.len() {
-        return Err(Error::corruption(format!("value frame of {len} bytes in a value of {} bytes", value.len())));
+        return Err(Error::corruption(format!(
+            "value frame of {len} bytes in a value of {} bytes",
+            value.len()
+        )));
     }
     Ok(len)
 }

@@ -115,7 +115,13 @@ impl Db {
     }
 
     /// [`put_with_ttl`](Self::put_with_ttl) with write options.
-    pub fn put_with_ttl_opt(&self, options: WriteOptions, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+    pub fn put_with_ttl_opt(
+        &self,
+        options: WriteOptions,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.put_with_expiry(key, value, expire_at_after(self.now_millis(), ttl));
         self.write(options, batch)
@@ -185,9 +191,9 @@ impl DbShared {
     /// The compaction filter removing expired entries, for a database with
     /// entry expiry.
     pub(crate) fn ttl_compaction_filter(&self) -> Option<Arc<dyn CompactionFilter>> {
-        self.options
-            .enable_ttl
-            .then(|| Arc::new(ExpiredValueFilter { clock: self.options.clock.clone() }) as Arc<dyn CompactionFilter>)
+        self.options.enable_ttl.then(|| {
+            Arc::new(ExpiredValueFilter { clock: self.options.clock.clone() }) as Arc<dyn CompactionFilter>
+        })
     }
 }
 

@@ -137,7 +137,8 @@ fn run_workload(steps: &[Step], fs: Arc<dyn FileSystem>) -> Result<RunLog, Strin
         let outcome: lsmkit::Result<()> = match step {
             Step::Write { write, sync } => {
                 history.attempted.push(write.clone());
-                let result = open.write(WriteOptions { sync: *sync, ..WriteOptions::default() }, batch_of(write));
+                let result =
+                    open.write(WriteOptions { sync: *sync, ..WriteOptions::default() }, batch_of(write));
                 if result.is_ok() {
                     apply(&mut latest, write);
                     history.acked = history.attempted.len();
@@ -261,7 +262,11 @@ fn run_case(steps: &[Step], fault: Fault) -> Result<CaseReport, String> {
 /// Every operation index is swept unless `LSMKIT_FAULT_SWEEP_STRIDE=N` asks
 /// for every N-th only.
 fn stride() -> u64 {
-    std::env::var("LSMKIT_FAULT_SWEEP_STRIDE").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(1)
+    std::env::var("LSMKIT_FAULT_SWEEP_STRIDE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
 }
 
 /// The baseline: runs the fault-free workload three times (background

@@ -152,6 +152,15 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_bytes() {
+        // docs/format-extensions.md, "Entry expiry (TTL)".
+        let mut stored = Vec::new();
+        let expire_at = expire_at_after(1_700_000_000_000, Duration::from_secs(10));
+        encode_ttl_value(&mut stored, Some(expire_at), b"v");
+        assert_eq!(stored, [0x01, 0x10, 0x8f, 0xe5, 0xcf, 0x8b, 0x01, 0x00, 0x00, 0x76]);
+    }
+
+    #[test]
     fn expiry_is_inclusive_of_the_deadline() {
         let value = TtlValue { expire_at: Some(10), value: b"" };
         assert!(!value.is_expired(9));
@@ -239,7 +248,10 @@ mod tests {
         let mut both_plain = plain.clone();
         both_plain.append(&plain);
         assert!(!both_plain.is_ttl_framed());
-        assert_eq!(ops(&both_plain), [(1, b"p".to_vec(), b"plain".to_vec()), (1, b"p".to_vec(), b"plain".to_vec())]);
+        assert_eq!(
+            ops(&both_plain),
+            [(1, b"p".to_vec(), b"plain".to_vec()), (1, b"p".to_vec(), b"plain".to_vec())]
+        );
     }
 
     #[test]

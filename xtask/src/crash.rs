@@ -57,12 +57,13 @@ pub struct CrashConfig {
     /// Milliseconds between the writer's open and the kill.
     pub kill_after_open_ms: std::ops::Range<u64>,
     /// Per mille of cycles killed 0–`early_kill_ms` ms after the writer
-    /// starts, without waiting for its open (often a crash during recovery).
+    /// starts, without waiting for its open (sometimes during the open).
     pub early_kill_permille: u64,
     /// Upper bound of an early kill's delay, in milliseconds.
     pub early_kill_ms: u64,
-    /// Per mille of cycles followed by a recovery-only writer killed
-    /// 0–`early_kill_ms` ms after it starts.
+    /// Per mille of cycles followed by a recovery-only writer, killed at a
+    /// random moment within 1.5 times the time such writers have been
+    /// taking to open (`early_kill_ms` ms until one has opened).
     pub recovery_crash_permille: u64,
     /// Steps written in-process before the final clean close and reopen.
     pub final_steps: usize,
@@ -106,6 +107,8 @@ pub struct CrashSummary {
     pub kills_before_open: u64,
     /// Cycles followed by a crash of a recovery-only writer.
     pub recovery_crashes: u64,
+    /// Those whose recovery-only writer was killed before its open returned.
+    pub recovery_crashes_mid_open: u64,
     /// Cycles whose recovered history kept the batch in flight at the kill.
     pub in_flight_kept: u64,
     /// Wall time of the run.
@@ -125,7 +128,8 @@ pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
     println!(
         "crash: {} cycles passed in {:.1} s (seed {seed}): the recovered database matched a prefix of the \
          history after every kill; {} ops verified ({} acknowledged batches, {} durable acknowledgements, \
-         history now {} ops); {} kills before open, {} crashes during recovery, {} batches in flight kept",
+         history now {} ops); {} writers killed before their open returned, {} recovery-only writers \
+         killed ({} of them before their open returned), {} batches in flight kept",
         summary.cycles,
         summary.elapsed.as_secs_f64(),
         summary.ops_verified,
@@ -134,6 +138,7 @@ pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
         summary.history_ops,
         summary.kills_before_open,
         summary.recovery_crashes,
+        summary.recovery_crashes_mid_open,
         summary.in_flight_kept,
     );
     Ok(())
@@ -199,6 +204,7 @@ impl Harness<'_> {
         let mut summary = CrashSummary::default();
         let mut base = 0;
         let mut model = Model::new();
+        let mut recovery_open_estimate = Duration::from_millis(self.config.early_kill_ms);
         for cycle in 0..self.config.cycles {
             let options = CycleOptions::for_cycle(seed, cycle);
             let side_path = self.work.join(format!("side-{cycle:05}"));
@@ -211,21 +217,30 @@ impl Harness<'_> {
             };
             let label = format!("cycle {cycle} ({options}, base {base})");
             let fail = |e: String| format!("{label}: {e}");
-            std::fs::remove_file(&side_path)
-                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-                .map_err(|e| fail(format!("cannot remove {}: {e}", side_path.display())))?;
             let mut args = self.writer_args(cycle, cycle);
-            args.extend(["--side".into(), side_path.display().to_string(), "--base".into(), base.to_string()]);
+            args.extend([
+                "--side".into(),
+                side_path.display().to_string(),
+                "--base".into(),
+                base.to_string(),
+            ]);
             self.spawn_and_kill(&args, &kill_point).map_err(fail)?;
 
-            let recovery_crash = kill_rng.chance(self.config.recovery_crash_permille);
-            if recovery_crash {
+            let mut recovery_crash = None;
+            if kill_rng.chance(self.config.recovery_crash_permille) {
                 // Options of an unrelated cycle, so recovery runs with other ones.
                 let mut args = self.writer_args(cycle, cycle.wrapping_add(1 << 32));
                 args.push("--recover-only".into());
-                let delay = Duration::from_millis(kill_rng.below(self.config.early_kill_ms));
-                self.spawn_and_kill(&args, &KillPoint::AfterStart(delay)).map_err(fail)?;
+                // Mostly within the time such an open has been taking.
+                let bound = recovery_open_estimate.as_micros() as u64 * 3 / 2;
+                let delay = Duration::from_micros(kill_rng.below(bound));
+                let opened = self.spawn_and_kill(&args, &KillPoint::AfterStart(delay)).map_err(fail)?;
+                if let Some(open_time) = opened {
+                    recovery_open_estimate = (recovery_open_estimate * 3 + open_time) / 4;
+                }
                 summary.recovery_crashes += 1;
+                summary.recovery_crashes_mid_open += u64::from(opened.is_none());
+                recovery_crash = Some(opened.is_some());
             }
 
             let records = side_file::read_records(&side_path).map_err(fail)?;
@@ -234,7 +249,10 @@ impl Harness<'_> {
             let reopen = opened_at.elapsed();
             let verdict = check_cycle(seed, cycle, base, &model, &records, &contents).map_err(fail)?;
             if self.config.verbose {
-                println!("{}", cycle_line(cycle, &options, &kill_point, recovery_crash, base, &verdict, reopen));
+                println!(
+                    "{}",
+                    cycle_line(cycle, &options, &kill_point, recovery_crash, base, &verdict, reopen)
+                );
             }
             summary.cycles += 1;
             summary.ops_verified += verdict.cut - base;
@@ -244,9 +262,7 @@ impl Harness<'_> {
             summary.in_flight_kept += u64::from(verdict.in_flight_applied);
             base = verdict.cut;
             model = verdict.model;
-            std::fs::remove_file(&side_path)
-                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-                .map_err(|e| fail(format!("cannot remove {}: {e}", side_path.display())))?;
+            remove_if_present(&side_path).map_err(fail)?;
         }
         let final_verdict = self.clean_shutdown_check(base, &model)?;
         summary.ops_verified += final_verdict.cut - base;
@@ -271,8 +287,11 @@ impl Harness<'_> {
     }
 
     /// Starts the writer with `args`, kills it with SIGKILL at `kill_point`
-    /// and reaps it. Fails if it ended by itself (it never should).
-    fn spawn_and_kill(&self, args: &[String], kill_point: &KillPoint) -> Result<(), String> {
+    /// and reaps it; returns how long after its start its `Db::open`
+    /// returned, if it did before the kill. Fails if it ended by itself (it
+    /// never should).
+    fn spawn_and_kill(&self, args: &[String], kill_point: &KillPoint) -> Result<Option<Duration>, String> {
+        let started = Instant::now();
         let mut child = Command::new(&self.config.writer)
             .args(args)
             .stdin(Stdio::piped())
@@ -286,20 +305,22 @@ impl Harness<'_> {
             for line in BufReader::new(stdout).lines() {
                 match line {
                     Ok(line) if line == OPENED_LINE => {
-                        let _ = opened_tx.send(());
+                        let _ = opened_tx.send(started.elapsed());
                     }
                     Ok(_) => {}
                     Err(_) => break,
                 }
             }
         });
+        let mut opened = None;
         let waited = match kill_point {
             KillPoint::AfterStart(delay) => {
                 std::thread::sleep(*delay);
                 Ok(())
             }
             KillPoint::AfterOpen(delay) => match opened_rx.recv_timeout(OPEN_TIMEOUT) {
-                Ok(()) => {
+                Ok(open_time) => {
+                    opened = Some(open_time);
                     std::thread::sleep(*delay);
                     Ok(())
                 }
@@ -320,7 +341,7 @@ impl Harness<'_> {
         if status.signal() != Some(SIGKILL) {
             return Err(format!("the writer ended by itself ({status}): {}", stderr_of(&mut child)));
         }
-        Ok(())
+        Ok(opened.or_else(|| opened_rx.try_recv().ok()))
     }
 
     /// Opens the database in this process, reads all of it and closes it.
@@ -343,7 +364,8 @@ impl Harness<'_> {
         let side_path = self.work.join("side-final");
         let mut side = SideFile::create(&side_path).map_err(fail)?;
         side.append(&Record::Begin { cycle, base }, false).map_err(fail)?;
-        let db = Db::open(&self.db_dir, options.to_options()).map_err(|e| fail(format!("open failed: {e}")))?;
+        let db =
+            Db::open(&self.db_dir, options.to_options()).map_err(|e| fail(format!("open failed: {e}")))?;
         side.append(&Record::Opened, false).map_err(fail)?;
         let mut plan = Plan::new(seed, cycle, base);
         writer::apply_steps(&db, seed, cycle, &mut plan, &mut side, Some(self.config.final_steps))
@@ -368,6 +390,16 @@ impl Harness<'_> {
 /// SIGKILL's number (9 on every Unix), what `Child::kill` sends.
 const SIGKILL: i32 = 9;
 
+/// Removes `path` unless it does not exist (a writer killed early never
+/// created its side file).
+fn remove_if_present(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
 /// Whatever the writer printed to stderr.
 fn stderr_of(child: &mut Child) -> String {
     let mut text = String::new();
@@ -386,7 +418,7 @@ fn cycle_line(
     cycle: u64,
     options: &CycleOptions,
     kill_point: &KillPoint,
-    recovery_crash: bool,
+    recovery_crash: Option<bool>,
     base: u64,
     verdict: &Verdict,
     reopen: Duration,
@@ -399,7 +431,11 @@ fn cycle_line(
         "cycle {cycle:4}: {options} | {kill}{}{} | {} batches acked ({} durable) | history {base}..{} \
          (synced to {}, acked to {}{}) | {} keys live | reopen {} ms",
         if verdict.opened { "" } else { " (before open)" },
-        if recovery_crash { " + recovery crash" } else { "" },
+        match recovery_crash {
+            None => "",
+            Some(true) => " + recovery-only writer killed after its open",
+            Some(false) => " + recovery-only writer killed during its open",
+        },
         verdict.acked_batches,
         verdict.durable_acks,
         verdict.cut,

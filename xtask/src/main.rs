@@ -3,6 +3,8 @@
 //! - `cargo xtask demo`: the main job — a short db_bench-style run of the
 //!   engine (fill, read, scan, compact) and a WAL demo (thousands of batches
 //!   written and read back through the WAL iterator), with figures;
+//! - `cargo xtask crash --cycles N [--seed S]`: kills a real writer process
+//!   with SIGKILL at random moments and checks what survives;
 //! - `cargo xtask fuzz CRATE|all [--seconds N]`: runs every cargo-fuzz target
 //!   of a crate (installing cargo-fuzz if it is missing) and prints
 //!   executions and coverage per target;

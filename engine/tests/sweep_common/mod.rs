@@ -313,7 +313,8 @@ impl Watchdog {
 
     /// Records that case `name` starts now.
     pub fn case(&self, name: impl Into<String>) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((name.into(), Instant::now(), false));
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((name.into(), Instant::now(), false));
     }
 }
 

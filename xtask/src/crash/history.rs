@@ -88,7 +88,9 @@ pub fn describe_value(value: &[u8]) -> String {
         })
         .flatten();
     match parsed {
-        Some((index, cycle)) => format!("value of op {index} written in cycle {cycle} ({} bytes)", value.len()),
+        Some((index, cycle)) => {
+            format!("value of op {index} written in cycle {cycle} ({} bytes)", value.len())
+        }
         None => format!("unrecognised value of {} bytes", value.len()),
     }
 }

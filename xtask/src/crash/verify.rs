@@ -142,7 +142,8 @@ struct Comparison<'a> {
 
 impl<'a> Comparison<'a> {
     fn new(seed: u64, model: Model, actual: &'a Contents) -> Comparison<'a> {
-        let mut c = Comparison { seed, model, actual, differs: vec![false; KEY_SPACE as usize], differing: 0 };
+        let mut c =
+            Comparison { seed, model, actual, differs: vec![false; KEY_SPACE as usize], differing: 0 };
         for k in 0..KEY_SPACE {
             c.recheck(k);
         }
@@ -150,7 +151,8 @@ impl<'a> Comparison<'a> {
     }
 
     fn recheck(&mut self, key: u32) {
-        let differs = self.model.value(self.seed, key).as_deref() != self.actual.values[key as usize].as_deref();
+        let differs =
+            self.model.value(self.seed, key).as_deref() != self.actual.values[key as usize].as_deref();
         let slot = &mut self.differs[key as usize];
         match (*slot, differs) {
             (false, true) => self.differing += 1,
@@ -231,7 +233,9 @@ pub fn check_cycle(
         None => {}
         Some(Record::Begin { cycle: c, base: b }) if (*c, *b) == (cycle, base) => {}
         Some(other) => {
-            return Err(format!("side file starts with {other:?}, expected Begin {{ cycle: {cycle}, base: {base} }}"))
+            return Err(format!(
+                "side file starts with {other:?}, expected Begin {{ cycle: {cycle}, base: {base} }}"
+            ))
         }
     }
     let opened = records.next_if_eq(&&Record::Opened).is_some();
@@ -246,17 +250,18 @@ pub fn check_cycle(
     let mut durable_acks = 0;
     let mut acked_batches = 0;
     let mut last_boundary = base;
-    let mut apply = |comparison: &mut Comparison, ops: std::ops::Range<u64>, matching: &mut Vec<(u64, Model)>| {
-        for index in ops.clone() {
-            comparison.apply(index, cycle);
-        }
-        if comparison.matches() {
-            matching.push((ops.end, comparison.model.clone()));
-        } else if comparison.differing < best_miss.0 {
-            best_miss = (comparison.differing, ops.end);
-        }
-        last_boundary = ops.end;
-    };
+    let mut apply =
+        |comparison: &mut Comparison, ops: std::ops::Range<u64>, matching: &mut Vec<(u64, Model)>| {
+            for index in ops.clone() {
+                comparison.apply(index, cycle);
+            }
+            if comparison.matches() {
+                matching.push((ops.end, comparison.model.clone()));
+            } else if comparison.differing < best_miss.0 {
+                best_miss = (comparison.differing, ops.end);
+            }
+            last_boundary = ops.end;
+        };
     let disagree = |step: &Step, record: &Record| {
         format!("side file disagrees with the plan: step {step:?}, record {record:?} (writer and harness out of step?)")
     };
@@ -319,7 +324,9 @@ pub fn check_cycle(
         }
     }
     if let Some(extra) = records.next() {
-        return Err(format!("side file has a record after the end of the plan's acknowledged steps: {extra:?}"));
+        return Err(format!(
+            "side file has a record after the end of the plan's acknowledged steps: {extra:?}"
+        ));
     }
     let Some((cut, model)) = matching.pop() else {
         // Show the differences at the closest boundary.
@@ -413,7 +420,7 @@ mod tests {
 
     /// Where the writer stood after `steps` steps.
     fn next_op_after(plan: &[Step], steps: usize) -> u64 {
-        plan[..steps].iter().filter_map(Step::ops).map(|r| r.end).last().unwrap_or(BASE)
+        plan[..steps].iter().rev().find_map(Step::ops).map_or(BASE, |r| r.end)
     }
 
     /// The first number of completed steps after which the next step satisfies `want`.

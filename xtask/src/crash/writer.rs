@@ -34,7 +34,8 @@ pub fn apply_step(db: &Db, seed: u64, cycle: u64, step: &Step, side: &mut SideFi
         }
         Step::Unlogged { ops } => {
             let options = WriteOptions { sync: false, disable_wal: true };
-            db.write(options, batch_for(seed, cycle, ops.clone())).map_err(|e| engine("unlogged write", e))?;
+            db.write(options, batch_for(seed, cycle, ops.clone()))
+                .map_err(|e| engine("unlogged write", e))?;
             side.append(&Record::Unlogged { start: ops.start, end: ops.end }, false)?;
             db.flush(FlushOptions { wait: true }).map_err(|e| engine("flush", e))?;
             side.append(&Record::Flushed { through: ops.end }, true)
