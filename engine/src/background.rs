@@ -311,6 +311,9 @@ impl DbShared {
             }
             result
         };
+        // The compaction holds its input Version; release it so the inputs
+        // it replaced can be deleted now rather than at the next job.
+        drop(compaction);
         match result {
             Ok(()) => self.delete_obsolete_files(&mut state),
             Err(e) => {
