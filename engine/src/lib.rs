@@ -29,6 +29,7 @@ mod background;
 mod checkpoint;
 mod db;
 mod db_iterator;
+mod fd_limit;
 mod destroy;
 mod options;
 mod properties;

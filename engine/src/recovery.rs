@@ -76,11 +76,15 @@ impl DbShared {
         let missing: Vec<u64> =
             state.versions.current().table_numbers().filter(|n| !present_tables.contains(n)).collect();
         if let Some(first) = missing.first() {
+            // The MANIFEST names tables that are not there: report it as the damaged file.
+            let manifest =
+                lsmkit_base::filename::manifest_file_name(&self.dir, state.versions.manifest_file_number());
             return Err(Error::corruption(format!(
                 "{} missing files; e.g.: {}",
                 missing.len(),
                 lsmkit_base::filename::table_file_name(&self.dir, *first).display()
-            )));
+            ))
+            .in_file(manifest));
         }
 
         // Replay the live logs, oldest first.
