@@ -66,13 +66,12 @@ impl Db {
         table_options.paranoid_checks = options.paranoid_checks;
         table_options.read_mode = options.table_read_mode;
         table_options.block_cache = Some(Arc::new(BlockCache::new(options.block_cache_capacity)));
-        let table_cache =
-            Arc::new(TableCache::new(
-                fs.clone(),
-                &dir,
-                table_options.clone(),
-                crate::fd_limit::table_cache_capacity(options.max_open_files - 10),
-            ));
+        let table_cache = Arc::new(TableCache::new(
+            fs.clone(),
+            &dir,
+            table_options.clone(),
+            crate::fd_limit::table_cache_capacity(options.max_open_files - 10),
+        ));
         let versions = VersionSet::new(
             &dir,
             fs.clone(),
