@@ -491,7 +491,10 @@ fn lsmkit_database_round_trips_through_leveldb() {
     assert_wal_not_empty(&dir);
     let (tables, with_filter, with_properties) = table_census(&dir);
     assert!(
-        tables > 2 && with_filter == tables && with_properties == tables,
+        // Reads during `verify` may trigger seek compactions that merge the
+        // levels checked above, and obsolete inputs are deleted at once: at
+        // least one table, every one with a filter and a properties block.
+        tables >= 1 && with_filter == tables && with_properties == tables,
         "{tables} tables, {with_filter} with a filter, {with_properties} with properties"
     );
     state.write(&lsmkit_state);
