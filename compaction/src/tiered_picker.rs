@@ -250,24 +250,39 @@ impl Picker for TieredPicker {
         end: Option<&[u8]>,
     ) -> Option<Compaction> {
         // Walk down from `level`, widening the range by every file taken, so
-        // that every file holding a key of an input is an input too.
+        // that every file holding a key of an input is an input too. Within
+        // a level the query is repeated until the range stops growing: a
+        // user key may span two neighbouring files of one level, and moving
+        // only the file with its newer versions to the last level would put
+        // them below the older ones left behind.
         let icmp = version.comparator();
         let mut range: (Option<Vec<u8>>, Option<Vec<u8>>) =
             (begin.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec));
         let mut files_by_level = Vec::new();
         for lvl in level..NUM_LEVELS {
-            let files = version.overlapping_inputs(lvl, range.0.as_deref(), range.1.as_deref());
-            let Some(file_range) = key_range(icmp, &files) else {
-                continue;
-            };
-            let (smallest, largest) = user_keys(&file_range);
-            if range.0.as_deref().is_some_and(|b| icmp.compare_user_keys(smallest, b).is_lt()) {
-                range.0 = Some(smallest.to_vec());
+            let mut files;
+            loop {
+                files = version.overlapping_inputs(lvl, range.0.as_deref(), range.1.as_deref());
+                let Some(file_range) = key_range(icmp, &files) else {
+                    break;
+                };
+                let (smallest, largest) = user_keys(&file_range);
+                let mut widened = false;
+                if range.0.as_deref().is_some_and(|b| icmp.compare_user_keys(smallest, b).is_lt()) {
+                    range.0 = Some(smallest.to_vec());
+                    widened = true;
+                }
+                if range.1.as_deref().is_some_and(|e| icmp.compare_user_keys(largest, e).is_gt()) {
+                    range.1 = Some(largest.to_vec());
+                    widened = true;
+                }
+                if !widened {
+                    break;
+                }
             }
-            if range.1.as_deref().is_some_and(|e| icmp.compare_user_keys(largest, e).is_gt()) {
-                range.1 = Some(largest.to_vec());
+            if !files.is_empty() {
+                files_by_level.push((lvl, files));
             }
-            files_by_level.push((lvl, files));
         }
         // Nothing above the last level: nothing to do.
         if files_by_level.iter().all(|(lvl, _)| *lvl == NUM_LEVELS - 1) {
@@ -491,6 +506,19 @@ mod tests {
         let c = TieredPicker::new(MB, opts).pick(&v, &CompactPointers::default()).unwrap();
         assert_eq!(c.reason(), CompactionReason::SizeRatio);
         assert_eq!(shape(&c), (vec![(0, vec![2, 1])], 5));
+    }
+
+    #[test]
+    fn manual_range_takes_every_file_of_a_level_holding_a_user_key_it_takes() {
+        use crate::test_versions::file_at;
+        // "k" spans files 20 (its newer versions) and 21 (older ones) of
+        // level 2. Moving 20 alone to level 6 would hide k@148 below k@135.
+        let v = version(vec![
+            (2, vec![file_at(20, ("a", 90), ("k", 148), MB), file_at(21, ("k", 135), ("m", 40), MB)]),
+            (4, vec![sized_file(10, "l", "n", MB)]),
+        ]);
+        let c = picker().pick_range(&v, 0, Some(b"b"), Some(b"c")).unwrap();
+        assert_eq!(shape(&c), (vec![(2, vec![20, 21]), (4, vec![10])], 6));
     }
 
     #[test]
