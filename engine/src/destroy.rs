@@ -1,11 +1,14 @@
 //! [`Db::destroy`]: deletes a database (LevelDB's `DestroyDB`): every file
 //! of the directory whose name is a database file name (FORMAT.md §10.4),
-//! then the lock file and, if nothing else is left in it, the directory.
+//! the logs kept in its `archive/` subdirectory by WAL retention (as
+//! RocksDB's `DestroyDB` does), then the lock file and, if nothing else is
+//! left in them, the archive and the directory.
 
 use std::path::Path;
 
 use lsmkit_base::filename::{lock_file_name, parse_file_name, FileType};
 use lsmkit_base::Result;
+use lsmkit_wal::wal_iterator::WAL_ARCHIVE_DIR_NAME;
 
 use crate::db::Db;
 use crate::options::Options;
@@ -16,9 +19,10 @@ impl Db {
     /// The directory is locked first, so a database that is open (here or
     /// in another process, LevelDB included) is left alone and the call
     /// fails with `Error::Busy`. A missing directory is not an error.
-    /// Files whose names are not database file names (and subdirectories,
-    /// such as the `lost/` that [`Db::repair`] fills) are kept, and then so
-    /// is the directory. Returns the first error met deleting a file; the
+    /// Archived logs (`archive/NNNNNN.log`, see `Options::wal_ttl`) are
+    /// deleted too. Files whose names are not database file names (and
+    /// other subdirectories, such as the `lost/` that [`Db::repair`] fills)
+    /// are kept, and then so is the directory. Returns the first error met deleting a file; the
     /// other files are still deleted.
     pub fn destroy(path: impl AsRef<Path>, options: &Options) -> Result<()> {
         let dir = path.as_ref();
@@ -38,6 +42,29 @@ impl Db {
                     let removed = fs.remove_file(&dir.join(name));
                     if result.is_ok() {
                         result = removed;
+                    }
+                }
+            }
+        }
+        let archive = dir.join(WAL_ARCHIVE_DIR_NAME);
+        if names.iter().any(|n| n == WAL_ARCHIVE_DIR_NAME) {
+            match fs.list_dir(&archive) {
+                Ok(archived) => {
+                    for name in &archived {
+                        if let Some((_, FileType::Log)) = parse_file_name(name) {
+                            let removed = fs.remove_file(&archive.join(name));
+                            if result.is_ok() {
+                                result = removed;
+                            }
+                        }
+                    }
+                    // Kept if it holds anything else, as the directory is.
+                    let _ = fs.remove_dir(&archive);
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    if result.is_ok() {
+                        result = Err(e);
                     }
                 }
             }

@@ -12,7 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{first_difference, read_forward, Model, TestRng};
-use lsmkit::{Db, FlushOptions, Options, ReadOptions, RepairReport, WriteBatch, WriteOptions, LOST_DIR_NAME};
+use lsmkit::{
+    Db, FlushOptions, Options, ReadOptions, RepairReport, WriteBatch, WriteOptions, LOST_DIR_NAME,
+    WAL_ARCHIVE_DIR_NAME,
+};
 use lsmkit_base::comparator::BytewiseComparator;
 use lsmkit_base::filename::{parse_file_name, table_file_name, FileType};
 use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem, MemFs, StdFs, WriteMode};
@@ -385,7 +388,13 @@ fn repair_and_destroy_refuse_an_open_database() {
 #[test]
 fn destroy_deletes_every_database_file() {
     let temp = tempfile::tempdir().unwrap();
-    let options = Options { create_if_missing: true, fs: Arc::new(StdFs::new()), ..Options::default() };
+    // WAL retention on, so obsolete logs are kept in `archive/`.
+    let options = Options {
+        create_if_missing: true,
+        fs: Arc::new(StdFs::new()),
+        wal_ttl: std::time::Duration::from_secs(3600),
+        ..Options::default()
+    };
     for keep_other_file in [false, true] {
         let dir = temp.path().join(format!("db-{keep_other_file}"));
         let db = Db::open(&dir, options.clone()).unwrap();
@@ -393,7 +402,10 @@ fn destroy_deletes_every_database_file() {
         put_keys(&db, &mut expected, "key", 100, 0);
         db.flush(FlushOptions::default()).unwrap();
         put_keys(&db, &mut expected, "key", 10, 1);
+        db.flush(FlushOptions::default()).unwrap();
         drop(db);
+        let archived = std::fs::read_dir(dir.join(WAL_ARCHIVE_DIR_NAME)).unwrap().count();
+        assert!(archived > 0, "the flushes archived their logs");
         if keep_other_file {
             std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
         }
