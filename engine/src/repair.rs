@@ -55,6 +55,7 @@ use lsmkit_wal::{LogReader, LogWriter, RecoveryMode, WriteBatch, WRITE_BATCH_HEA
 
 use crate::db::Db;
 use crate::options::Options;
+use crate::ttl::TTL_COMPARATOR_PREFIX;
 use crate::write::insert_batch;
 
 /// The subdirectory of the database directory that receives the files a
@@ -228,6 +229,9 @@ impl<'a> Repairer<'a> {
                 FileType::Current | FileType::Temp | FileType::Lock | FileType::InfoLog => {}
             }
         }
+        // Before anything is changed: the comparator must be the one the
+        // database was written with, as far as an old MANIFEST still says.
+        self.check_recorded_comparator(&manifests)?;
         for path in implausible {
             self.set_aside(&path)?;
         }
@@ -243,6 +247,53 @@ impl<'a> Repairer<'a> {
         let found = self.order_for_level0(found)?;
         self.write_manifest(&found, &manifests)?;
         Ok(self.report)
+    }
+
+    /// Fails with `InvalidArgument` when an old MANIFEST (the newest one
+    /// whose first records can be read) names another comparator than the
+    /// repair's, for instance a database with entry expiry (`lsmkit.ttl.`
+    /// mark) repaired without `Options::enable_ttl`, or the other way
+    /// round: the new MANIFEST would carry the wrong name, and the values
+    /// would be read without (or with) their TTL frame. Unreadable or
+    /// missing MANIFESTs say nothing; the repair then trusts the options.
+    fn check_recorded_comparator(&self, manifests: &[u64]) -> Result<()> {
+        let ours = self.icmp.user_comparator().name();
+        let mut newest_first = manifests.to_vec();
+        newest_first.sort_unstable_by(|a, b| b.cmp(a));
+        for number in newest_first {
+            let path = manifest_file_name(self.dir, number);
+            let Some(recorded) = self.recorded_comparator_name(&path) else { continue };
+            if recorded == ours.as_bytes() {
+                return Ok(());
+            }
+            let recorded = String::from_utf8_lossy(&recorded).into_owned();
+            let hint = if recorded.starts_with(TTL_COMPARATOR_PREFIX) {
+                " (a database with entry expiry: repair it with Options::enable_ttl)"
+            } else if ours.starts_with(TTL_COMPARATOR_PREFIX) {
+                " (a database without entry expiry: repair it without Options::enable_ttl)"
+            } else {
+                ""
+            };
+            return Err(Error::InvalidArgument(format!(
+                "{}: written with comparator {recorded}, repair asked to use {ours}{hint}",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The comparator name in the first few records of the MANIFEST at
+    /// `path`, if they can be read and one names it.
+    fn recorded_comparator_name(&self, path: &Path) -> Option<Vec<u8>> {
+        let file = self.fs.open_sequential(path).ok()?;
+        let mut reader = LogReader::new(file, path, RecoveryMode::AbsoluteConsistency);
+        for _ in 0..4 {
+            let record = reader.read_record().ok()??;
+            if let Some(name) = VersionEdit::decode(&record).ok()?.comparator_name {
+                return Some(name);
+            }
+        }
+        None
     }
 
     fn new_file_number(&mut self) -> u64 {

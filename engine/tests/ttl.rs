@@ -324,6 +324,44 @@ fn ttl_cannot_be_enabled_on_a_database_created_without_it() {
 }
 
 #[test]
+fn repair_keeps_the_ttl_mark_and_refuses_the_wrong_comparator() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let (_now, clock) = test_clock();
+    let db = Db::open(dir(), ttl_options(fs.clone(), &clock)).expect("create");
+    db.put_with_ttl(b"k", b"v", Duration::from_secs(60)).expect("put_with_ttl");
+    db.put(b"plain", b"forever").expect("put");
+    drop(db);
+    let files_before = fs.list_dir(dir()).expect("list");
+
+    // Without enable_ttl the MANIFEST's mark says no: nothing is touched.
+    let refused = Db::repair(dir(), &small_options(fs.clone(), false)).expect_err("comparator mismatch");
+    let Error::InvalidArgument(message) = refused else { panic!("expected InvalidArgument, got {refused}") };
+    assert!(message.contains("repair it with Options::enable_ttl"), "{message}");
+    assert_eq!(fs.list_dir(dir()).expect("list"), files_before);
+
+    // With it, the repaired database keeps the mark and the expiry.
+    Db::repair(dir(), &ttl_options(fs.clone(), &clock)).expect("repair with TTL");
+    invalid_argument_message(Db::open(dir(), small_options(fs.clone(), false)));
+    let db = Db::open(dir(), ttl_options(fs.clone(), &clock)).expect("reopen with TTL");
+    assert_eq!(db.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
+    assert_eq!(db.get(b"plain").expect("get").as_deref(), Some(&b"forever"[..]));
+    drop(db);
+
+    // And the other way round: a plain database repaired with enable_ttl.
+    let plain: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let db = Db::open(dir(), small_options(plain.clone(), false)).expect("create");
+    db.put(b"k", b"v").expect("put");
+    drop(db);
+    let refused = Db::repair(dir(), &ttl_options(plain.clone(), &clock)).expect_err("comparator mismatch");
+    assert!(
+        matches!(&refused, Error::InvalidArgument(m) if m.contains("without Options::enable_ttl")),
+        "{refused}"
+    );
+    let db = Db::open(dir(), small_options(plain, false)).expect("still opens without TTL");
+    assert_eq!(db.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
 fn writes_with_a_ttl_need_enable_ttl() {
     let db = Db::open(dir(), small_options(Arc::new(MemFs::new()), false)).expect("open");
     let err = db.put_with_ttl(b"k", b"v", Duration::from_secs(1)).expect_err("no TTL support");
