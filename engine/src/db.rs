@@ -80,6 +80,7 @@ impl Db {
                 max_file_size: options.max_file_size,
                 max_manifest_file_size: options.max_manifest_file_size,
                 reuse_manifest: false,
+                paranoid_checks: options.paranoid_checks,
             },
         );
         let picker = new_picker(&options.compaction_style, options.max_file_size);

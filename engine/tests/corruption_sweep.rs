@@ -15,16 +15,16 @@
 //! that includes every write already in a table (a state the database
 //! really passed through), as after a crash.
 //!
-//! Known gap (reported to the lead; the engine is not ours to change): a
-//! MANIFEST that loses whole records at its end — cut after its first
-//! record, or with a record's length field damaged so that the record
-//! seems to run past the end of the file — is read like a MANIFEST whose
-//! last write was torn by a crash, so the edits lost are silently ignored:
-//! acknowledged writes vanish (their tables are deleted as obsolete) or the
-//! error is "N missing files" naming a table instead of the MANIFEST.
-//! LevelDB 1.23 behaves the same. Those cases ([`loses_manifest_records`])
-//! are still run, and must neither panic nor read inconsistently, but
-//! may give an older state; the summary counts them.
+//! That includes a MANIFEST that loses whole records at its end — cut
+//! after its first record, or with a record's length field damaged so that
+//! the record seems to run past the end of the file. Its bytes alone look
+//! like a MANIFEST whose last write was torn by a crash (which LevelDB 1.23
+//! reads leniently, silently losing acknowledged writes), but with
+//! `paranoid_checks` recovery also checks the directory: the lost edits
+//! had deleted the WAL or the tables the older state needs, so opening
+//! fails with a `Corruption` naming the MANIFEST before anything is
+//! deleted. Lost edits that deleted nothing (a trivial move) leave the
+//! same data, which must then read intact.
 //!
 //! CI sweeps a sample: every byte of CURRENT, the MANIFEST and each table's
 //! footer, and every `CI_STRIDE`-th byte and length elsewhere (with an
@@ -171,9 +171,6 @@ enum Outcome {
     Prefix,
     /// A `Corruption` error naming the file.
     Corruption,
-    /// A case of the known MANIFEST gap (see the file's comment): no
-    /// panic, a consistent read, but possibly an older state.
-    KnownManifestGap,
 }
 
 fn is_log(name: &str) -> bool {
@@ -182,46 +179,6 @@ fn is_log(name: &str) -> bool {
 
 fn is_table(name: &str) -> bool {
     matches!(parse_file_name(name), Some((_, FileType::Table)))
-}
-
-fn is_manifest(name: &str) -> bool {
-    matches!(parse_file_name(name), Some((_, FileType::Manifest)))
-}
-
-/// The offsets where the physical records of a log-format file (a MANIFEST)
-/// start: a 7-byte header (checksum, 2-byte length, type) and the payload,
-/// in 32 KiB blocks whose tails too short for a header are padding
-/// (FORMAT.md, the log format).
-fn record_starts(bytes: &[u8]) -> Vec<usize> {
-    const BLOCK: usize = 32 * 1024;
-    const HEADER: usize = 7;
-    let mut starts = Vec::new();
-    let mut offset = 0;
-    while offset + HEADER <= bytes.len() {
-        if BLOCK - offset % BLOCK < HEADER {
-            offset += BLOCK - offset % BLOCK;
-            continue;
-        }
-        starts.push(offset);
-        offset += HEADER + usize::from(u16::from_le_bytes([bytes[offset + 4], bytes[offset + 5]]));
-    }
-    starts
-}
-
-/// True for the damage of the known MANIFEST gap (see the file's comment):
-/// the MANIFEST cut anywhere after its first record, or a byte of the
-/// length field of a record other than the first flipped.
-fn loses_manifest_records(image: &Image, target: usize, damage: Damage) -> bool {
-    let (name, bytes) = &image.files[target];
-    if !is_manifest(name) {
-        return false;
-    }
-    let starts = record_starts(bytes);
-    let first_end = starts.get(1).copied().unwrap_or(bytes.len());
-    match damage {
-        Damage::Truncate(len) => len >= first_end,
-        Damage::Flip(offset) => starts.iter().skip(1).any(|&s| offset == s + 4 || offset == s + 5),
-    }
 }
 
 /// True if `error` is a `Corruption` that names the file `name`.
@@ -259,7 +216,7 @@ fn check_case(image: &Image, target: usize, damage: Damage) -> Result<Outcome, S
         read_everything(&db, &ReadOptions::new(), &image.probe_keys)
     })()?;
     let corruption_named = |e: &lsmkit::Error| names_file(e, name);
-    let strict = match &result {
+    match &result {
         Ok(state) => {
             let all = image.history.attempted.len();
             if is_log(name) {
@@ -275,16 +232,6 @@ fn check_case(image: &Image, target: usize, damage: Damage) -> Result<Outcome, S
         }
         Err(e) if corruption_named(e) => Ok(Outcome::Corruption),
         Err(e) => Err(format!("an error that is not a Corruption naming {name}: {e:?}")),
-    };
-    match strict {
-        // The known gap: an older state, or a Corruption naming another
-        // file; a consistent read (checked above) and no panic all the same.
-        Err(_) if loses_manifest_records(image, target, damage) => match &result {
-            Ok(_) => Ok(Outcome::KnownManifestGap),
-            Err(e) if e.is_corruption() => Ok(Outcome::KnownManifestGap),
-            Err(e) => Err(format!("an error that is not a Corruption: {e:?}")),
-        },
-        other => other,
     }
 }
 
@@ -308,7 +255,6 @@ struct Tally {
     intact: usize,
     prefix: usize,
     corruption: usize,
-    known_gap: usize,
 }
 
 /// Runs `damage_at(position)` on every swept position of every file.
@@ -339,19 +285,16 @@ fn sweep(kind: &str, damage_at: fn(usize) -> Damage) {
                 Ok(Outcome::Intact) => tally.intact += 1,
                 Ok(Outcome::Prefix) => tally.prefix += 1,
                 Ok(Outcome::Corruption) => tally.corruption += 1,
-                Ok(Outcome::KnownManifestGap) => tally.known_gap += 1,
                 Err(e) => failures.push(format!("{name} ({} bytes) {damage:?}: {e}", bytes.len())),
             }
         }
         lines.push(format!(
-            "  {name}: {} bytes, {} swept: {} intact, {} earlier state, {} corruption errors, \
-             {} of the known MANIFEST gap",
+            "  {name}: {} bytes, {} swept: {} intact, {} earlier state, {} corruption errors",
             bytes.len(),
             swept.len(),
             tally.intact,
             tally.prefix,
-            tally.corruption,
-            tally.known_gap
+            tally.corruption
         ));
     }
     drop(watchdog);

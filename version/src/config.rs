@@ -73,6 +73,11 @@ pub struct VersionSetOptions {
     /// to the existing MANIFEST when it is smaller than
     /// `max_manifest_file_size` and ends cleanly, instead of writing a new one.
     pub reuse_manifest: bool,
+    /// The engine's `paranoid_checks`: at recovery, the WAL named by the
+    /// recovered log number and every live table must exist, or the
+    /// MANIFEST is taken to have lost acknowledged records at its end
+    /// (`Corruption` naming it) rather than to end in a crash-torn record.
+    pub paranoid_checks: bool,
 }
 
 impl Default for VersionSetOptions {
@@ -81,6 +86,7 @@ impl Default for VersionSetOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_manifest_file_size: DEFAULT_MAX_MANIFEST_FILE_SIZE,
             reuse_manifest: false,
+            paranoid_checks: false,
         }
     }
 }

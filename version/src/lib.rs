@@ -56,6 +56,7 @@ pub mod config;
 pub mod current_file;
 pub mod file_meta_data;
 pub mod live_files;
+mod manifest_completeness;
 pub mod version;
 pub mod version_builder;
 pub mod version_edit;

@@ -7,6 +7,9 @@
 //! - [`recover`](VersionSet::recover) replays CURRENT's MANIFEST. Any region
 //!   the log reader drops fails recovery, except the tail a writer left
 //!   behind when it died mid-record, which LevelDB also ignores silently.
+//!   With `paranoid_checks`, the recovered state must then also find the
+//!   files it needs in the directory, or the MANIFEST is taken to have lost
+//!   acknowledged records at its end (`manifest_completeness`).
 //! - [`log_and_apply`](VersionSet::log_and_apply) writes an edit, syncs,
 //!   and only then installs the new Version. When no MANIFEST is open (the
 //!   first call after recovery) or the open one has grown past
@@ -29,6 +32,7 @@ use crate::config::VersionSetOptions;
 use crate::current_file::{read_current_file, set_current_file, switch_current_file, SwitchError};
 use crate::file_meta_data::FileMetaData;
 use crate::live_files::{KeepRule, LiveVersions, ObsoleteFile};
+use crate::manifest_completeness::{check_manifest_is_complete, ManifestEnd};
 use crate::version::Version;
 use crate::version_builder::VersionBuilder;
 use crate::version_edit::VersionEdit;
@@ -162,7 +166,10 @@ impl VersionSet {
     /// Errors: a missing `CURRENT` or MANIFEST, a dropped region in the
     /// MANIFEST, an undecodable edit, a missing counter, or an impossible
     /// set of files are `Corruption`, naming the file (and offset where
-    /// known); a comparator-name mismatch is `InvalidArgument`.
+    /// known); a comparator-name mismatch is `InvalidArgument`. With
+    /// `paranoid_checks`, so is a recovered state whose WAL (log number) or
+    /// live tables are missing from the directory: the MANIFEST lost
+    /// acknowledged records at its end (checked before anything changes).
     pub fn recover(&mut self) -> Result<bool> {
         let (manifest_name, manifest_number) = read_current_file(self.fs.as_ref(), &self.dir)?;
         let path = self.dir.join(&manifest_name);
@@ -224,6 +231,15 @@ impl VersionSet {
             )));
         }
         let version = builder.build().map_err(corrupt)?;
+        if self.options.paranoid_checks {
+            // Only a tolerated torn tail can be among the dropped regions here.
+            let torn_tail = reader.dropped_regions().first().map(|region| {
+                let last = reader.dropped_regions().last().unwrap_or(region);
+                (region.offset, (last.offset + last.bytes).saturating_sub(region.offset))
+            });
+            let end = ManifestEnd { file_len, torn_tail };
+            check_manifest_is_complete(self.fs.as_ref(), &self.dir, &path, end, log_number, &version)?;
+        }
 
         // Every number in use must stay below the next file number, even if
         // the MANIFEST's counter says otherwise (LevelDB trusts the counter).
