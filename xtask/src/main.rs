@@ -3,6 +3,10 @@
 //! - `cargo xtask demo`: the main job — a short db_bench-style run of the
 //!   engine (fill, read, scan, compact) and a WAL demo (thousands of batches
 //!   written and read back through the WAL iterator), with figures;
+//! - `cargo xtask bench [--engines=lsmkit,leveldb,rocksdb,fjall] [db_bench
+//!   flags]`: LevelDB's `db_bench` workloads against lsmkit and its peers,
+//!   with ratios, latency percentiles, write amplification, peak RSS,
+//!   `--json` and `--chart` (docs/benchmarks.md);
 //! - `cargo xtask crash --cycles N [--seed S]`: kills a real writer process
 //!   with SIGKILL at random moments and checks what survives;
 //! - `cargo xtask fuzz CRATE|all [--seconds N]`: runs every cargo-fuzz target
@@ -11,6 +15,7 @@
 //! - `cargo xtask corrupt`: the full corruption sweep of the engine (CI runs
 //!   a sample).
 
+mod bench;
 mod corrupt;
 mod db_bench;
 mod demo;
@@ -44,6 +49,8 @@ enum Task {
         #[arg(long)]
         mmap: bool,
     },
+    /// LevelDB's db_bench workloads against lsmkit and peer engines.
+    Bench(bench::flags::BenchFlags),
     /// Run the fuzz targets of a crate (wal, memtable, bloom, sstable) or of all.
     Fuzz {
         /// Crate directory name, or `all`.
@@ -71,6 +78,7 @@ fn main() -> ExitCode {
         Task::Demo { num, batches, ops_per_batch, mmap } => {
             db_bench::run(num).and_then(|()| demo::run(batches, ops_per_batch, mmap))
         }
+        Task::Bench(flags) => bench::run(flags),
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
         Task::Corrupt => corrupt::run(),
         Task::Crash { cycles, seed } => xtask::crash::run(cycles, seed),

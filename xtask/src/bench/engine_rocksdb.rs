@@ -1,0 +1,141 @@
+//! The RocksDB adapter of the bench's [`Engine`] interface: the `rocksdb`
+//! crate linked against the system's `librocksdb` (Debian's
+//! `librocksdb-dev`), with the shared settings mapped onto RocksDB's options
+//! and everything else left at RocksDB's defaults. Compiled with feature
+//! `rocksdb`.
+
+use std::path::Path;
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+
+use super::engine::{BatchOp, Direction, Engine, EngineResult, EngineSettings};
+
+/// An open RocksDB database.
+pub struct RocksdbEngine {
+    db: DB,
+    write_options: WriteOptions,
+    sync_write_options: WriteOptions,
+    // Kept alive as long as the database that uses it.
+    _cache: Cache,
+}
+
+fn err(e: rocksdb::Error) -> String {
+    e.into_string()
+}
+
+/// Opens (creating if missing) the database in `dir`.
+pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engine>> {
+    let cache = Cache::new_lru_cache(settings.cache_size).map_err(err)?;
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    if let Some(bits) = settings.bloom_bits {
+        table.set_bloom_filter(f64::from(bits), false);
+    }
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.set_write_buffer_size(settings.write_buffer_size);
+    options.set_compression_type(DBCompressionType::Snappy);
+    options.set_block_based_table_factory(&table);
+    let db = DB::open(&options, dir).map_err(err)?;
+    let write_options = WriteOptions::default();
+    let mut sync_write_options = WriteOptions::default();
+    sync_write_options.set_sync(true);
+    Ok(Box::new(RocksdbEngine { db, write_options, sync_write_options, _cache: cache }))
+}
+
+/// The version and options in use.
+pub fn describe(settings: &EngineSettings) -> String {
+    let bloom = settings
+        .bloom_bits
+        .map_or("no bloom filter".to_string(), |b| format!("full bloom filter {b} bits/key"));
+    format!(
+        "RocksDB (system librocksdb via rocksdb crate 0.20.1): write_buffer_size {} B, LRU block cache {} B, \
+         {bloom}, Snappy, other options default",
+        settings.write_buffer_size, settings.cache_size
+    )
+}
+
+impl RocksdbEngine {
+    fn write_options(&self, sync: bool) -> &WriteOptions {
+        if sync {
+            &self.sync_write_options
+        } else {
+            &self.write_options
+        }
+    }
+}
+
+impl Engine for RocksdbEngine {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> EngineResult<()> {
+        self.db.put_opt(key, value, self.write_options(sync)).map_err(err)
+    }
+
+    fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> EngineResult<()> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match *op {
+                BatchOp::Put(key, value) => batch.put(key, value),
+                BatchOp::Delete(key) => batch.delete(key),
+            }
+        }
+        self.db.write_opt(batch, self.write_options(sync)).map_err(err)
+    }
+
+    fn delete(&self, key: &[u8], sync: bool) -> EngineResult<()> {
+        self.db.delete_opt(key, self.write_options(sync)).map_err(err)
+    }
+
+    fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {
+        match self.db.get_pinned(key).map_err(err)? {
+            Some(found) => {
+                value.clear();
+                value.extend_from_slice(&found);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn scan(
+        &self,
+        direction: Direction,
+        limit: u64,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> EngineResult<u64> {
+        let mut it = self.db.raw_iterator();
+        match direction {
+            Direction::Forward => it.seek_to_first(),
+            Direction::Backward => it.seek_to_last(),
+        }
+        let mut visited = 0;
+        while visited < limit && it.valid() {
+            if let (Some(key), Some(value)) = (it.key(), it.value()) {
+                visit(key, value);
+            }
+            visited += 1;
+            match direction {
+                Direction::Forward => it.next(),
+                Direction::Backward => it.prev(),
+            }
+        }
+        it.status().map_err(err)?;
+        Ok(visited)
+    }
+
+    fn seek(&self, key: &[u8], found: &mut Vec<u8>) -> EngineResult<bool> {
+        let mut it = self.db.raw_iterator();
+        it.seek(key);
+        if let Some(at) = it.key() {
+            found.clear();
+            found.extend_from_slice(at);
+            return Ok(true);
+        }
+        it.status().map_err(err)?;
+        Ok(false)
+    }
+
+    fn compact(&self) -> EngineResult<()> {
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,373 @@
+//! The flags of `cargo xtask bench`: LevelDB `db_bench`'s names and defaults
+//! (`--benchmarks=…`, `--num`, `--reads`, `--value_size`, …), plus the
+//! engine list, the report files and the internal `--child` switch used when
+//! the bench re-executes itself once per engine.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::Args;
+
+use super::engine::EngineName;
+
+/// The workloads run when `--benchmarks` is not given, in this order (the
+/// reads run on the database left by `overwrite`; the deletes come last but
+/// one so the reads still find keys; `compact` then compacts the tombstones).
+pub const DEFAULT_BENCHMARKS: &str = "fillseq,fillsync,fillrandom,overwrite,readrandom,readmissing,readseq,\
+readreverse,seekrandom,readwhilewriting,deleteseq,deleterandom,compact";
+
+/// One `db_bench` workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Benchmark {
+    /// `num` puts in key order into a fresh database.
+    FillSeq,
+    /// `num / 1000` synced puts in random order into a fresh database.
+    FillSync,
+    /// `num` puts in random order into a fresh database.
+    FillRandom,
+    /// `num` puts in key order, 1000 per write batch, into a fresh database.
+    FillBatch,
+    /// `num` puts in random order into the existing database.
+    Overwrite,
+    /// `reads` point reads of random existing keys.
+    ReadRandom,
+    /// `reads` point reads of random keys that do not exist.
+    ReadMissing,
+    /// A forward scan of up to `reads` entries.
+    ReadSeq,
+    /// A backward scan of up to `reads` entries.
+    ReadReverse,
+    /// `reads` seeks, each on a new iterator, to random keys.
+    SeekRandom,
+    /// `num` deletes in key order.
+    DeleteSeq,
+    /// `num` deletes in random order.
+    DeleteRandom,
+    /// `threads` readers doing `reads` random reads each while one more
+    /// thread writes random keys until they finish.
+    ReadWhileWriting,
+    /// A manual compaction of the whole key range.
+    Compact,
+}
+
+impl Benchmark {
+    /// Every workload, in `db_bench` naming.
+    pub const ALL: [Benchmark; 14] = [
+        Benchmark::FillSeq,
+        Benchmark::FillSync,
+        Benchmark::FillRandom,
+        Benchmark::FillBatch,
+        Benchmark::Overwrite,
+        Benchmark::ReadRandom,
+        Benchmark::ReadMissing,
+        Benchmark::ReadSeq,
+        Benchmark::ReadReverse,
+        Benchmark::SeekRandom,
+        Benchmark::DeleteSeq,
+        Benchmark::DeleteRandom,
+        Benchmark::ReadWhileWriting,
+        Benchmark::Compact,
+    ];
+
+    /// The `db_bench` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::FillSeq => "fillseq",
+            Benchmark::FillSync => "fillsync",
+            Benchmark::FillRandom => "fillrandom",
+            Benchmark::FillBatch => "fillbatch",
+            Benchmark::Overwrite => "overwrite",
+            Benchmark::ReadRandom => "readrandom",
+            Benchmark::ReadMissing => "readmissing",
+            Benchmark::ReadSeq => "readseq",
+            Benchmark::ReadReverse => "readreverse",
+            Benchmark::SeekRandom => "seekrandom",
+            Benchmark::DeleteSeq => "deleteseq",
+            Benchmark::DeleteRandom => "deleterandom",
+            Benchmark::ReadWhileWriting => "readwhilewriting",
+            Benchmark::Compact => "compact",
+        }
+    }
+
+    /// Whether `db_bench` destroys the database and opens a new one first.
+    pub fn wants_fresh_db(self) -> bool {
+        matches!(
+            self,
+            Benchmark::FillSeq | Benchmark::FillSync | Benchmark::FillRandom | Benchmark::FillBatch
+        )
+    }
+
+    /// Whether the workload writes user data (and so has a write amplification).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Benchmark::FillSeq
+                | Benchmark::FillSync
+                | Benchmark::FillRandom
+                | Benchmark::FillBatch
+                | Benchmark::Overwrite
+                | Benchmark::DeleteSeq
+                | Benchmark::DeleteRandom
+        )
+    }
+}
+
+impl fmt::Display for Benchmark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Benchmark {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Benchmark, String> {
+        Benchmark::ALL.into_iter().find(|b| b.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown benchmark '{name}' (known: {})", known.join(","))
+        })
+    }
+}
+
+/// Parses a comma-separated workload list; empty items are skipped, as
+/// `db_bench` does.
+pub fn parse_benchmarks(list: &str) -> Result<Vec<Benchmark>, String> {
+    let benchmarks: Vec<Benchmark> =
+        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+    if benchmarks.is_empty() {
+        return Err("--benchmarks names no workload".into());
+    }
+    Ok(benchmarks)
+}
+
+/// Parses a comma-separated engine list, rejecting repeats.
+pub fn parse_engines(list: &str) -> Result<Vec<EngineName>, String> {
+    let mut engines: Vec<EngineName> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let engine: EngineName = name.parse()?;
+        if engines.contains(&engine) {
+            return Err(format!("engine '{name}' is named twice in --engines"));
+        }
+        engines.push(engine);
+    }
+    if engines.is_empty() {
+        return Err("--engines names no engine".into());
+    }
+    Ok(engines)
+}
+
+/// `cargo xtask bench` flags (names as in LevelDB's `db_bench`).
+#[derive(Args, Clone, Debug, PartialEq)]
+pub struct BenchFlags {
+    /// Comma-separated workloads, run in order.
+    #[arg(long, default_value = DEFAULT_BENCHMARKS)]
+    pub benchmarks: String,
+    /// Comma-separated engines: lsmkit, leveldb, rocksdb, fjall.
+    #[arg(long, default_value = "lsmkit")]
+    pub engines: String,
+    /// Number of key/value pairs to place in the database.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub num: u64,
+    /// Read operations per reading thread (default: `num`).
+    #[arg(long)]
+    pub reads: Option<u64>,
+    /// Concurrent threads per workload (`readwhilewriting` adds a writer).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Bytes per value.
+    #[arg(long = "value_size", default_value_t = 100)]
+    pub value_size: usize,
+    /// Bytes per key: the key number, zero-padded decimal of this width.
+    #[arg(long = "key_size", default_value_t = 16)]
+    pub key_size: usize,
+    /// Values shrink to this fraction of their size when compressed.
+    #[arg(long = "compression_ratio", default_value_t = 0.5)]
+    pub compression_ratio: f64,
+    /// Bytes of writes buffered in a memtable before it is flushed.
+    #[arg(long = "write_buffer_size", default_value_t = 4 << 20)]
+    pub write_buffer_size: usize,
+    /// Bytes of block cache.
+    #[arg(long = "cache_size", default_value_t = 8 << 20)]
+    pub cache_size: usize,
+    /// Bloom filter bits per key; negative for no filter.
+    #[arg(long = "bloom_bits", default_value_t = 10, allow_hyphen_values = true)]
+    pub bloom_bits: i32,
+    /// Directory for the databases (one subdirectory per engine; default a
+    /// fresh temporary directory, removed afterwards).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw ops/s per workload and engine as an SVG bar chart to this file.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+    /// Runs of each engine's suite; every figure reported is the median.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Internal: run one engine in this process and append its results to
+    /// this file (the parent process starts one child per engine).
+    #[arg(long, hide = true)]
+    pub child: Option<PathBuf>,
+}
+
+impl BenchFlags {
+    /// Reads per reading thread (`--reads`, or `--num` when not given).
+    pub fn reads(&self) -> u64 {
+        self.reads.unwrap_or(self.num)
+    }
+
+    /// Checks the values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.num == 0 {
+            return Err("--num must be at least 1".into());
+        }
+        if self.runs == 0 {
+            return Err("--runs must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        if !(self.compression_ratio > 0.0 && self.compression_ratio <= 1.0) {
+            return Err("--compression_ratio must be in (0, 1]".into());
+        }
+        if self.value_size > 1 << 20 {
+            return Err("--value_size must be at most 1 MiB".into());
+        }
+        let digits = (self.num - 1).to_string().len();
+        if self.key_size < digits {
+            return Err(format!(
+                "--key_size {} cannot hold key numbers below --num ({digits} digits)",
+                self.key_size
+            ));
+        }
+        parse_benchmarks(&self.benchmarks)?;
+        parse_engines(&self.engines)?;
+        Ok(())
+    }
+
+    /// The arguments that make a child process run `engine` with these
+    /// settings and append its results to `results_file`.
+    pub fn child_args(
+        &self,
+        engine: EngineName,
+        db_dir: &std::path::Path,
+        results_file: &std::path::Path,
+    ) -> Vec<String> {
+        let mut args = vec![
+            "bench".to_string(),
+            format!("--benchmarks={}", self.benchmarks),
+            format!("--engines={}", engine.name()),
+            format!("--num={}", self.num),
+            format!("--threads={}", self.threads),
+            format!("--value_size={}", self.value_size),
+            format!("--key_size={}", self.key_size),
+            format!("--compression_ratio={}", self.compression_ratio),
+            format!("--write_buffer_size={}", self.write_buffer_size),
+            format!("--cache_size={}", self.cache_size),
+            format!("--bloom_bits={}", self.bloom_bits),
+            format!("--db={}", db_dir.display()),
+            format!("--child={}", results_file.display()),
+        ];
+        if let Some(reads) = self.reads {
+            args.push(format!("--reads={reads}"));
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        flags: BenchFlags,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchFlags, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|w| w.flags)
+    }
+
+    #[test]
+    fn defaults_are_db_bench_defaults() {
+        let flags = parse(&[]).unwrap();
+        assert_eq!(flags.num, 1_000_000);
+        assert_eq!(flags.reads(), 1_000_000);
+        assert_eq!(flags.value_size, 100);
+        assert_eq!(flags.key_size, 16);
+        assert_eq!(flags.compression_ratio, 0.5);
+        assert_eq!(flags.threads, 1);
+        assert_eq!(flags.write_buffer_size, 4 << 20);
+        assert_eq!(parse_engines(&flags.engines).unwrap(), vec![EngineName::Lsmkit]);
+        assert_eq!(parse_benchmarks(&flags.benchmarks).unwrap().len(), 13);
+        flags.validate().unwrap();
+    }
+
+    #[test]
+    fn db_bench_style_flags_parse() {
+        let flags = parse(&[
+            "--benchmarks=fillseq,readrandom,",
+            "--num=2000",
+            "--reads=500",
+            "--value_size=64",
+            "--key_size=20",
+            "--compression_ratio=0.25",
+            "--threads=3",
+            "--bloom_bits=-1",
+            "--cache_size=1024",
+            "--write_buffer_size",
+            "65536",
+            "--engines=lsmkit,leveldb",
+        ])
+        .unwrap();
+        assert_eq!(
+            parse_benchmarks(&flags.benchmarks).unwrap(),
+            vec![Benchmark::FillSeq, Benchmark::ReadRandom]
+        );
+        assert_eq!((flags.num, flags.reads(), flags.value_size, flags.key_size), (2000, 500, 64, 20));
+        assert_eq!((flags.threads, flags.bloom_bits, flags.cache_size), (3, -1, 1024));
+        assert_eq!(flags.write_buffer_size, 65536);
+        assert_eq!(flags.compression_ratio, 0.25);
+        assert_eq!(parse_engines(&flags.engines).unwrap(), vec![EngineName::Lsmkit, EngineName::Leveldb]);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["--num=abc"]).is_err());
+        assert!(parse_benchmarks("fillseq,nosuch").unwrap_err().contains("nosuch"));
+        assert!(parse_benchmarks(",,").is_err());
+        assert!(parse_engines("lsmkit,lsmkit").is_err());
+        assert!(parse_engines("sqlite").is_err());
+        assert!(parse(&["--num=0"]).unwrap().validate().is_err());
+        assert!(parse(&["--num=1000", "--key_size=3"]).unwrap().validate().is_ok());
+        assert!(parse(&["--num=1001", "--key_size=3"]).unwrap().validate().is_err());
+        assert!(parse(&["--compression_ratio=0"]).unwrap().validate().is_err());
+        assert!(parse(&["--threads=0"]).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn child_args_round_trip() {
+        let flags = parse(&["--num=123", "--reads=7", "--bloom_bits=-1", "--engines=lsmkit,fjall"]).unwrap();
+        let args =
+            flags.child_args(EngineName::Fjall, std::path::Path::new("/d"), std::path::Path::new("/r"));
+        let child = Wrapper::try_parse_from(args).unwrap().flags;
+        assert_eq!(child.engines, "fjall");
+        assert_eq!(child.child, Some(PathBuf::from("/r")));
+        assert_eq!(child.db, Some(PathBuf::from("/d")));
+        let normalized =
+            BenchFlags { engines: flags.engines.clone(), child: None, db: flags.db.clone(), ..child };
+        assert_eq!(normalized, flags);
+    }
+
+    #[test]
+    fn every_benchmark_name_round_trips() {
+        for benchmark in Benchmark::ALL {
+            assert_eq!(benchmark.name().parse::<Benchmark>().unwrap(), benchmark);
+        }
+    }
+}

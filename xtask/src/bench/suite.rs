@@ -1,0 +1,223 @@
+//! One engine's run of the chosen workloads in this process, as `db_bench`
+//! runs them: the database directory is destroyed first, workloads that
+//! want a fresh database destroy and reopen it, the others use what the
+//! previous ones left. Prints `db_bench`'s result line and the extra
+//! figures (latency percentiles, write amplification, bytes on disk) for each.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::engine::{bytes_on_disk, destroy, Engine, EngineName, EngineResult, EngineSettings};
+use super::flags::{parse_benchmarks, BenchFlags, Benchmark};
+use super::measurement::Measurement;
+use super::proc_stats;
+use super::progress::Progress;
+use super::stats::db_bench_line;
+use super::workloads::{run_benchmark, WorkloadParams};
+
+/// The engine settings the flags ask for.
+pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
+    EngineSettings {
+        write_buffer_size: flags.write_buffer_size,
+        cache_size: flags.cache_size,
+        bloom_bits: u32::try_from(flags.bloom_bits).ok(),
+    }
+}
+
+/// The workload parameters the flags ask for.
+pub fn workload_params(flags: &BenchFlags) -> WorkloadParams {
+    WorkloadParams {
+        num: flags.num,
+        reads: flags.reads(),
+        threads: flags.threads,
+        value_size: flags.value_size,
+        key_size: flags.key_size,
+        compression_ratio: flags.compression_ratio,
+    }
+}
+
+/// `db_bench`'s header: key and value sizes, entries, estimated sizes.
+pub fn header(flags: &BenchFlags) -> String {
+    let entry = (flags.key_size + flags.value_size) as f64;
+    let compressed = flags.key_size as f64 + flags.value_size as f64 * flags.compression_ratio;
+    format!(
+        "Keys:       {} bytes each\nValues:     {} bytes each ({} bytes after compression)\nEntries:    {}\n\
+         RawSize:    {:.1} MB (estimated)\nFileSize:   {:.1} MB (estimated)",
+        flags.key_size,
+        flags.value_size,
+        (flags.value_size as f64 * flags.compression_ratio + 0.5) as u64,
+        flags.num,
+        entry * flags.num as f64 / 1_048_576.0,
+        compressed * flags.num as f64 / 1_048_576.0,
+    )
+}
+
+/// Runs `flags`' workloads on `engine` in `db_dir`, printing one result
+/// line (and one line of extra figures) per workload to `out`; `progress`
+/// shows bars on stderr.
+pub fn run_suite(
+    engine_name: EngineName,
+    flags: &BenchFlags,
+    db_dir: &Path,
+    out: &mut dyn Write,
+    progress: bool,
+) -> EngineResult<Vec<Measurement>> {
+    let benchmarks = parse_benchmarks(&flags.benchmarks)?;
+    let settings = engine_settings(flags);
+    let params = workload_params(flags);
+    let io = |e: std::io::Error| format!("cannot write the results: {e}");
+    destroy(db_dir)?;
+    let mut engine: Option<Box<dyn Engine>> = None;
+    let mut threads_started = 0u32;
+    let mut measurements = Vec::with_capacity(benchmarks.len());
+    for benchmark in benchmarks {
+        if benchmark.wants_fresh_db() {
+            drop(engine.take());
+            destroy(db_dir)?;
+        }
+        let db = match engine.take() {
+            Some(db) => db,
+            None => engine_name.open(db_dir, &settings)?,
+        };
+        let total = params.ops_per_thread(benchmark) * params.threads as u64;
+        let bar_total = if benchmark == Benchmark::Compact { 0 } else { total };
+        let bar = Progress::new(&format!("{engine_name} {benchmark}"), bar_total, progress);
+        let written_before = proc_stats::write_bytes();
+        let result = run_benchmark(db.as_ref(), benchmark, &params, &mut threads_started, &bar);
+        let written_after = proc_stats::write_bytes();
+        bar.finish();
+        let stats = result.map_err(|e| format!("{engine_name} {benchmark}: {e}"))?;
+        let disk_bytes_written =
+            written_before.zip(written_after).map(|(before, after)| after.saturating_sub(before));
+        let user_bytes = match benchmark {
+            Benchmark::DeleteSeq | Benchmark::DeleteRandom => stats.done * params.key_size as u64,
+            b if b.writes() => stats.bytes,
+            _ => 0,
+        };
+        let write_amp = disk_bytes_written.filter(|_| user_bytes > 0).map(|d| d as f64 / user_bytes as f64);
+        let measurement = Measurement {
+            engine: engine_name.name().to_string(),
+            benchmark: benchmark.name().to_string(),
+            num: stats.done,
+            micros_per_op: stats.micros_per_op(),
+            mb_per_s: stats.mb_per_s(),
+            p50_us: stats.latencies.percentile_micros(50.0),
+            p99_us: stats.latencies.percentile_micros(99.0),
+            p999_us: stats.latencies.percentile_micros(99.9),
+            disk_bytes_written,
+            write_amp,
+            bytes_on_disk: bytes_on_disk(db_dir),
+            peak_rss_bytes: None,
+            message: stats.message.clone(),
+        };
+        writeln!(
+            out,
+            "{}",
+            db_bench_line(
+                benchmark.name(),
+                measurement.micros_per_op,
+                measurement.mb_per_s,
+                &measurement.message
+            )
+        )
+        .map_err(io)?;
+        writeln!(out, "{}", extra_line(&measurement)).map_err(io)?;
+        out.flush().map_err(io)?;
+        measurements.push(measurement);
+        engine = Some(db);
+    }
+    drop(engine);
+    Ok(measurements)
+}
+
+/// The figures `db_bench` does not print, on an indented line under its own.
+pub fn extra_line(m: &Measurement) -> String {
+    let mut line =
+        format!("{:15}p50 {:.2} us, p99 {:.2} us, p99.9 {:.2} us", "", m.p50_us, m.p99_us, m.p999_us);
+    if let Some(write_amp) = m.write_amp {
+        line.push_str(&format!("; write amp {write_amp:.2}"));
+    }
+    line.push_str(&format!("; {:.1} MB on disk", m.bytes_on_disk as f64 / 1_048_576.0));
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        flags: BenchFlags,
+    }
+
+    /// Every workload on lsmkit with 2000 entries, checked for what the
+    /// workloads must find (no timing is checked).
+    #[test]
+    fn lsmkit_runs_every_workload() {
+        let flags = Wrapper::parse_from([
+            "bench",
+            "--num=2000",
+            "--threads=2",
+            "--benchmarks=fillseq,fillsync,fillrandom,fillbatch,overwrite,readrandom,readmissing,readseq,\
+             readreverse,seekrandom,readwhilewriting,compact,deleteseq,deleterandom,readseq",
+            "--write_buffer_size=65536",
+        ])
+        .flags;
+        let dir = tempfile::tempdir().unwrap();
+        let db_dir = dir.path().join("lsmkit");
+        let mut out = Vec::new();
+        let measurements = run_suite(EngineName::Lsmkit, &flags, &db_dir, &mut out, false).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let by_name = |name: &str| measurements.iter().find(|m| m.benchmark == name).unwrap();
+        assert_eq!(measurements.len(), 15);
+        assert_eq!(out.lines().count(), 30);
+        assert!(out.lines().next().unwrap().starts_with("fillseq      : "));
+        assert!(out.contains(" micros/op;"));
+        // Two threads each write 2000 entries, or read 2000 times.
+        assert_eq!(by_name("fillseq").num, 4000);
+        assert_eq!(by_name("fillsync").num, 4);
+        assert_eq!(by_name("fillsync").message, "(2 ops)");
+        assert_eq!(by_name("readrandom").num, 4000);
+        // After fillbatch (every key) and overwrite, every read finds its key.
+        assert_eq!(by_name("readrandom").message, "(2000 of 2000 found)");
+        assert_eq!(by_name("seekrandom").message, "(2000 of 2000 found)");
+        // Each of the two scanning threads sees all 2000 keys.
+        assert_eq!(measurements[7].num, 4000);
+        assert_eq!(by_name("readreverse").num, 4000);
+        assert!(by_name("readseq").mb_per_s.is_some());
+        // The writer of readwhilewriting is not counted.
+        assert_eq!(by_name("readwhilewriting").num, 4000);
+        assert_eq!(by_name("compact").num, 1);
+        // After deleteseq nothing is left to scan.
+        assert_eq!(measurements[14].num, 1);
+        assert_eq!(measurements[14].mb_per_s, None);
+        for m in &measurements {
+            assert!(m.micros_per_op >= 0.0 && m.p50_us <= m.p99_us && m.p99_us <= m.p999_us, "{m:?}");
+            assert_eq!(
+                m.write_amp.is_some(),
+                m.benchmark.parse::<Benchmark>().unwrap().writes() && m.disk_bytes_written.is_some()
+            );
+        }
+        assert!(by_name("overwrite").bytes_on_disk > 0);
+    }
+
+    #[test]
+    fn header_estimates_sizes() {
+        let flags = Wrapper::parse_from(["bench", "--num=1048576"]).flags;
+        let header = header(&flags);
+        assert!(header.contains("Values:     100 bytes each (50 bytes after compression)"));
+        assert!(header.contains("RawSize:    116.0 MB"));
+        assert!(header.contains("FileSize:   66.0 MB"));
+    }
+
+    #[test]
+    fn negative_bloom_bits_mean_no_filter() {
+        let flags = Wrapper::parse_from(["bench", "--bloom_bits=-1"]).flags;
+        assert_eq!(engine_settings(&flags).bloom_bits, None);
+        let flags = Wrapper::parse_from(["bench"]).flags;
+        assert_eq!(engine_settings(&flags).bloom_bits, Some(10));
+    }
+}

@@ -1,0 +1,345 @@
+//! The `db_bench` workloads: what each thread of a workload does against an
+//! [`Engine`], with `db_bench`'s key choice (sequential or LevelDB-random
+//! below `num`), operation counts, per-thread seeds and thread start-up
+//! (all threads start together), and the merged statistics.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+
+use super::engine::{BatchOp, Direction, Engine, EngineResult};
+use super::flags::Benchmark;
+use super::keys::{format_key, missing_key, LevelDbRandom, ValueGenerator};
+use super::progress::{Progress, ProgressCounter};
+use super::stats::{MergedStats, ThreadStats};
+
+/// The `db_bench` parameters a workload reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadParams {
+    /// Keys are numbers below this; write workloads write this many.
+    pub num: u64,
+    /// Reads per reading thread.
+    pub reads: u64,
+    /// Threads (`readwhilewriting` adds one writer).
+    pub threads: usize,
+    /// Bytes per value.
+    pub value_size: usize,
+    /// Bytes per key.
+    pub key_size: usize,
+    /// Compressibility of values.
+    pub compression_ratio: f64,
+}
+
+impl WorkloadParams {
+    /// Operations per thread `benchmark` does (`db_bench`'s `num_` or `reads_`).
+    pub fn ops_per_thread(&self, benchmark: Benchmark) -> u64 {
+        match benchmark {
+            Benchmark::FillSync => self.num / 1000,
+            Benchmark::FillSeq
+            | Benchmark::FillRandom
+            | Benchmark::FillBatch
+            | Benchmark::Overwrite
+            | Benchmark::DeleteSeq
+            | Benchmark::DeleteRandom => self.num,
+            Benchmark::ReadRandom
+            | Benchmark::ReadMissing
+            | Benchmark::ReadSeq
+            | Benchmark::ReadReverse
+            | Benchmark::SeekRandom
+            | Benchmark::ReadWhileWriting => self.reads,
+            Benchmark::Compact => 1,
+        }
+    }
+
+    /// Threads `benchmark` runs (`compact` runs in one).
+    pub fn thread_count(&self, benchmark: Benchmark) -> usize {
+        match benchmark {
+            Benchmark::ReadWhileWriting => self.threads + 1,
+            Benchmark::Compact => 1,
+            _ => self.threads,
+        }
+    }
+}
+
+/// Runs `benchmark` on `engine`. `threads_started` counts the threads of the
+/// whole run so far; thread `i` of the run is seeded with `1000 + i`, as in
+/// `db_bench`.
+pub fn run_benchmark(
+    engine: &dyn Engine,
+    benchmark: Benchmark,
+    params: &WorkloadParams,
+    threads_started: &mut u32,
+    progress: &Progress,
+) -> EngineResult<MergedStats> {
+    let thread_count = params.thread_count(benchmark);
+    let seeds: Vec<u32> = (0..thread_count)
+        .map(|_| {
+            *threads_started += 1;
+            1000 + *threads_started
+        })
+        .collect();
+    let barrier = Barrier::new(thread_count);
+    let readers_done = AtomicUsize::new(0);
+    let results: Vec<EngineResult<ThreadStats>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = seeds
+            .iter()
+            .enumerate()
+            .map(|(tid, &seed)| {
+                let context = ThreadContext {
+                    engine,
+                    params,
+                    benchmark,
+                    random: LevelDbRandom::new(seed),
+                    barrier: &barrier,
+                    readers_done: &readers_done,
+                    readers: thread_count - 1,
+                    progress,
+                };
+                scope.spawn(move || context.run(tid))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a workload thread panicked".into())))
+            .collect()
+    });
+    let stats: Vec<ThreadStats> = results.into_iter().collect::<EngineResult<_>>()?;
+    Ok(MergedStats::merge(&stats))
+}
+
+/// What one thread of a workload works with.
+struct ThreadContext<'a> {
+    engine: &'a dyn Engine,
+    params: &'a WorkloadParams,
+    benchmark: Benchmark,
+    random: LevelDbRandom,
+    barrier: &'a Barrier,
+    readers_done: &'a AtomicUsize,
+    /// Reader threads of `readwhilewriting` (the others than thread 0).
+    readers: usize,
+    progress: &'a Progress,
+}
+
+/// Counts a reader of `readwhilewriting` as done when dropped, even on error.
+struct ReaderDone<'a>(&'a AtomicUsize);
+
+impl Drop for ReaderDone<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl ThreadContext<'_> {
+    fn run(mut self, tid: usize) -> EngineResult<ThreadStats> {
+        self.barrier.wait();
+        let mut stats = ThreadStats::start();
+        let num = self.params.ops_per_thread(self.benchmark);
+        match self.benchmark {
+            Benchmark::FillSeq => self.write(&mut stats, num, true, 1, false)?,
+            Benchmark::FillBatch => self.write(&mut stats, num, true, 1000, false)?,
+            Benchmark::FillRandom | Benchmark::Overwrite => self.write(&mut stats, num, false, 1, false)?,
+            Benchmark::FillSync => self.write(&mut stats, num, false, 1, true)?,
+            Benchmark::ReadRandom => self.read_random(&mut stats)?,
+            Benchmark::ReadMissing => self.read_missing(&mut stats)?,
+            Benchmark::ReadSeq => self.scan(&mut stats, Direction::Forward)?,
+            Benchmark::ReadReverse => self.scan(&mut stats, Direction::Backward)?,
+            Benchmark::SeekRandom => self.seek_random(&mut stats)?,
+            Benchmark::DeleteSeq => self.delete(&mut stats, true, 1)?,
+            Benchmark::DeleteRandom => self.delete(&mut stats, false, 1)?,
+            Benchmark::ReadWhileWriting if tid == 0 => {
+                self.write_until_readers_finish()?;
+                // As db_bench: the writer's work is not counted.
+                stats = ThreadStats::start();
+            }
+            Benchmark::ReadWhileWriting => {
+                let _done = ReaderDone(self.readers_done);
+                self.read_random(&mut stats)?;
+            }
+            Benchmark::Compact => {
+                self.engine.compact()?;
+                stats.finished(1);
+            }
+        }
+        stats.stop();
+        Ok(stats)
+    }
+
+    fn key_number(&mut self, i: u64, sequential: bool) -> u64 {
+        if sequential {
+            i
+        } else {
+            self.random.uniform(self.params.num)
+        }
+    }
+
+    /// `db_bench`'s `DoWrite`: `num` puts, `per_batch` to a write.
+    fn write(
+        &mut self,
+        stats: &mut ThreadStats,
+        num: u64,
+        sequential: bool,
+        per_batch: u64,
+        sync: bool,
+    ) -> EngineResult<()> {
+        if num != self.params.num {
+            stats.message = format!("({num} ops)");
+        }
+        let value_size = self.params.value_size;
+        let mut values = ValueGenerator::new(self.params.compression_ratio, value_size);
+        let mut counter = ProgressCounter::new(self.progress);
+        let mut key = Vec::new();
+        let (mut batch_keys, mut batch_values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < num {
+            let in_batch = per_batch.min(num - i);
+            if per_batch == 1 {
+                let k = self.key_number(i, sequential);
+                format_key(k, self.params.key_size, &mut key);
+                self.engine.put(&key, values.generate(value_size), sync)?;
+                stats.bytes += (key.len() + value_size) as u64;
+            } else {
+                batch_keys.resize_with(in_batch as usize, Vec::new);
+                batch_values.resize_with(in_batch as usize, Vec::new);
+                for (j, (key, value)) in batch_keys.iter_mut().zip(batch_values.iter_mut()).enumerate() {
+                    let k = self.key_number(i + j as u64, sequential);
+                    format_key(k, self.params.key_size, key);
+                    value.clear();
+                    value.extend_from_slice(values.generate(value_size));
+                    stats.bytes += (key.len() + value_size) as u64;
+                }
+                let ops: Vec<BatchOp<'_>> =
+                    batch_keys.iter().zip(&batch_values).map(|(k, v)| BatchOp::Put(k, v)).collect();
+                self.engine.write_batch(&ops, sync)?;
+            }
+            stats.finished(in_batch);
+            counter.add(in_batch);
+            i += in_batch;
+        }
+        Ok(())
+    }
+
+    /// `db_bench`'s `DoDelete`: `num` deletes, `per_batch` to a write.
+    fn delete(&mut self, stats: &mut ThreadStats, sequential: bool, per_batch: u64) -> EngineResult<()> {
+        let mut counter = ProgressCounter::new(self.progress);
+        let mut key = Vec::new();
+        let mut batch_keys: Vec<Vec<u8>> = Vec::new();
+        let num = self.params.num;
+        let mut i = 0;
+        while i < num {
+            let in_batch = per_batch.min(num - i);
+            if per_batch == 1 {
+                let k = self.key_number(i, sequential);
+                format_key(k, self.params.key_size, &mut key);
+                self.engine.delete(&key, false)?;
+            } else {
+                batch_keys.resize_with(in_batch as usize, Vec::new);
+                for (j, key) in batch_keys.iter_mut().enumerate() {
+                    let k = self.key_number(i + j as u64, sequential);
+                    format_key(k, self.params.key_size, key);
+                }
+                let ops: Vec<BatchOp<'_>> = batch_keys.iter().map(|k| BatchOp::Delete(k)).collect();
+                self.engine.write_batch(&ops, false)?;
+            }
+            stats.finished(in_batch);
+            counter.add(in_batch);
+            i += in_batch;
+        }
+        Ok(())
+    }
+
+    fn read_random(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
+        let mut counter = ProgressCounter::new(self.progress);
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        let mut found = 0u64;
+        for _ in 0..self.params.reads {
+            let k = self.random.uniform(self.params.num);
+            format_key(k, self.params.key_size, &mut key);
+            if self.engine.get(&key, &mut value)? {
+                found += 1;
+            }
+            stats.finished(1);
+            counter.add(1);
+        }
+        stats.message = format!("({found} of {} found)", self.params.num);
+        Ok(())
+    }
+
+    fn read_missing(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
+        let mut counter = ProgressCounter::new(self.progress);
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        let mut found = 0u64;
+        for _ in 0..self.params.reads {
+            let k = self.random.uniform(self.params.num);
+            missing_key(k, self.params.key_size, &mut key);
+            if self.engine.get(&key, &mut value)? {
+                found += 1;
+            }
+            stats.finished(1);
+            counter.add(1);
+        }
+        if found > 0 {
+            return Err(format!("readmissing found {found} keys that were never written"));
+        }
+        Ok(())
+    }
+
+    fn scan(&mut self, stats: &mut ThreadStats, direction: Direction) -> EngineResult<()> {
+        let mut counter = ProgressCounter::new(self.progress);
+        let mut bytes = 0u64;
+        let mut previous: Option<Vec<u8>> = None;
+        let mut out_of_order = false;
+        self.engine.scan(direction, self.params.reads, &mut |key, value| {
+            bytes += (key.len() + value.len()) as u64;
+            stats.finished(1);
+            counter.add(1);
+            // Cheap check that the engine really scans in order: compare with
+            // the previous key, kept in a reused buffer.
+            if let Some(previous) = previous.as_mut() {
+                let in_order = match direction {
+                    Direction::Forward => previous.as_slice() < key,
+                    Direction::Backward => previous.as_slice() > key,
+                };
+                out_of_order |= !in_order;
+                previous.clear();
+                previous.extend_from_slice(key);
+            } else {
+                previous = Some(key.to_vec());
+            }
+        })?;
+        if out_of_order {
+            return Err(format!("the {direction:?} scan returned keys out of order"));
+        }
+        stats.bytes += bytes;
+        Ok(())
+    }
+
+    fn seek_random(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
+        let mut counter = ProgressCounter::new(self.progress);
+        let (mut key, mut found_key) = (Vec::new(), Vec::new());
+        let mut found = 0u64;
+        for _ in 0..self.params.reads {
+            let k = self.random.uniform(self.params.num);
+            format_key(k, self.params.key_size, &mut key);
+            if self.engine.seek(&key, &mut found_key)? && found_key == key {
+                found += 1;
+            }
+            stats.finished(1);
+            counter.add(1);
+        }
+        stats.message = format!("({found} of {} found)", self.params.num);
+        Ok(())
+    }
+
+    /// The extra thread of `readwhilewriting`: random puts until every
+    /// reader is done.
+    fn write_until_readers_finish(&mut self) -> EngineResult<()> {
+        let value_size = self.params.value_size;
+        let mut values = ValueGenerator::new(self.params.compression_ratio, value_size);
+        let mut key = Vec::new();
+        while self.readers_done.load(Ordering::SeqCst) < self.readers {
+            let k = self.random.uniform(self.params.num);
+            format_key(k, self.params.key_size, &mut key);
+            self.engine.put(&key, values.generate(value_size), false)?;
+        }
+        Ok(())
+    }
+}
