@@ -3,6 +3,11 @@
 //! Used to read the memtables and tables of a database as one sorted stream,
 //! and by compaction to merge its inputs. Entries with equal keys from
 //! different children are all yielded, the earlier child first.
+//!
+//! A child's status can change only when it moves, so the merge asks only
+//! the children it moved and keeps the first error it saw: `status` costs
+//! nothing per call, however many children there are (readers check it
+//! before every entry they show).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -10,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::comparator::Comparator;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::iterator::InternalIterator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +47,39 @@ pub struct MergingIterator {
     children: Vec<Box<dyn InternalIterator>>,
     current: Option<usize>,
     direction: Direction,
+    /// The first error a child reported; it stays once set.
+    error: Option<Error>,
 }
 
 impl MergingIterator {
     /// Merges `children`; on equal keys the child with the lower index comes first.
     pub fn new(comparator: Arc<dyn Comparator>, children: Vec<Box<dyn InternalIterator>>) -> MergingIterator {
-        MergingIterator { comparator, children, current: None, direction: Direction::Forward }
+        let mut merged = MergingIterator {
+            comparator,
+            children,
+            current: None,
+            direction: Direction::Forward,
+            error: None,
+        };
+        merged.note_all_statuses();
+        merged
+    }
+
+    /// Records child `index`'s error, if it has one and none was recorded.
+    #[inline]
+    fn note_status(&mut self, index: usize) {
+        if self.error.is_none() {
+            if let Err(e) = self.children[index].status() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Records the first error among all children (after moving them all).
+    fn note_all_statuses(&mut self) {
+        for index in 0..self.children.len() {
+            self.note_status(index);
+        }
     }
 
     fn find_smallest(&mut self) {
@@ -101,6 +133,7 @@ impl InternalIterator for MergingIterator {
         for child in &mut self.children {
             child.seek_to_first();
         }
+        self.note_all_statuses();
         self.direction = Direction::Forward;
         self.find_smallest();
     }
@@ -109,6 +142,7 @@ impl InternalIterator for MergingIterator {
         for child in &mut self.children {
             child.seek_to_last();
         }
+        self.note_all_statuses();
         self.direction = Direction::Reverse;
         self.find_largest();
     }
@@ -117,6 +151,7 @@ impl InternalIterator for MergingIterator {
         for child in &mut self.children {
             child.seek(target);
         }
+        self.note_all_statuses();
         self.direction = Direction::Forward;
         self.find_smallest();
     }
@@ -142,9 +177,11 @@ impl InternalIterator for MergingIterator {
                     child.next();
                 }
             }
+            self.note_all_statuses();
             self.direction = Direction::Forward;
         }
         self.children[current].next();
+        self.note_status(current);
         self.find_smallest();
     }
 
@@ -172,9 +209,11 @@ impl InternalIterator for MergingIterator {
                     child.seek_to_last();
                 }
             }
+            self.note_all_statuses();
             self.direction = Direction::Reverse;
         }
         self.children[current].prev();
+        self.note_status(current);
         self.find_largest();
     }
 
@@ -195,9 +234,104 @@ impl InternalIterator for MergingIterator {
     }
 
     fn status(&self) -> Result<()> {
-        for child in &self.children {
-            child.status()?;
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comparator::BytewiseComparator;
+    use crate::iterator::{EmptyIterator, VecIterator};
+
+    /// A child that starts reporting an error from its `fail_after`-th move
+    /// on while staying valid, as a two-level iterator does after skipping a
+    /// block it could not read.
+    struct FailsAfter {
+        inner: VecIterator,
+        moves: usize,
+        fail_after: usize,
+    }
+
+    impl FailsAfter {
+        fn moved(&mut self) {
+            self.moves += 1;
+        }
+    }
+
+    impl InternalIterator for FailsAfter {
+        fn valid(&self) -> bool {
+            self.inner.valid()
+        }
+        fn seek_to_first(&mut self) {
+            self.moved();
+            self.inner.seek_to_first();
+        }
+        fn seek_to_last(&mut self) {
+            self.moved();
+            self.inner.seek_to_last();
+        }
+        fn seek(&mut self, target: &[u8]) {
+            self.moved();
+            self.inner.seek(target);
+        }
+        fn next(&mut self) {
+            self.moved();
+            self.inner.next();
+        }
+        fn prev(&mut self) {
+            self.moved();
+            self.inner.prev();
+        }
+        fn key(&self) -> &[u8] {
+            self.inner.key()
+        }
+        fn value(&self) -> &[u8] {
+            self.inner.value()
+        }
+        fn status(&self) -> Result<()> {
+            if self.moves >= self.fail_after {
+                return Err(Error::corruption("block unreadable"));
+            }
+            self.inner.status()
+        }
+    }
+
+    fn entries(keys: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        keys.iter().map(|k| (k.to_vec(), Vec::new())).collect()
+    }
+
+    #[test]
+    fn error_of_a_child_that_stays_valid_is_reported_and_kept() {
+        let cmp = BytewiseComparator::shared();
+        let failing = FailsAfter {
+            inner: VecIterator::new(cmp.clone(), entries(&[b"a", b"c", b"e"])),
+            moves: 0,
+            fail_after: 2,
+        };
+        let healthy = VecIterator::new(cmp.clone(), entries(&[b"b", b"d"]));
+        let mut merged = MergingIterator::new(cmp, vec![Box::new(failing), Box::new(healthy)]);
+        merged.seek_to_first();
+        assert_eq!(merged.key(), b"a");
+        assert!(merged.status().is_ok());
+        // Moving past "a" moves the failing child a second time.
+        merged.next();
+        assert!(merged.valid());
+        assert!(merged.status().unwrap_err().is_corruption());
+        // The error stays, whatever the merge does next.
+        merged.seek(b"d");
+        assert!(merged.status().unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn child_failed_before_any_move_is_reported() {
+        let cmp = BytewiseComparator::shared();
+        let healthy = VecIterator::new(cmp.clone(), entries(&[b"a"]));
+        let failed = EmptyIterator::with_error(Error::corruption("cannot open table"));
+        let merged = MergingIterator::new(cmp, vec![Box::new(healthy), Box::new(failed)]);
+        assert!(merged.status().unwrap_err().is_corruption());
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
+use lsmkit_base::coding::varint_length;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
     make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
@@ -17,7 +18,7 @@ use lsmkit_compaction::{new_picker, LevelIterator, ManualCompaction};
 use lsmkit_memtable::{Memtable, MemtableGet};
 use lsmkit_sstable::{BlockCache, TableCache, TableOptions};
 use lsmkit_version::{GetStats, Version, VersionSet, VersionSetOptions, NUM_LEVELS};
-use lsmkit_wal::WriteBatch;
+use lsmkit_wal::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
 
 use crate::db_iterator::DbIterator;
 use crate::options::{FlushOptions, Options, ReadOptions, WriteOptions};
@@ -169,9 +170,11 @@ impl Db {
 
     /// Sets `key` to `value` with write options.
     pub fn put_opt(&self, options: WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
+        let mut batch = batch_with_room(
+            varint_length(key.len() as u64) + key.len() + varint_length(value.len() as u64) + value.len(),
+        );
         batch.put(key, value);
-        self.write(options, batch)
+        self.write_well_formed(options, batch)
     }
 
     /// Deletes `key` (deleting a missing key is not an error).
@@ -181,19 +184,29 @@ impl Db {
 
     /// Deletes `key` with write options.
     pub fn delete_opt(&self, options: WriteOptions, key: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
+        let mut batch = batch_with_room(varint_length(key.len() as u64) + key.len());
         batch.delete(key);
-        self.write(options, batch)
+        self.write_well_formed(options, batch)
     }
 
     /// Applies `batch` atomically. Its writes get consecutive sequence
     /// numbers; with `options.sync` the WAL is synced before this returns.
+    /// A malformed batch (made with `WriteBatch::from_data`) is rejected
+    /// with `Error::Corruption` before anything is written; one whose header
+    /// declares no operations is ignored.
     pub fn write(&self, options: WriteOptions, batch: WriteBatch) -> Result<()> {
         if batch.count() == 0 {
             return Ok(());
         }
         let batch = self.shared().batch_for_ttl(batch)?;
         self.shared().write(options, Some(Arc::new(batch)))
+    }
+
+    /// [`Db::write`] for a batch this module built with `put`/`delete`,
+    /// which needs no validation.
+    fn write_well_formed(&self, options: WriteOptions, batch: WriteBatch) -> Result<()> {
+        let batch = self.shared().batch_for_ttl(batch)?;
+        self.shared().write_well_formed(options, Some(Arc::new(batch)))
     }
 
     // ----- reads --------------------------------------------------------------
@@ -462,6 +475,16 @@ impl Db {
     pub fn property(&self, name: &str) -> Option<String> {
         crate::properties::property(self.shared(), name)
     }
+}
+
+/// An empty batch with room for `ops_len` bytes of operations (one record
+/// byte is added here for the tag), so filling it does not reallocate.
+fn batch_with_room(ops_len: usize) -> WriteBatch {
+    let mut rep = Vec::with_capacity(WRITE_BATCH_HEADER_SIZE + 1 + ops_len);
+    rep.resize(WRITE_BATCH_HEADER_SIZE, 0);
+    // A zeroed header is a valid empty batch: `from_data` only rejects
+    // fewer bytes than a header.
+    WriteBatch::from_data(rep).unwrap_or_default()
 }
 
 fn owned_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Vec<u8>> {

@@ -7,6 +7,9 @@
 //! numbers, writes one WAL record for the whole group and syncs it at most
 //! once. Then every member inserts its own batch into the memtable at the
 //! same time, and the leader publishes the new last sequence once all are in.
+//! A group of one (the common case without contention) logs its own batch
+//! instead of a copy, inserts it right after the WAL write without taking
+//! the lock in between, and wakes nobody when nobody waits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,14 +39,24 @@ pub(crate) fn insert_batch(mem: &Memtable, batch: &WriteBatch, sequence: Sequenc
 
 impl DbShared {
     /// Writes `batch` (or, with `None`, switches to a new memtable so the
-    /// current one gets flushed).
+    /// current one gets flushed). The batch is validated first: a malformed
+    /// batch must not reach the WAL.
     pub(crate) fn write(&self, options: WriteOptions, batch: Option<Arc<WriteBatch>>) -> Result<()> {
         if let Some(b) = &batch {
-            // Validate before queuing: a malformed batch must not reach the WAL.
             for op in b.ops() {
                 op?;
             }
         }
+        self.write_well_formed(options, batch)
+    }
+
+    /// [`DbShared::write`] for a batch known to be well formed (built by the
+    /// engine through `WriteBatch::put`/`delete`, or already validated).
+    pub(crate) fn write_well_formed(
+        &self,
+        options: WriteOptions,
+        batch: Option<Arc<WriteBatch>>,
+    ) -> Result<()> {
         let mut state = self.lock();
         let id = state.next_writer_id;
         state.next_writer_id += 1;
@@ -125,13 +138,12 @@ impl DbShared {
             group_len += 1;
         }
         let first_sequence = state.versions.last_sequence() + 1;
-        let mut sequences = Vec::with_capacity(group_len);
-        let mut next = first_sequence;
-        for w in state.writers.iter().take(group_len) {
-            sequences.push(next);
-            next += u64::from(w.batch.as_ref().map_or(0, |b| b.count()));
-        }
-        let last_sequence = next - 1;
+        let last_sequence = state
+            .writers
+            .iter()
+            .take(group_len)
+            .fold(first_sequence, |next, w| next + u64::from(w.batch.as_ref().map_or(0, |b| b.count())))
+            - 1;
         let mem = state.mem.clone();
         let user_bytes: usize = state
             .writers
@@ -139,18 +151,15 @@ impl DbShared {
             .take(group_len)
             .map(|w| w.batch.as_ref().map_or(0, |b| b.approximate_size().saturating_sub(12)))
             .sum();
+        let solo = group_len == 1;
 
         // One WAL record for the group, written without the lock: only the
         // leader touches the WAL, and it stays the leader until it pops.
         let mut wal_result = Ok(());
+        // A group of one inserts right after its WAL write, before locking again.
+        let mut solo_insert = None;
         if !disable_wal {
-            let mut record = WriteBatch::new();
-            for w in state.writers.iter().take(group_len) {
-                if let Some(b) = &w.batch {
-                    record.append(b);
-                }
-            }
-            record.set_sequence(first_sequence);
+            let record = self.group_record(&mut state, group_len, first_sequence);
             let mut wal = state.wal.take();
             let needs_dir_sync = sync && !state.wal_dir_synced;
             drop(state);
@@ -167,6 +176,9 @@ impl DbShared {
                     result
                 }
             };
+            if solo && wal_result.is_ok() {
+                solo_insert = Some(insert_batch(&mem, &record, first_sequence));
+            }
             state = self.lock();
             state.wal = wal;
             if wal_result.is_ok() {
@@ -192,23 +204,36 @@ impl DbShared {
             return Err(e);
         }
 
-        // Insert: followers in parallel with the leader.
         let leader_id = state.writers[0].id;
-        for (i, w) in state.writers.iter_mut().enumerate().take(group_len).skip(1) {
-            w.status = WriterStatus::Insert { sequence: sequences[i], mem: mem.clone() };
-        }
-        state.group_inserts_pending = group_len - 1;
-        self.writer_cv.notify_all();
-        let leader_batch = state.writers[0].batch.clone();
-        drop(state);
-        let insert_result = match &leader_batch {
-            Some(b) => insert_batch(&mem, b, first_sequence),
-            None => Ok(()),
+        let insert_result = match solo_insert {
+            Some(result) => result,
+            None => {
+                // Insert: followers in parallel with the leader.
+                let mut next = first_sequence;
+                for (i, w) in state.writers.iter_mut().enumerate().take(group_len) {
+                    let count = u64::from(w.batch.as_ref().map_or(0, |b| b.count()));
+                    if i > 0 {
+                        w.status = WriterStatus::Insert { sequence: next, mem: mem.clone() };
+                    }
+                    next += count;
+                }
+                state.group_inserts_pending = group_len - 1;
+                if !solo {
+                    self.writer_cv.notify_all();
+                }
+                let leader_batch = state.writers[0].batch.clone();
+                drop(state);
+                let result = match &leader_batch {
+                    Some(b) => insert_batch(&mem, b, first_sequence),
+                    None => Ok(()),
+                };
+                state = self.lock();
+                while state.group_inserts_pending > 0 {
+                    state = self.wait(&self.writer_cv, state);
+                }
+                result
+            }
         };
-        state = self.lock();
-        while state.group_inserts_pending > 0 {
-            state = self.wait(&self.writer_cv, state);
-        }
         if let Err(e) = &insert_result {
             self.record_background_error(&mut state, e.clone());
         }
@@ -221,8 +246,44 @@ impl DbShared {
                 }
             }
         }
-        self.writer_cv.notify_all();
+        // Every waiter on `writer_cv` has an entry in the queue or, as a
+        // follower of this group, a result to pick up; with neither there is
+        // nobody to wake (a notification costs a system call).
+        if !solo || !state.writers.is_empty() {
+            self.writer_cv.notify_all();
+        }
         insert_result
+    }
+
+    /// The WAL record of the group of `group_len` writers at the front of the
+    /// queue, numbered from `first_sequence`. A group of one logs its own
+    /// batch, given its sequence in place (LevelDB does the same); a larger
+    /// group's batches are concatenated into a new one.
+    fn group_record(
+        &self,
+        state: &mut DbState,
+        group_len: usize,
+        first_sequence: SequenceNumber,
+    ) -> Arc<WriteBatch> {
+        if group_len == 1 {
+            if let Some(batch) = state.writers[0].batch.as_mut() {
+                // Only the writer's queue entry holds its batch before the
+                // group's inserts begin; should another handle exist, the
+                // batch is copied instead of changed.
+                if let Some(own) = Arc::get_mut(batch) {
+                    own.set_sequence(first_sequence);
+                    return Arc::clone(batch);
+                }
+            }
+        }
+        let mut record = WriteBatch::new();
+        for w in state.writers.iter().take(group_len) {
+            if let Some(b) = &w.batch {
+                record.append(b);
+            }
+        }
+        record.set_sequence(first_sequence);
+        Arc::new(record)
     }
 
     /// LevelDB's MakeRoomForWrite: returns once the memtable has room (or,

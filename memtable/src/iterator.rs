@@ -1,28 +1,30 @@
 //! [`MemtableIterator`]: the memtable's entries as an `InternalIterator`
 //! (keys are FORMAT.md §5 internal keys).
 //!
-//! The iterator owns a handle on the memtable and holds a reference-counted
-//! skiplist entry as its position, so it stays valid while other threads keep
-//! adding. Moving forward or backward always searches from the current key,
-//! so the stream it yields is strictly ordered in either direction; entries
-//! added after it was created may or may not appear.
+//! The iterator owns a handle on the memtable and holds a skiplist node as
+//! its position, so it stays valid while other threads keep adding: the
+//! memtable's skiplist never frees a node before it is dropped (see
+//! `append_only_list`), so a step costs no epoch pin and no reference count.
+//! Moving forward follows the node's successor link, moving backward
+//! searches from the current key, so the stream it yields is strictly
+//! ordered in either direction; entries added after it was created may or
+//! may not appear.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_skiplist::map::Entry;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::Result;
 
+use crate::append_only_list::Position;
 use crate::memtable::{MemtableShared, Table};
 use crate::skiplist_key::{BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
 
-/// An entry of one of the two skiplist kinds, borrowed for `'a`.
+/// A node of one of the two skiplist kinds, borrowed for `'a`.
 enum Located<'a> {
     Nothing,
-    Bytewise(Entry<'a, BytewiseKey, ()>),
-    Ordered(Entry<'a, ComparatorKey, ()>),
+    Bytewise(Position<'a, BytewiseKey>),
+    Ordered(Position<'a, ComparatorKey>),
 }
 
 /// Where a seek should land.
@@ -55,10 +57,11 @@ impl MemtableIterator {
         // SAFETY: `located` borrows the skiplist inside `*self.shared`. That
         // skiplist sits in the `Arc` allocation, which never moves and stays
         // alive while `self.shared` does. `self.shared` is never reassigned,
-        // and `position` is declared before `shared`, so the entry is dropped
-        // before this iterator's reference on the allocation. The entry itself
-        // holds a reference count on its node, so the node outlives it too.
-        // Only the lifetime changes in this transmute, never the type.
+        // and `position` is declared before `shared`, so the position is
+        // dropped before this iterator's reference on the allocation. The
+        // skiplist frees no node before it is itself dropped, so the node
+        // outlives the position too. Only the lifetime changes in this
+        // transmute, never the type.
         self.position = unsafe { std::mem::transmute::<Located<'_>, Located<'static>>(located) };
     }
 
@@ -81,7 +84,7 @@ fn locate<'a>(table: &'a Table, target: Target<'_>) -> Located<'a> {
                 Target::Last => map.back(),
                 Target::AtOrAfter(key) => {
                     let target = BytewiseKey::new(EntryBuffer::key_only(Bytes::copy_from_slice(key)));
-                    map.lower_bound(Bound::Included(&target))
+                    map.lower_bound(&target)
                 }
             };
             found.map_or(Located::Nothing, Located::Bytewise)
@@ -95,7 +98,7 @@ fn locate<'a>(table: &'a Table, target: Target<'_>) -> Located<'a> {
                         EntryBuffer::key_only(Bytes::copy_from_slice(key)),
                         comparator.clone(),
                     );
-                    map.lower_bound(Bound::Included(&target))
+                    map.lower_bound(&target)
                 }
             };
             found.map_or(Located::Nothing, Located::Ordered)

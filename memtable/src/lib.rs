@@ -36,6 +36,8 @@
 //! assert_eq!(user_keys, [&b"apple"[..], b"apple", b"banana"]);
 //! ```
 
+mod append_only_list;
+mod entry_arena;
 mod iterator;
 mod memory_usage;
 mod memtable;

@@ -1,13 +1,11 @@
 //! How the memtable estimates the memory it holds.
 //!
-//! Every added entry is charged its key and value bytes plus a fixed
-//! per-entry overhead:
-//! - the skiplist node: a reference-count-and-height word, the skiplist key
-//!   (see `skiplist_key`: 6 or 8 words) and the tower of next pointers. Tower heights are
-//!   geometric with p = 1/2, so a tower holds 2 pointers on average;
-//! - the header `Bytes` keeps in front of a shared buffer (a reference count
-//!   and a drop function, 16 bytes, plus the owning box's pointer and
-//!   length, 16 bytes).
+//! Entry bytes live in the arena's buffers (see `entry_arena`), charged
+//! when a buffer is allocated. On top of that every added entry is charged
+//! a fixed overhead for its skiplist node: a reference-count-and-height
+//! word, the skiplist key (see `skiplist_key`: 6 or 8 words) and the tower
+//! of next pointers. Tower heights are geometric with p = 1/2, so a tower
+//! holds 2 pointers on average.
 //!
 //! The allocator's own bookkeeping (headers, size-class rounding) is not
 //! counted: the figure is the bytes the memtable asked for. The
@@ -19,15 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Pointers in an average skiplist tower (heights are geometric, p = 1/2).
 const AVERAGE_TOWER_POINTERS: usize = 2;
 
-/// The header of one `Bytes::from_owner` allocation: reference count, drop
-/// function, and the owned `Box<[u8]>` (pointer and length).
-const SHARED_BUFFER_HEADER: usize = 4 * size_of::<usize>();
-
-/// The bytes charged to one entry on top of its internal key and value, for a
-/// skiplist whose keys are `K`.
-pub(crate) const fn entry_overhead<K>() -> usize {
-    let node = size_of::<usize>() + size_of::<K>() + AVERAGE_TOWER_POINTERS * size_of::<usize>();
-    node + SHARED_BUFFER_HEADER
+/// The bytes charged to one entry's skiplist node, for a skiplist whose
+/// keys are `K`.
+pub(crate) const fn node_overhead<K>() -> usize {
+    size_of::<usize>() + size_of::<K>() + AVERAGE_TOWER_POINTERS * size_of::<usize>()
 }
 
 /// The running byte count, alone on its cache lines: every add updates it,
@@ -61,14 +54,14 @@ mod tests {
     use crate::skiplist_key::{BytewiseKey, ComparatorKey};
 
     #[test]
-    fn overhead_counts_node_and_buffer_header() {
+    fn overhead_counts_the_node() {
         const WORD: usize = size_of::<usize>();
         // A comparator key is a `Bytes` (4 words), the key length and the
         // comparator pointer.
         assert_eq!(size_of::<ComparatorKey>(), 6 * WORD);
-        assert_eq!(entry_overhead::<ComparatorKey>(), 13 * WORD);
+        assert_eq!(node_overhead::<ComparatorKey>(), 9 * WORD);
         // A bytewise key has no comparator but 3 words of inline prefix and trailer.
         assert_eq!(size_of::<BytewiseKey>(), 8 * WORD);
-        assert_eq!(entry_overhead::<BytewiseKey>(), 15 * WORD);
+        assert_eq!(node_overhead::<BytewiseKey>(), 11 * WORD);
     }
 }

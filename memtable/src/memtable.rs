@@ -7,18 +7,18 @@
 //! number of threads.
 
 use std::cmp::Ordering;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_skiplist::SkipMap;
 use lsmkit_base::key::{
-    append_internal_key, extract_trailer, extract_user_key, make_internal_key, InternalKeyComparator,
+    extract_trailer, extract_user_key, make_internal_key, pack_sequence_and_kind, InternalKeyComparator,
     SequenceNumber, ValueKind, INTERNAL_KEY_TRAILER_LEN, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
 
+use crate::append_only_list::AppendOnlyList;
+use crate::entry_arena::EntryArena;
 use crate::iterator::MemtableIterator;
-use crate::memory_usage::{entry_overhead, MemoryCounter};
+use crate::memory_usage::{node_overhead, MemoryCounter};
 use crate::skiplist_key::{BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
 
 /// The answer of [`Memtable::get`].
@@ -60,6 +60,7 @@ pub struct Memtable {
 pub(crate) struct MemtableShared {
     pub(crate) table: Table,
     comparator: InternalKeyComparator,
+    arena: EntryArena,
     memory_usage: MemoryCounter,
 }
 
@@ -67,9 +68,9 @@ pub(crate) struct MemtableShared {
 pub(crate) enum Table {
     /// The bytewise fast path: no comparator calls, and most comparisons
     /// decided inside the node (see `skiplist_key`).
-    Bytewise(SkipMap<BytewiseKey, ()>),
+    Bytewise(AppendOnlyList<BytewiseKey>),
     /// Any other user comparator, shared by every key.
-    Ordered { map: SkipMap<ComparatorKey, ()>, comparator: Arc<InternalKeyComparator> },
+    Ordered { map: AppendOnlyList<ComparatorKey>, comparator: Arc<InternalKeyComparator> },
 }
 
 impl Memtable {
@@ -78,12 +79,13 @@ impl Memtable {
     /// true gets the bytewise fast path.
     pub fn new(comparator: InternalKeyComparator) -> Memtable {
         let table = if comparator.user_comparator().is_bytewise() {
-            Table::Bytewise(SkipMap::new())
+            Table::Bytewise(AppendOnlyList::new())
         } else {
-            Table::Ordered { map: SkipMap::new(), comparator: Arc::new(comparator.clone()) }
+            Table::Ordered { map: AppendOnlyList::new(), comparator: Arc::new(comparator.clone()) }
         };
         let memory_usage = MemoryCounter::new(std::mem::size_of::<MemtableShared>());
-        Memtable { shared: Arc::new(MemtableShared { table, comparator, memory_usage }) }
+        let arena = EntryArena::new();
+        Memtable { shared: Arc::new(MemtableShared { table, comparator, arena, memory_usage }) }
     }
 
     /// Adds the entry (`user_key`, `sequence`, `kind`) → `value`; for a
@@ -91,8 +93,8 @@ impl Memtable {
     /// threads at once.
     ///
     /// Each (`user_key`, `sequence`, `kind`) must be added at most once (the
-    /// engine's sequence numbers guarantee it); adding one again replaces the
-    /// earlier value, and [`Memtable::approximate_memory_usage`] counts both.
+    /// engine's sequence numbers guarantee it); adding one again is ignored:
+    /// the entry added first stays, and memory usage is not charged again.
     ///
     /// # Panics
     ///
@@ -101,24 +103,33 @@ impl Memtable {
     pub fn add(&self, sequence: SequenceNumber, kind: ValueKind, user_key: &[u8], value: &[u8]) {
         assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
         let internal_key_len = user_key.len() + INTERNAL_KEY_TRAILER_LEN;
-        let mut buffer = Vec::with_capacity(internal_key_len + value.len());
-        append_internal_key(&mut buffer, user_key, sequence, kind);
-        buffer.extend_from_slice(value);
-        let data_len = buffer.len();
-        // `from_owner` puts the reference count in place now, so readers that
-        // share the buffer later never allocate.
-        let entry = EntryBuffer::new(Bytes::from_owner(buffer.into_boxed_slice()), internal_key_len);
-        let overhead = match &self.shared.table {
-            Table::Bytewise(map) => {
-                map.insert(BytewiseKey::new(entry), ());
-                entry_overhead::<BytewiseKey>()
-            }
-            Table::Ordered { map, comparator } => {
-                map.insert(ComparatorKey::new(entry, comparator.clone()), ());
-                entry_overhead::<ComparatorKey>()
-            }
+        let trailer = pack_sequence_and_kind(sequence, kind).to_le_bytes();
+        let (bytes, allocated) = self.shared.arena.store(internal_key_len + value.len(), |buffer| {
+            buffer.extend_from_slice(user_key);
+            buffer.extend_from_slice(&trailer);
+            buffer.extend_from_slice(value);
+        });
+        let entry = EntryBuffer::new(bytes, internal_key_len);
+        // The entry's bytes do not move with it: finding their address in the
+        // list tells whether this entry went in or an equal one was there.
+        let buffer_address = entry.internal_key().as_ptr();
+        let (inserted, overhead) = match &self.shared.table {
+            Table::Bytewise(map) => (
+                map.insert_if_absent(BytewiseKey::new(entry), |k| holds_buffer(k, buffer_address)),
+                node_overhead::<BytewiseKey>(),
+            ),
+            Table::Ordered { map, comparator } => (
+                map.insert_if_absent(ComparatorKey::new(entry, comparator.clone()), |k| {
+                    holds_buffer(k, buffer_address)
+                }),
+                node_overhead::<ComparatorKey>(),
+            ),
         };
-        self.shared.memory_usage.add(data_len + overhead);
+        // A chunk stays allocated whether or not this entry went in.
+        self.shared.memory_usage.add(allocated);
+        if inserted {
+            self.shared.memory_usage.add(overhead);
+        }
     }
 
     /// The newest entry for `user_key` with sequence `<= snapshot`. A
@@ -130,7 +141,7 @@ impl Memtable {
         match &self.shared.table {
             Table::Bytewise(map) => {
                 let target = BytewiseKey::new(EntryBuffer::key_only(target.into()));
-                match map.lower_bound(Bound::Included(&target)) {
+                match map.lower_bound(&target) {
                     Some(entry) if extract_user_key(entry.key().entry().internal_key()) == user_key => {
                         visible_entry(entry.key())
                     }
@@ -139,7 +150,7 @@ impl Memtable {
             }
             Table::Ordered { map, comparator } => {
                 let target = ComparatorKey::new(EntryBuffer::key_only(target.into()), comparator.clone());
-                match map.lower_bound(Bound::Included(&target)) {
+                match map.lower_bound(&target) {
                     Some(entry)
                         if comparator.compare_user_keys(
                             extract_user_key(entry.key().entry().internal_key()),
@@ -174,10 +185,11 @@ impl Memtable {
         self.len() == 0
     }
 
-    /// An estimate of the bytes this memtable holds: its fixed state plus,
-    /// per entry, the internal key and value bytes and a fixed overhead for
-    /// the skiplist node (reference count and height word, the skiplist key,
-    /// an average tower of 2 pointers) and the shared-buffer header. The
+    /// An estimate of the bytes this memtable holds: its fixed state, the
+    /// buffers its entries' bytes live in (shared chunks, or a buffer of its
+    /// own for a large entry, each with its shared-buffer header), and per
+    /// entry a fixed overhead for the skiplist node (reference count and
+    /// height word, the skiplist key, an average tower of 2 pointers). The
     /// allocator's own bookkeeping is not counted. For a large random load
     /// this is within a few percent of the bytes really allocated (the
     /// `memory_usage` integration test measures it, and fails beyond 25%).
@@ -201,6 +213,11 @@ impl std::fmt::Debug for Memtable {
     }
 }
 
+/// True when `key`'s entry lives in the buffer starting at `address`.
+fn holds_buffer<K: SkiplistKey>(key: &K, address: *const u8) -> bool {
+    std::ptr::eq(key.entry().internal_key().as_ptr(), address)
+}
+
 /// What `key`, already known to hold the looked-up user key, says about it.
 fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
     let entry = key.entry();
@@ -215,8 +232,10 @@ fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry_arena::{CHUNK_LEN, OWN_BUFFER_LEN, SHARED_BUFFER_HEADER};
     use crate::skiplist_key::INLINE_PREFIX_LEN;
     use lsmkit_base::comparator::{BytewiseComparator, Comparator};
+    use lsmkit_base::iterator::InternalIterator;
 
     fn bytewise() -> Memtable {
         Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()))
@@ -263,6 +282,23 @@ mod tests {
             assert_eq!(m.get(b"", 100), MemtableGet::NotFound);
             assert_eq!(m.get(b"kk", 100), MemtableGet::NotFound);
             assert_eq!(m.len(), 5);
+        }
+    }
+
+    #[test]
+    fn adding_an_entry_again_keeps_the_first() {
+        for m in both_paths() {
+            m.add(7, ValueKind::Value, b"k", b"first");
+            let usage = m.approximate_memory_usage();
+            m.add(7, ValueKind::Value, b"k", b"second!");
+            assert_eq!(m.get(b"k", 7), MemtableGet::Found("first".into()));
+            assert_eq!(m.len(), 1);
+            assert_eq!(m.approximate_memory_usage(), usage);
+            let mut it = m.iter();
+            it.seek_to_first();
+            assert_eq!(it.value(), b"first");
+            it.next();
+            assert!(!it.valid());
         }
     }
 
@@ -318,15 +354,22 @@ mod tests {
     }
 
     #[test]
-    fn memory_usage_grows_by_data_and_overhead() {
+    fn memory_usage_grows_by_buffers_and_node_overhead() {
         let m = bytewise();
         let start = m.approximate_memory_usage();
         m.add(1, ValueKind::Value, b"key", b"value");
-        let per_entry = 3 + 8 + 5 + entry_overhead::<BytewiseKey>();
-        assert_eq!(m.approximate_memory_usage(), start + per_entry);
+        let chunk = CHUNK_LEN + SHARED_BUFFER_HEADER;
+        let node = node_overhead::<BytewiseKey>();
+        assert_eq!(m.approximate_memory_usage(), start + chunk + node);
+        // The next small entry fits in the same chunk.
         let clone = m.clone();
         clone.add(2, ValueKind::Deletion, b"key", b"");
-        assert_eq!(m.approximate_memory_usage(), start + per_entry + 11 + entry_overhead::<BytewiseKey>());
+        assert_eq!(m.approximate_memory_usage(), start + chunk + 2 * node);
+        // A large one gets its own buffer.
+        let value = vec![0u8; OWN_BUFFER_LEN];
+        m.add(3, ValueKind::Value, b"key", &value);
+        let own = 3 + 8 + OWN_BUFFER_LEN + SHARED_BUFFER_HEADER;
+        assert_eq!(m.approximate_memory_usage(), start + chunk + own + 3 * node);
     }
 
     #[test]

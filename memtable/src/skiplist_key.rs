@@ -21,7 +21,8 @@ use bytes::Bytes;
 use lsmkit_base::key::{extract_trailer, extract_user_key, InternalKeyComparator};
 
 /// One entry's bytes: the internal key followed by the value, in one shared
-/// allocation, so handing out either part is a reference-count increment.
+/// buffer (see `entry_arena`), so handing out either part is a
+/// reference-count increment.
 pub(crate) struct EntryBuffer {
     bytes: Bytes,
     internal_key_len: usize,
