@@ -81,12 +81,17 @@ impl TableBuilder {
                 scratch: Vec::new(),
                 error: None,
             },
+            // A table of internal keys counts its deletions from zero, so an
+            // empty one says `Some(0)`, not "unknown".
+            properties: TableProperties {
+                deletions: options.internal_keys.then_some(0),
+                ..TableProperties::default()
+            },
             options,
             filter_block,
             last_key: Vec::new(),
             smallest_key: None,
             pending_index_handle: None,
-            properties: TableProperties::default(),
             data_blocks: 0,
             data_bytes: 0,
         }

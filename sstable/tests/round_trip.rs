@@ -264,3 +264,16 @@ fn empty_table_opens_and_iterates_nothing() {
     it.seek(b"x");
     assert!(!it.valid());
 }
+
+/// The shrunk case of `internal_key_tables_answer_snapshot_reads`: a table
+/// of internal keys without entries knows it has no deletions.
+#[test]
+fn an_empty_internal_key_table_counts_zero_deletions() {
+    let options = TableOptions::for_internal_keys(BytewiseComparator::shared(), None);
+    let fs = fs_with_dir();
+    let path = Path::new("/t/000003.ldb");
+    let props = build_table(&fs, path, &options, &[]).properties;
+    assert_eq!((props.entries, props.deletions, props.smallest_sequence), (0, Some(0), None));
+    let table = open_table(&fs, path, &options).unwrap();
+    assert_eq!(table.properties(), Some(&props));
+}
