@@ -246,36 +246,36 @@ impl ThreadContext<'_> {
         Ok(())
     }
 
-    fn read_random(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
+    /// `reads` gets of random key numbers turned into keys by `make_key`;
+    /// returns how many were found.
+    fn random_gets(
+        &mut self,
+        stats: &mut ThreadStats,
+        make_key: fn(u64, usize, &mut Vec<u8>),
+    ) -> EngineResult<u64> {
         let mut counter = ProgressCounter::new(self.progress);
         let (mut key, mut value) = (Vec::new(), Vec::new());
         let mut found = 0u64;
         for _ in 0..self.params.reads {
             let k = self.random.uniform(self.params.num);
-            format_key(k, self.params.key_size, &mut key);
+            make_key(k, self.params.key_size, &mut key);
             if self.engine.get(&key, &mut value)? {
                 found += 1;
             }
             stats.finished(1);
             counter.add(1);
         }
+        Ok(found)
+    }
+
+    fn read_random(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
+        let found = self.random_gets(stats, format_key)?;
         stats.message = format!("({found} of {} found)", self.params.num);
         Ok(())
     }
 
     fn read_missing(&mut self, stats: &mut ThreadStats) -> EngineResult<()> {
-        let mut counter = ProgressCounter::new(self.progress);
-        let (mut key, mut value) = (Vec::new(), Vec::new());
-        let mut found = 0u64;
-        for _ in 0..self.params.reads {
-            let k = self.random.uniform(self.params.num);
-            missing_key(k, self.params.key_size, &mut key);
-            if self.engine.get(&key, &mut value)? {
-                found += 1;
-            }
-            stats.finished(1);
-            counter.add(1);
-        }
+        let found = self.random_gets(stats, missing_key)?;
         if found > 0 {
             return Err(format!("readmissing found {found} keys that were never written"));
         }
