@@ -362,6 +362,44 @@ fn repair_keeps_the_ttl_mark_and_refuses_the_wrong_comparator() {
 }
 
 #[test]
+fn a_ttl_follower_replays_the_leaders_wal_with_expiry_kept() {
+    let (now, clock) = test_clock();
+    let leader_fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let follower_fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let leader = Db::open(dir(), ttl_options(leader_fs, &clock)).expect("leader");
+    let follower = Db::open(dir(), ttl_options(follower_fs, &clock)).expect("follower");
+    leader.put_with_ttl_opt(Default::default(), b"short", b"s", Duration::from_secs(10)).expect("put");
+    leader.put(b"forever", b"f").expect("put");
+    let mut batch = WriteBatch::new();
+    batch.put_with_expiry(b"long", b"l", leader.now_millis() + 3_600_000);
+    batch.delete(b"nothing");
+    leader.write(Default::default(), batch).expect("write");
+
+    let mut updates = leader.updates_since(1).expect("updates");
+    while let Some(logged) = updates.next_batch() {
+        let logged = logged.expect("batch").batch;
+        let replay = WriteBatch::from_ttl_framed_data(logged.data().to_vec()).expect("framed");
+        follower.write(Default::default(), replay).expect("replay");
+    }
+    assert_eq!(follower.latest_sequence(), leader.latest_sequence());
+    for db in [&leader, &follower] {
+        assert_eq!(db.get(b"short").expect("get").as_deref(), Some(&b"s"[..]));
+        assert_eq!(db.get(b"forever").expect("get").as_deref(), Some(&b"f"[..]));
+        assert_eq!(db.get(b"long").expect("get").as_deref(), Some(&b"l"[..]));
+    }
+    // The expiry times came across: eleven seconds later "short" is gone on both.
+    now.fetch_add(11_000, Ordering::SeqCst);
+    for db in [&leader, &follower] {
+        assert_eq!(db.get(b"short").expect("get"), None);
+        assert_eq!(db.get(b"long").expect("get").as_deref(), Some(&b"l"[..]));
+    }
+    // A plain value is not a frame.
+    let mut plain = WriteBatch::new();
+    plain.put(b"k", &[0x7f, 1, 2]);
+    assert!(WriteBatch::from_ttl_framed_data(plain.data().to_vec()).expect_err("no frame").is_corruption());
+}
+
+#[test]
 fn writes_with_a_ttl_need_enable_ttl() {
     let db = Db::open(dir(), small_options(Arc::new(MemFs::new()), false)).expect("open");
     let err = db.put_with_ttl(b"k", b"v", Duration::from_secs(1)).expect_err("no TTL support");

@@ -17,7 +17,7 @@ use lsmkit_base::coding::{
 use lsmkit_base::key::{SequenceNumber, ValueKind};
 use lsmkit_base::{Error, Result};
 
-use crate::ttl_value::{expire_at_after, put_length_prefixed_ttl_value, system_time_millis};
+use crate::ttl_value::{expire_at_after, put_length_prefixed_ttl_value, system_time_millis, TtlValue};
 
 /// Size of the header: sequence (8) and count (4).
 pub const WRITE_BATCH_HEADER_SIZE: usize = 12;
@@ -77,6 +77,37 @@ impl WriteBatch {
             return Err(Error::corruption("malformed WriteBatch (too small)"));
         }
         Ok(WriteBatch { rep: data, ttl_framed: false })
+    }
+
+    /// A TTL-framed batch from its encoded bytes, as a database with entry
+    /// expiry logs it (for example a batch `Db::updates_since` returned):
+    /// every put's value must already carry the TTL frame. Applying it to
+    /// another database with entry expiry keeps each entry's expiry time
+    /// (a batch from [`from_data`](Self::from_data) would be framed a
+    /// second time). A malformed operation or frame is `Error::Corruption`.
+    ///
+    /// ```
+    /// use lsmkit_wal::WriteBatch;
+    /// use std::time::Duration;
+    ///
+    /// let mut logged = WriteBatch::new();
+    /// logged.put_with_ttl(b"session", b"abc", Duration::from_secs(60));
+    /// let replayed = WriteBatch::from_ttl_framed_data(logged.data().to_vec())?;
+    /// assert!(replayed.is_ttl_framed());
+    /// assert_eq!(replayed.data(), logged.data());
+    /// assert!(WriteBatch::from_ttl_framed_data(WriteBatch::new().data().to_vec()).is_ok());
+    /// # Ok::<(), lsmkit_base::Error>(())
+    /// ```
+    pub fn from_ttl_framed_data(data: Vec<u8>) -> Result<WriteBatch> {
+        let mut batch = WriteBatch::from_data(data)?;
+        for op in batch.ops() {
+            let op = op?;
+            if op.kind == ValueKind::Value {
+                TtlValue::decode(op.value)?;
+            }
+        }
+        batch.ttl_framed = true;
+        Ok(batch)
     }
 
     /// Adds "set `key` to `value`" (a value that never expires).
