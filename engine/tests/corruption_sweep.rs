@@ -31,7 +31,10 @@
 //! offset that differs per file). `LSMKIT_CORRUPTION_SWEEP=full` (which
 //! `cargo xtask corrupt` sets) sweeps every byte and every length.
 
+mod common;
 mod sweep_common;
+
+use common::TestRng;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -42,8 +45,8 @@ use lsmkit::{Db, FlushOptions, Options, ReadOptions, WriteOptions};
 use lsmkit_base::filename::{parse_file_name, FileType};
 use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem, MemFs};
 use sweep_common::{
-    apply, batch_of, count_panics, panic_message, panics_so_far, read_everything, History, Model, SweepRng,
-    Watchdog, Write,
+    apply, batch_of, count_panics, panic_message, panics_so_far, read_everything, History, Model, Watchdog,
+    Write,
 };
 
 /// Where the database lives on the in-memory file system.
@@ -90,7 +93,7 @@ fn options(fs: Arc<dyn FileSystem>) -> Options {
 fn build_image() -> Image {
     let mem = MemFs::new();
     let db = Db::open(DIR, options(Arc::new(mem.clone()))).expect("open");
-    let mut rng = SweepRng::new(11);
+    let mut rng = TestRng::new(11);
     let mut history = History::default();
     let mut probe_keys = std::collections::BTreeSet::new();
     let mut write_some =

@@ -21,7 +21,10 @@
 //! in about 12 s (debug build, 2 cores). `LSMKIT_FAULT_SWEEP_STRIDE=N` runs
 //! only every N-th operation index, for a quicker look.
 
+mod common;
 mod sweep_common;
+
+use common::TestRng;
 
 use std::io::ErrorKind;
 use std::panic::AssertUnwindSafe;
@@ -32,7 +35,7 @@ use lsmkit::{Db, FlushOptions, Options, ReadOptions, WriteOptions};
 use lsmkit_base::fs::{FaultFs, FileSystem, MemFs};
 use sweep_common::{
     apply, batch_of, count_panics, panic_message, panics_so_far, read_everything, show, History, Model,
-    PowerCutFs, SweepRng, Watchdog, Write,
+    PowerCutFs, Watchdog, Write,
 };
 
 /// Where the database lives on the in-memory file system.
@@ -68,7 +71,7 @@ fn key(n: u64) -> Vec<u8> {
 /// seven synced, with reads between them, an explicit flush, two manual
 /// compactions and a reopen.
 fn workload() -> Vec<Step> {
-    let mut rng = SweepRng::new(7);
+    let mut rng = TestRng::new(7);
     let mut steps = Vec::new();
     for i in 0..WRITES {
         match i {

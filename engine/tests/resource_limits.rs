@@ -14,6 +14,7 @@
 //!   every acknowledged write, and once space returns, a reopen must find
 //!   every acknowledged write.
 
+mod common;
 mod sweep_common;
 
 use std::io::ErrorKind;

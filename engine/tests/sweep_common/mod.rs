@@ -6,7 +6,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
-use std::collections::BTreeMap;
+pub use crate::common::Model;
+
 use std::io::{ErrorKind, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,9 +20,6 @@ use lsmkit_base::fs::{
     FaultFs, FaultRule, FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile,
     WriteMode,
 };
-
-/// A model of a database state: key → value.
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// One atomic write: puts (`Some(value)`) and deletes (`None`).
 pub type Write = Vec<(Vec<u8>, Option<Vec<u8>>)>;
@@ -46,38 +44,6 @@ pub fn batch_of(write: &Write) -> WriteBatch {
         }
     }
     batch
-}
-
-/// splitmix64: a tiny seedable generator, so every sweep is reproducible.
-#[derive(Debug, Clone)]
-pub struct SweepRng {
-    state: u64,
-}
-
-impl SweepRng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> SweepRng {
-        SweepRng { state: seed ^ 0x2545_f491_4f6c_dd1d }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// True with probability `percent`/100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 /// The writes a workload attempted and how many of them the database

@@ -164,6 +164,19 @@ impl FromStr for EngineName {
     }
 }
 
+/// What an adapter's `get` returns: copies `found` (if any) into `out`
+/// and says whether there was one.
+pub fn copy_found(found: Option<impl AsRef<[u8]>>, out: &mut Vec<u8>) -> bool {
+    match found {
+        Some(bytes) => {
+            out.clear();
+            out.extend_from_slice(bytes.as_ref());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Removes the database directory `dir` and everything in it (the same for
 /// every engine, in place of each one's own destroy call).
 pub fn destroy(dir: &Path) -> EngineResult<()> {

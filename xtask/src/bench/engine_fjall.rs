@@ -8,7 +8,7 @@ use std::path::Path;
 use fjall::config::{BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry};
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::engine::{BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{copy_found, BatchOp, Direction, Engine, EngineResult, EngineSettings};
 
 /// An open fjall database and the keyspace the workloads use.
 pub struct FjallEngine {
@@ -84,14 +84,7 @@ impl Engine for FjallEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {
-        match self.keyspace.get(key).map_err(err)? {
-            Some(found) => {
-                value.clear();
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.keyspace.get(key).map_err(err)?, value))
     }
 
     fn scan(

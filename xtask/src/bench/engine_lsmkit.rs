@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lsmkit::{Db, Options, ReadOptions, WriteBatch, WriteOptions};
 use lsmkit_bloom::LevelDbBloom;
 
-use super::engine::{BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{copy_found, BatchOp, Direction, Engine, EngineResult, EngineSettings};
 
 /// An open `lsmkit` database.
 pub struct LsmkitEngine {
@@ -76,14 +76,7 @@ impl Engine for LsmkitEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {
-        match self.db.get(key).map_err(err)? {
-            Some(found) => {
-                value.clear();
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.db.get(key).map_err(err)?, value))
     }
 
     fn scan(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 
-use super::engine::{BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{copy_found, BatchOp, Direction, Engine, EngineResult, EngineSettings};
 
 /// An open RocksDB database.
 pub struct RocksdbEngine {
@@ -86,14 +86,7 @@ impl Engine for RocksdbEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {
-        match self.db.get_pinned(key).map_err(err)? {
-            Some(found) => {
-                value.clear();
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.db.get_pinned(key).map_err(err)?, value))
     }
 
     fn scan(
