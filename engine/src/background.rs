@@ -1,23 +1,26 @@
-//! Background work: one thread flushes full memtables to tables, another
-//! runs compactions (one at a time, as in LevelDB); obsolete files are
-//! deleted once no Version uses them. The first error a background job meets
-//! is recorded and makes later writes fail with it.
+//! Background work: one thread flushes full memtables to tables, the others
+//! (`max_background_jobs - 1`) run compactions, several at once when their
+//! inputs, levels and key ranges keep clear of each other. Version edits are
+//! written to the MANIFEST one at a time and without the database mutex;
+//! obsolete files are deleted without it too, once no Version uses them. The
+//! first error a background job meets is recorded and makes later writes
+//! fail with it.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, MutexGuard};
 
 use lsmkit_base::filename::{parse_file_name, table_file_name, FileType};
 use lsmkit_base::fs::WriteMode;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::extract_user_key;
 use lsmkit_base::{Error, Result};
-use lsmkit_compaction::{CompactionFilter, CompactionJob};
+use lsmkit_compaction::{Compaction, CompactionFilter, CompactionJob};
 use lsmkit_memtable::Memtable;
 use lsmkit_sstable::TableBuilder;
 use lsmkit_version::{FileMetaData, VersionEdit};
 
-use crate::state::{DbShared, DbState};
+use crate::state::{DbShared, DbState, RunningCompaction};
 
 /// A table written from a memtable.
 pub(crate) struct FlushedTable {
@@ -65,30 +68,106 @@ impl DbShared {
         }
     }
 
+    /// Waits for the MANIFEST writer slot, builds a version edit with
+    /// `build` (under the mutex, against the Version current at that
+    /// moment), then appends and syncs it to the MANIFEST without the mutex
+    /// and installs the new Version (LevelDB's LogAndApply, which unlocks
+    /// for the write). Readers never wait for it; writers only when they
+    /// need the mutex. The caller publishes the new read view.
+    pub(crate) fn apply_edit<'a, T>(
+        &'a self,
+        mut state: MutexGuard<'a, DbState>,
+        build: impl FnOnce(&mut DbState) -> Result<(VersionEdit, T)>,
+    ) -> (Result<T>, MutexGuard<'a, DbState>) {
+        while state.manifest_writing {
+            state = self.wait(&self.manifest_cv, state);
+        }
+        let (mut edit, extra) = match build(&mut state) {
+            Ok(built) => built,
+            Err(e) => return (Err(e), state),
+        };
+        let mut prepared = match state.versions.prepare_apply(&mut edit) {
+            Ok(prepared) => prepared,
+            Err(e) => return (Err(e), state),
+        };
+        state.manifest_writing = true;
+        drop(state);
+        let written = prepared.write();
+        let mut state = self.lock();
+        let result = state.versions.finish_apply(prepared, written);
+        state.manifest_writing = false;
+        self.manifest_cv.notify_all();
+        (result.map(|()| extra), state)
+    }
+
     /// Deletes the files no Version, pending output or live log needs
-    /// (FORMAT.md §10.4 garbage collection). Errors are ignored: a file left
-    /// behind is deleted next time.
+    /// (FORMAT.md §10.4 garbage collection), with the mutex held throughout
+    /// (used at open, before any other thread runs). Errors are ignored: a
+    /// file left behind is deleted next time.
     pub(crate) fn delete_obsolete_files(&self, state: &mut DbState) {
         if state.bg_error.is_some() {
             // The state on disk is uncertain: keep everything.
             return;
         }
         let Ok(names) = self.fs.list_dir(&self.dir) else { return };
-        for obsolete in state.versions.obsolete_files(&names, &state.pending_outputs) {
-            let path = self.dir.join(&obsolete.name);
+        for path in self.take_obsolete_files(state, &names) {
+            let _ = self.fs.remove_file(&path);
+        }
+        self.purge_wal_archive(state);
+    }
+
+    /// [`delete_obsolete_files`](Self::delete_obsolete_files) for background
+    /// threads: the directory is listed and the files are removed without
+    /// the mutex; only the choice of what is obsolete is made under it. A
+    /// file chosen stays obsolete: table and log numbers are never reused,
+    /// and a table being written is a pending output before it exists.
+    pub(crate) fn delete_obsolete_files_unlocked<'a>(
+        &'a self,
+        state: MutexGuard<'a, DbState>,
+    ) -> MutexGuard<'a, DbState> {
+        if state.bg_error.is_some() {
+            return state;
+        }
+        drop(state);
+        let listed = self.fs.list_dir(&self.dir);
+        let mut state = self.lock();
+        let Ok(names) = listed else { return state };
+        let obsolete = self.take_obsolete_files(&mut state, &names);
+        self.purge_wal_archive(&mut state);
+        if obsolete.is_empty() {
+            return state;
+        }
+        drop(state);
+        for path in obsolete {
+            let _ = self.fs.remove_file(&path);
+        }
+        self.lock()
+    }
+
+    /// Of the directory entries `names`, the paths to delete now: obsolete
+    /// tables (evicted from the table cache here) and logs that WAL
+    /// retention does not move into the archive. Nothing after a background
+    /// error: the state on disk is then uncertain.
+    fn take_obsolete_files(&self, state: &mut DbState, names: &[String]) -> Vec<std::path::PathBuf> {
+        if state.bg_error.is_some() {
+            return Vec::new();
+        }
+        let mut paths = Vec::new();
+        for obsolete in state.versions.obsolete_files(names, &state.pending_outputs) {
             if let Some((number, FileType::Table)) = parse_file_name(&obsolete.name) {
                 self.table_cache.evict(number);
             }
             if self.archive_obsolete_log(state, &obsolete.name) {
                 continue; // kept in the archive (WAL retention)
             }
-            let _ = self.fs.remove_file(&path);
+            paths.push(self.dir.join(&obsolete.name));
         }
-        self.purge_wal_archive(state);
+        paths
     }
 
     /// The flush thread: writes the oldest full memtable to a table, installs
     /// it, and repeats; exits at shutdown once nothing is left to flush.
+    /// It never waits for a compaction, only (briefly) for a MANIFEST write.
     pub(crate) fn flush_thread(self: Arc<Self>) {
         let mut state = self.lock();
         loop {
@@ -103,56 +182,72 @@ impl DbShared {
         }
     }
 
-    fn flush_oldest<'a>(
-        &'a self,
-        mut state: std::sync::MutexGuard<'a, DbState>,
-    ) -> std::sync::MutexGuard<'a, DbState> {
+    /// The level a flushed table of `meta` goes to: the picker's choice for
+    /// the current Version (LevelDB's PickLevelForMemTableOutput), kept
+    /// above every running compaction whose key range it overlaps. Such a
+    /// compaction reads from its first level down and writes below that; a
+    /// table at or below its first level would end up beside or under its
+    /// older outputs.
+    fn level_for_flush(&self, state: &DbState, meta: &FileMetaData) -> usize {
+        let smallest = extract_user_key(&meta.smallest);
+        let largest = extract_user_key(&meta.largest);
+        let current = state.versions.current();
+        let mut level = self.picker.level_for_flush(&current, smallest, largest);
+        let icmp = &self.icmp;
+        for running in &state.running_compactions {
+            let disjoint = icmp.compare_user_keys(largest, &running.smallest_user_key) == Ordering::Less
+                || icmp.compare_user_keys(smallest, &running.largest_user_key) == Ordering::Greater;
+            if !disjoint {
+                level = level.min(running.first_level.saturating_sub(1));
+            }
+        }
+        level
+    }
+
+    fn flush_oldest<'a>(&'a self, mut state: MutexGuard<'a, DbState>) -> MutexGuard<'a, DbState> {
         let Some(imm) = state.imms.front().cloned() else { return state };
-        state.flush_running = true;
         let number = state.versions.new_file_number();
         state.pending_outputs.insert(number);
         drop(state);
 
-        let started = Instant::now();
         let written = self.write_table_from_memtable(&imm.mem, number).and_then(|t| {
             // The table's directory entry must be durable before the MANIFEST names it.
             self.fs.sync_dir(&self.dir)?;
             Ok(t)
         });
 
-        let mut state = self.lock();
-        state.pending_outputs.remove(&number);
-        let result = written.and_then(|table| {
-            let mut edit = VersionEdit::new();
-            let mut level = 0;
-            if let Some(t) = &table {
-                if !state.compaction_running {
-                    let current = state.versions.current();
-                    level = self.picker.level_for_flush(
-                        &current,
-                        extract_user_key(&t.meta.smallest),
-                        extract_user_key(&t.meta.largest),
-                    );
+        let state = self.lock();
+        let (result, mut state) = match written {
+            Err(e) => (Err(e), state),
+            Ok(table) => self.apply_edit(state, |state| {
+                let mut edit = VersionEdit::new();
+                let mut placed = None;
+                if let Some(t) = &table {
+                    let level = self.level_for_flush(state, &t.meta);
+                    edit.add_file(level, t.meta.clone());
+                    placed = Some((level, t.meta.file_size));
                 }
-                edit.add_file(level, t.meta.clone());
-            }
-            // Logs older than the next memtable's are no longer needed.
-            let next_log = state.imms.get(1).map_or(state.mem_log_number, |m| m.log_number);
-            edit.set_log_number(next_log);
-            edit.set_prev_log_number(0);
-            state.versions.log_and_apply(&mut edit)?;
-            if let Some(t) = &table {
-                state.stats.level_bytes_written[level] += t.meta.file_size;
-                state.stats.flush_bytes_written += t.meta.file_size;
-            }
-            Ok(())
-        });
-        let _ = started;
+                // Logs older than the next memtable's are no longer needed.
+                let next_log = state.imms.get(1).map_or(state.mem_log_number, |m| m.log_number);
+                edit.set_log_number(next_log);
+                edit.set_prev_log_number(0);
+                Ok((edit, placed))
+            }),
+        };
+        // Only now: until the edit is installed, the table is in no Version.
+        state.pending_outputs.remove(&number);
         match result {
-            Ok(()) => {
+            Ok(placed) => {
+                if let Some((level, size)) = placed {
+                    state.stats.level_bytes_written[level] += size;
+                    state.stats.flush_bytes_written += size;
+                }
                 state.imms.pop_front();
                 state.stats.flushes += 1;
-                self.delete_obsolete_files(&mut state);
+                self.publish_super_version(&state);
+                self.progress_cv.notify_all();
+                self.work_cv.notify_all();
+                state = self.delete_obsolete_files_unlocked(state);
             }
             Err(e) => {
                 // The table is kept: a MANIFEST write that failed (say, at its
@@ -164,14 +259,14 @@ impl DbShared {
                 self.record_background_error(&mut state, e);
             }
         }
-        state.flush_running = false;
         self.progress_cv.notify_all();
         self.work_cv.notify_all();
         state
     }
 
-    /// The compaction thread: runs manual compactions when asked, otherwise
-    /// whatever the picker says the current Version needs.
+    /// A compaction thread (`max_background_jobs - 1` of them): runs manual
+    /// compactions when asked, otherwise whatever the picker says the
+    /// current Version needs, beside other compactions on disjoint inputs.
     pub(crate) fn compaction_thread(self: Arc<Self>, filter: Option<Arc<dyn CompactionFilter>>) {
         let mut state = self.lock();
         loop {
@@ -193,17 +288,17 @@ impl DbShared {
                 state = self.wait(&self.work_cv, state);
                 continue;
             }
-            let picked = self.pick_compaction(&mut state);
-            match picked {
-                Some(compaction) => {
-                    state = self.run_compaction(state, compaction, filter.as_deref());
+            if state.manifest_writing {
+                // Pick from the Version the edit in flight installs.
+                state = self.wait(&self.manifest_cv, state);
+                continue;
+            }
+            match self.pick_compaction(&mut state) {
+                Pick::Run(compaction, running) => {
+                    state = self.run_compaction(state, compaction, running, filter.as_deref());
                 }
-                None => {
-                    if state.manual.is_some() {
-                        continue;
-                    }
-                    state = self.wait(&self.work_cv, state);
-                }
+                Pick::Again => {}
+                Pick::Wait => state = self.wait(&self.work_cv, state),
             }
         }
     }
@@ -216,18 +311,23 @@ impl DbShared {
     }
 
     /// The next compaction to run: a piece of the manual compaction if one
-    /// is requested, else the picker's choice.
-    fn pick_compaction(&self, state: &mut DbState) -> Option<lsmkit_compaction::Compaction> {
+    /// is requested (once no other compaction runs), else the picker's
+    /// choice if it keeps clear of every running compaction. A compaction
+    /// returned is registered as running.
+    fn pick_compaction(&self, state: &mut DbState) -> Pick {
         let current = state.versions.current();
-        if state.manual.is_some() {
+        let compaction = if state.manual.is_some() {
+            if !state.running_compactions.is_empty() {
+                return Pick::Wait;
+            }
             loop {
-                let manual = state.manual.as_mut()?;
+                let Some(manual) = state.manual.as_mut() else { return Pick::Again };
                 if let Some(Err(_)) = manual.result {
                     self.finish_manual(state);
-                    return None;
+                    return Pick::Again;
                 }
                 if let Some(c) = manual.compaction.next_piece(&*self.picker, &current) {
-                    return Some(c);
+                    break c;
                 }
                 match manual.remaining_levels.first().copied() {
                     Some(level) => {
@@ -240,33 +340,90 @@ impl DbShared {
                     }
                     None => {
                         self.finish_manual(state);
-                        return None;
+                        return Pick::Again;
                     }
                 }
             }
+        } else {
+            let Some(compaction) = self.picker.pick(&current, state.versions.compact_pointers()) else {
+                return Pick::Wait;
+            };
+            if self.conflicts_with_running(state, &compaction) {
+                // Another compaction holds part of it; try again when one ends.
+                return Pick::Wait;
+            }
+            if let Some((level, key)) = compaction.compact_pointer() {
+                let key = key.to_vec();
+                state.versions.set_compact_pointer(level, &key);
+            }
+            compaction
+        };
+        let running = self.describe_running(state, &compaction);
+        state.running_compactions.push(running.clone());
+        Pick::Run(compaction, running)
+    }
+
+    /// What other background work must know of `compaction` while it runs.
+    fn describe_running(&self, state: &mut DbState, compaction: &Compaction) -> RunningCompaction {
+        let id = state.next_compaction_id;
+        state.next_compaction_id += 1;
+        let (smallest, largest) = compaction.user_key_range().unwrap_or((&[], &[]));
+        let first_level =
+            compaction.all_input_files().map(|(level, _)| level).min().unwrap_or(compaction.level());
+        RunningCompaction {
+            id,
+            first_level,
+            output_level: compaction.output_level(),
+            smallest_user_key: smallest.to_vec(),
+            largest_user_key: largest.to_vec(),
+            files: compaction.all_input_files().map(|(_, f)| f.number).collect(),
         }
-        let compaction = self.picker.pick(&current, state.versions.compact_pointers())?;
-        if let Some((level, key)) = compaction.compact_pointer() {
-            let key = key.to_vec();
-            state.versions.set_compact_pointer(level, &key);
+    }
+
+    /// True when `compaction` would take a file a running compaction takes,
+    /// or read or write a level a running compaction reads or writes within
+    /// an overlapping key range.
+    fn conflicts_with_running(&self, state: &DbState, compaction: &Compaction) -> bool {
+        if state.running_compactions.is_empty() {
+            return false;
         }
-        Some(compaction)
+        let Some((smallest, largest)) = compaction.user_key_range() else { return false };
+        let first_level =
+            compaction.all_input_files().map(|(level, _)| level).min().unwrap_or(compaction.level());
+        let output_level = compaction.output_level();
+        state.running_compactions.iter().any(|running| {
+            if compaction.all_input_files().any(|(_, f)| running.files.contains(&f.number)) {
+                return true;
+            }
+            let levels_meet = first_level <= running.output_level && running.first_level <= output_level;
+            let keys_meet = self.icmp.compare_user_keys(largest, &running.smallest_user_key)
+                != Ordering::Less
+                && self.icmp.compare_user_keys(smallest, &running.largest_user_key) != Ordering::Greater;
+            levels_meet && keys_meet
+        })
     }
 
     fn run_compaction<'a>(
         &'a self,
-        mut state: std::sync::MutexGuard<'a, DbState>,
-        mut compaction: lsmkit_compaction::Compaction,
+        state: MutexGuard<'a, DbState>,
+        mut compaction: Compaction,
+        running: RunningCompaction,
         filter: Option<&dyn CompactionFilter>,
-    ) -> std::sync::MutexGuard<'a, DbState> {
-        state.compaction_running = true;
+    ) -> MutexGuard<'a, DbState> {
         let is_manual = state.manual.is_some();
-        let result: Result<()> = if compaction.is_trivial_move() && !is_manual {
+        let mut allocated: BTreeSet<u64> = BTreeSet::new();
+        let (result, mut state) = if compaction.is_trivial_move() && !is_manual {
             match compaction.trivial_move_edit() {
-                Some(mut edit) => state.versions.log_and_apply(&mut edit).map(|()| {
-                    state.stats.trivial_moves += 1;
-                }),
-                None => Ok(()),
+                // The MANIFEST slot is free (checked before the pick, with
+                // the mutex held since), so this does not wait.
+                Some(edit) => {
+                    let (result, mut state) = self.apply_edit(state, |_| Ok((edit, ())));
+                    if result.is_ok() {
+                        state.stats.trivial_moves += 1;
+                    }
+                    (result, state)
+                }
+                None => (Ok(()), state),
             }
         } else {
             // Every live snapshot: the job keeps one version of a key per gap
@@ -282,7 +439,6 @@ impl DbShared {
                     Ok(())
                 }
             };
-            let mut allocated: BTreeSet<u64> = BTreeSet::new();
             let outcome = {
                 let mut new_file_number = || {
                     let mut s = self.lock();
@@ -298,24 +454,36 @@ impl DbShared {
                     .verify_checksums(self.options.paranoid_checks)
                     .run(&mut compaction, &mut new_file_number)
             };
-            state = self.lock();
-            let result = outcome.and_then(|mut outcome| {
-                state.versions.log_and_apply(&mut outcome.edit)?;
-                state.stats.level_compactions[output_level] += 1;
-                state.stats.level_bytes_read[output_level] += input_bytes;
-                state.stats.level_bytes_written[output_level] += outcome.stats.output_bytes;
-                Ok(())
-            });
-            for n in &allocated {
-                state.pending_outputs.remove(n);
+            let state = self.lock();
+            match outcome {
+                Err(e) => (Err(e), state),
+                Ok(outcome) => {
+                    let output_bytes = outcome.stats.output_bytes;
+                    let (result, mut state) = self.apply_edit(state, |_| Ok((outcome.edit, ())));
+                    if result.is_ok() {
+                        state.stats.level_compactions[output_level] += 1;
+                        state.stats.level_bytes_read[output_level] += input_bytes;
+                        state.stats.level_bytes_written[output_level] += output_bytes;
+                    }
+                    (result, state)
+                }
             }
-            result
         };
+        // Outputs are in the installed Version now (or obsolete after an error).
+        for n in &allocated {
+            state.pending_outputs.remove(n);
+        }
+        state.running_compactions.retain(|r| r.id != running.id);
         // The compaction holds its input Version; release it so the inputs
         // it replaced can be deleted now rather than at the next job.
         drop(compaction);
         match result {
-            Ok(()) => self.delete_obsolete_files(&mut state),
+            Ok(()) => {
+                self.publish_super_version(&state);
+                self.progress_cv.notify_all();
+                self.work_cv.notify_all();
+                state = self.delete_obsolete_files_unlocked(state);
+            }
             Err(e) => {
                 if is_manual {
                     if let Some(m) = state.manual.as_mut() {
@@ -328,9 +496,18 @@ impl DbShared {
                 }
             }
         }
-        state.compaction_running = false;
         self.progress_cv.notify_all();
         self.work_cv.notify_all();
         state
     }
+}
+
+/// What [`DbShared::pick_compaction`] found.
+enum Pick {
+    /// Run this compaction (registered as running).
+    Run(Compaction, RunningCompaction),
+    /// The state changed (a manual compaction ended): pick again.
+    Again,
+    /// Nothing to run now: wait for work or for a running compaction to end.
+    Wait,
 }

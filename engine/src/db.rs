@@ -2,10 +2,11 @@
 
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use lsmkit_base::coding::varint_length;
 use lsmkit_base::iterator::InternalIterator;
@@ -17,7 +18,7 @@ use lsmkit_base::Result;
 use lsmkit_compaction::{new_picker, LevelIterator, ManualCompaction};
 use lsmkit_memtable::{Memtable, MemtableGet};
 use lsmkit_sstable::{BlockCache, TableCache, TableOptions};
-use lsmkit_version::{GetStats, Version, VersionSet, VersionSetOptions, NUM_LEVELS};
+use lsmkit_version::{GetStats, VersionSet, VersionSetOptions, NUM_LEVELS};
 use lsmkit_wal::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
 
 use crate::db_iterator::DbIterator;
@@ -26,6 +27,7 @@ use crate::range_iter::DbRange;
 use crate::recovery::lock_and_prepare;
 use crate::snapshot::{Snapshot, SnapshotList};
 use crate::state::{DbShared, DbState, DbStats, ManualRequest};
+use crate::super_version::SuperVersion;
 
 /// An open database. Cheap to clone (all clones share one database); `Send + Sync`.
 /// The database closes when the last clone is dropped: background work
@@ -41,11 +43,10 @@ struct DbOwner {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// What a read sees: the memtables and the Version at one moment.
+/// What a read sees: the memtables and the Version at one moment, and the
+/// sequence number it reads at.
 struct ReadView {
-    mem: Memtable,
-    imms: Vec<Memtable>,
-    version: Arc<Version>,
+    view: Arc<SuperVersion>,
     sequence: SequenceNumber,
 }
 
@@ -85,6 +86,8 @@ impl Db {
             },
         );
         let picker = new_picker(&options.compaction_style, options.max_file_size);
+        let empty_view =
+            SuperVersion { mem: Memtable::new(icmp.clone()), imms: Vec::new(), version: versions.current() };
         let state = DbState {
             mem: Memtable::new(icmp.clone()),
             mem_log_number: 0,
@@ -94,8 +97,9 @@ impl Db {
             versions,
             bg_error: None,
             pending_outputs: Default::default(),
-            flush_running: false,
-            compaction_running: false,
+            running_compactions: Vec::new(),
+            next_compaction_id: 1,
+            manifest_writing: false,
             writers: Default::default(),
             next_writer_id: 1,
             finished_writers: Default::default(),
@@ -116,6 +120,9 @@ impl Db {
             picker,
             snapshots: Arc::new(SnapshotList::default()),
             state: Mutex::new(state),
+            super_version: ArcSwap::from_pointee(empty_view),
+            last_sequence: AtomicU64::new(0),
+            manifest_cv: Condvar::new(),
             work_cv: Condvar::new(),
             progress_cv: Condvar::new(),
             writer_cv: Condvar::new(),
@@ -130,6 +137,9 @@ impl Db {
             state.mem = recovered.mem;
             state.mem_log_number = recovered.log_number;
             state.wal = Some(recovered.wal);
+            let last = state.versions.last_sequence();
+            shared.last_sequence.store(last, Ordering::Release);
+            shared.publish_super_version(&state);
         }
         let mut threads = Vec::new();
         let flusher = Arc::clone(&shared);
@@ -139,14 +149,23 @@ impl Db {
                 .spawn(move || flusher.flush_thread())
                 .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-flush", e))?,
         );
-        let compactor = Arc::clone(&shared);
-        let compaction_filter = shared.ttl_compaction_filter();
-        threads.push(
-            std::thread::Builder::new()
-                .name("lsmkit-compaction".into())
-                .spawn(move || compactor.compaction_thread(compaction_filter))
-                .map_err(|e| lsmkit_base::Error::io("spawn", "lsmkit-compaction", e))?,
-        );
+        // One thread flushes; every other background job compacts.
+        for i in 0..shared.options.max_background_jobs - 1 {
+            let compactor = Arc::clone(&shared);
+            let compaction_filter = shared.ttl_compaction_filter();
+            let name = format!("lsmkit-compaction-{i}");
+            let spawned = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || compactor.compaction_thread(compaction_filter));
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    // Stop the threads already started before reporting.
+                    drop(Db { owner: Arc::new(DbOwner { shared, threads: Mutex::new(threads) }) });
+                    return Err(lsmkit_base::Error::io("spawn", name, e));
+                }
+            }
+        }
         shared.work_cv.notify_all();
         Ok(Db { owner: Arc::new(DbOwner { shared, threads: Mutex::new(threads) }) })
     }
@@ -211,14 +230,17 @@ impl Db {
 
     // ----- reads --------------------------------------------------------------
 
+    /// The read view, loaded without the database mutex. The sequence is
+    /// read first: every write at or below it was inserted into a memtable
+    /// that the read view published afterwards still holds, or whose table
+    /// it holds.
     fn read_view(&self, snapshot: Option<&Snapshot>) -> ReadView {
-        let state = self.shared().lock();
-        ReadView {
-            mem: state.mem.clone(),
-            imms: state.imms.iter().rev().map(|m| m.mem.clone()).collect(),
-            version: state.versions.current(),
-            sequence: snapshot.map_or(state.versions.last_sequence(), |s| s.sequence()),
-        }
+        let shared = self.shared();
+        let sequence = match snapshot {
+            Some(s) => s.sequence(),
+            None => shared.last_sequence.load(Ordering::Acquire),
+        };
+        ReadView { view: shared.super_version.load_full(), sequence }
     }
 
     /// The value of `key`, or `None` if it is absent or deleted.
@@ -235,16 +257,22 @@ impl Db {
     /// The value of `key` as stored (in its TTL frame, for a database with
     /// entry expiry) as of `options.snapshot` (or now).
     fn get_stored(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
-        let view = self.read_view(options.snapshot.as_ref());
-        for mem in std::iter::once(&view.mem).chain(view.imms.iter()) {
-            match mem.get(key, view.sequence) {
+        let shared = self.shared();
+        let sequence = match options.snapshot.as_ref() {
+            Some(s) => s.sequence(),
+            None => shared.last_sequence.load(Ordering::Acquire),
+        };
+        // A guard, not a reference count: gets from many threads do not
+        // contend on one counter.
+        let view = shared.super_version.load();
+        for mem in view.memtables() {
+            match mem.get(key, sequence) {
                 MemtableGet::Found(value) => return Ok(Some(value)),
                 MemtableGet::Deleted => return Ok(None),
                 MemtableGet::NotFound => {}
             }
         }
-        let shared = self.shared();
-        let lookup = make_internal_key(key, view.sequence, lsmkit_base::key::VALUE_KIND_FOR_SEEK);
+        let lookup = make_internal_key(key, sequence, lsmkit_base::key::VALUE_KIND_FOR_SEEK);
         let table_read = lsmkit_sstable::ReadOptions {
             verify_checksums: options.verify_checksums || shared.options.paranoid_checks,
             fill_cache: options.fill_cache,
@@ -275,8 +303,10 @@ impl Db {
     /// A snapshot of the current state; reads given it see exactly the
     /// writes made before it, and compaction keeps what it sees.
     pub fn snapshot(&self) -> Snapshot {
-        let state = self.shared().lock();
-        self.shared().snapshots.acquire(state.versions.last_sequence())
+        // No lock: the sequence only grows, and a compaction that started
+        // before this snapshot only holds entries at or below it.
+        let shared = self.shared();
+        shared.snapshots.acquire(shared.last_sequence.load(Ordering::Acquire))
     }
 
     /// The merged internal iterator over a read view.
@@ -287,11 +317,11 @@ impl Db {
             fill_cache: options.fill_cache,
         };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
-        children.push(Box::new(view.mem.iter()));
-        for imm in &view.imms {
-            children.push(Box::new(imm.iter()));
+        for mem in view.view.memtables() {
+            children.push(Box::new(mem.iter()));
         }
-        let mut level0: Vec<_> = view.version.files(0).to_vec();
+        let version = &view.view.version;
+        let mut level0: Vec<_> = version.files(0).to_vec();
         level0.sort_by_key(|f| std::cmp::Reverse(f.number));
         for file in level0 {
             match shared.table_cache.iter(table_read, file.number, file.file_size) {
@@ -300,7 +330,7 @@ impl Db {
             }
         }
         for level in 1..NUM_LEVELS {
-            let files = view.version.files(level);
+            let files = version.files(level);
             if !files.is_empty() {
                 children.push(Box::new(LevelIterator::new(
                     Arc::clone(&shared.table_cache),
@@ -319,8 +349,7 @@ impl Db {
         let view = self.read_view(options.snapshot.as_ref());
         let internal = self.internal_iterator(&view, &options);
         let sequence = view.sequence;
-        let pins: Box<dyn std::any::Any + Send> =
-            Box::new((view.mem, view.imms, view.version, options.snapshot));
+        let pins: Box<dyn std::any::Any + Send> = Box::new((view.view, options.snapshot));
         let iterator = DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins);
         self.shared().with_ttl(iterator)
     }
@@ -423,7 +452,7 @@ impl Db {
 
     /// The sequence number of the last write applied.
     pub fn latest_sequence(&self) -> SequenceNumber {
-        self.shared().lock().versions.last_sequence()
+        self.shared().last_sequence.load(Ordering::Acquire)
     }
 
     /// The first background error, if one stopped writes.
@@ -434,7 +463,7 @@ impl Db {
     /// Approximate bytes on disk used by each user-key range `[start, end)`.
     pub fn approximate_sizes(&self, ranges: &[(&[u8], &[u8])]) -> Vec<u64> {
         let shared = self.shared();
-        let version = shared.lock().versions.current();
+        let version = Arc::clone(&shared.super_version.load().version);
         ranges
             .iter()
             .map(|(start, end)| {

@@ -38,6 +38,7 @@ mod recovery;
 mod repair;
 mod snapshot;
 mod state;
+mod super_version;
 mod ttl;
 mod wal_retention;
 mod write;

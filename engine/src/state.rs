@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use lsmkit_base::fs::{FileLock, FileSystem};
@@ -15,8 +15,11 @@ use lsmkit_sstable::{TableCache, TableOptions};
 use lsmkit_version::{VersionSet, NUM_LEVELS};
 use lsmkit_wal::{WalWriter, WriteBatch};
 
+use arc_swap::ArcSwap;
+
 use crate::options::Options;
 use crate::snapshot::SnapshotList;
+use crate::super_version::SuperVersion;
 
 /// A full memtable waiting to be flushed, with the WAL that holds its writes.
 #[derive(Clone)]
@@ -82,6 +85,21 @@ pub(crate) struct ManualRequest {
     pub(crate) result: Option<Result<()>>,
 }
 
+/// A compaction in progress, as other background work must see it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningCompaction {
+    pub(crate) id: u64,
+    /// The shallowest level it reads.
+    pub(crate) first_level: usize,
+    /// The level it writes.
+    pub(crate) output_level: usize,
+    /// Its inputs' user-key range (its outputs lie within it).
+    pub(crate) smallest_user_key: Vec<u8>,
+    pub(crate) largest_user_key: Vec<u8>,
+    /// Its input tables.
+    pub(crate) files: Vec<u64>,
+}
+
 /// Everything guarded by the database mutex.
 pub(crate) struct DbState {
     /// The memtable receiving writes, and the WAL that logs them.
@@ -97,8 +115,13 @@ pub(crate) struct DbState {
     pub(crate) bg_error: Option<Error>,
     /// Table numbers being written (not yet in any Version).
     pub(crate) pending_outputs: BTreeSet<u64>,
-    pub(crate) flush_running: bool,
-    pub(crate) compaction_running: bool,
+    /// Compactions running now (their inputs and the levels and key ranges
+    /// they read and write); others and flushes keep out of their way.
+    pub(crate) running_compactions: Vec<RunningCompaction>,
+    pub(crate) next_compaction_id: u64,
+    /// A version edit is being written to the MANIFEST (without the mutex);
+    /// the next one waits on `manifest_cv`.
+    pub(crate) manifest_writing: bool,
     /// Writers in arrival order; the front one leads the next group.
     pub(crate) writers: VecDeque<QueuedWriter>,
     pub(crate) next_writer_id: u64,
@@ -125,6 +148,16 @@ pub(crate) struct DbShared {
     pub(crate) picker: Box<dyn Picker>,
     pub(crate) snapshots: Arc<SnapshotList>,
     pub(crate) state: Mutex<DbState>,
+    /// The read view, loaded by readers without the mutex; replaced (under
+    /// the mutex) whenever the memtables or the current Version change.
+    pub(crate) super_version: ArcSwap<SuperVersion>,
+    /// The last sequence number whose write is fully applied: what a read
+    /// without a snapshot, and a new snapshot, see. Published after the
+    /// memtable inserts of a write group (the version set keeps the same
+    /// number for the MANIFEST).
+    pub(crate) last_sequence: AtomicU64,
+    /// Waiters for the MANIFEST writer slot (`DbState::manifest_writing`).
+    pub(crate) manifest_cv: Condvar,
     /// Background threads wait here for work.
     pub(crate) work_cv: Condvar,
     /// Writers, flush and compaction waiters wait here for progress.
@@ -149,6 +182,22 @@ impl DbShared {
 
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new read view built from the state (call after any
+    /// change to the memtables or the current Version, before unlocking).
+    pub(crate) fn publish_super_version(&self, state: &DbState) {
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: state.mem.clone(),
+            imms: state.imms.iter().rev().map(|m| m.mem.clone()).collect(),
+            version: state.versions.current(),
+        }));
+    }
+
+    /// Sets the last sequence number in the version set and publishes it to readers.
+    pub(crate) fn set_last_sequence(&self, state: &mut DbState, sequence: SequenceNumber) {
+        state.versions.set_last_sequence(sequence);
+        self.last_sequence.store(state.versions.last_sequence(), Ordering::Release);
     }
 
     /// Records the first background error (later ones are dropped) and

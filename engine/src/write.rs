@@ -237,7 +237,7 @@ impl DbShared {
         if let Err(e) = &insert_result {
             self.record_background_error(&mut state, e.clone());
         }
-        state.versions.set_last_sequence(last_sequence);
+        self.set_last_sequence(&mut state, last_sequence);
         state.stats.user_bytes_written += user_bytes as u64;
         for _ in 0..group_len {
             if let Some(w) = state.writers.pop_front() {
@@ -364,6 +364,7 @@ impl DbShared {
             let full = std::mem::replace(&mut state.mem, Memtable::new(self.icmp.clone()));
             let full_log = std::mem::replace(&mut state.mem_log_number, log_number);
             state.imms.push_back(ImmutableMemtable { mem: full, log_number: full_log });
+            self.publish_super_version(&state);
             force = false;
             self.work_cv.notify_all();
         }

@@ -68,4 +68,4 @@ pub use file_meta_data::FileMetaData;
 pub use live_files::ObsoleteFile;
 pub use version::{FilesForGet, GetStats, Version};
 pub use version_edit::VersionEdit;
-pub use version_set::VersionSet;
+pub use version_set::{PreparedEdit, VersionSet};

@@ -66,6 +66,8 @@ pub struct VersionSet {
     compact_pointers: CompactPointers,
     live: LiveVersions,
     recovered: bool,
+    /// A [`PreparedEdit`] is out and not yet finished.
+    apply_in_flight: bool,
 }
 
 // The engine keeps the VersionSet under its mutex and shares it between threads.
@@ -117,6 +119,7 @@ impl VersionSet {
             compact_pointers: CompactPointers::default(),
             live,
             recovered: false,
+            apply_in_flight: false,
         }
     }
 
@@ -297,8 +300,30 @@ impl VersionSet {
     /// The next call writes a fresh MANIFEST, so a torn record is never
     /// followed by others.
     pub fn log_and_apply(&mut self, edit: &mut VersionEdit) -> Result<()> {
+        let mut prepared = self.prepare_apply(edit)?;
+        let written = prepared.write();
+        self.finish_apply(prepared, written)
+    }
+
+    /// The first half of [`log_and_apply`](Self::log_and_apply), run under
+    /// the caller's lock: fills in the counters, builds the new Version and
+    /// encodes the record. When a new MANIFEST is due (none is open, or the
+    /// open one is too large) it is written here and the returned value has
+    /// nothing left to write. Otherwise the open MANIFEST's writer moves into
+    /// the returned [`PreparedEdit`], whose [`write`](PreparedEdit::write)
+    /// appends and syncs the record without any lock; then
+    /// [`finish_apply`](Self::finish_apply) installs the Version.
+    ///
+    /// One edit at a time: until `finish_apply` is called, another
+    /// `prepare_apply` (or `log_and_apply`) is refused with `InvalidArgument`,
+    /// so every edit is built on the Version the previous one installed and
+    /// the MANIFEST has one writer.
+    pub fn prepare_apply(&mut self, edit: &mut VersionEdit) -> Result<PreparedEdit> {
         if !self.recovered {
             return Err(Error::InvalidArgument("log_and_apply before the version set was recovered".into()));
+        }
+        if self.apply_in_flight {
+            return Err(Error::InvalidArgument("another version edit is being written".into()));
         }
         match edit.log_number {
             Some(number) if number < self.log_number || number >= self.next_file_number => {
@@ -337,13 +362,10 @@ impl VersionSet {
                 None
             }
         };
-        match open_manifest {
-            Some(mut manifest) => {
+        let pending = match open_manifest {
+            Some(manifest) => {
                 let record = self.fill_counters(edit);
-                // On error the writer is dropped: the file may end in a torn
-                // record, so it is never appended to again.
-                manifest.add_record(&record).and_then(|()| manifest.sync())?;
-                self.manifest = Some(manifest);
+                Some((manifest, record))
             }
             None => {
                 // Allocated before the counters are filled in, so the edit's
@@ -354,11 +376,33 @@ impl VersionSet {
                 };
                 let record = self.fill_counters(edit);
                 self.start_manifest(number, &compact_pointers, &record)?;
+                None
             }
-        }
+        };
+        self.apply_in_flight = true;
+        Ok(PreparedEdit {
+            pending,
+            version,
+            compact_pointers,
+            log_number: edit.log_number.unwrap_or(self.log_number),
+            prev_log_number: edit.prev_log_number.unwrap_or(self.prev_log_number),
+        })
+    }
 
-        self.log_number = edit.log_number.unwrap_or(self.log_number);
-        self.prev_log_number = edit.prev_log_number.unwrap_or(self.prev_log_number);
+    /// The second half of [`log_and_apply`](Self::log_and_apply): with
+    /// `written` the result of [`PreparedEdit::write`], installs the new
+    /// Version (and takes the MANIFEST writer back) on success. On an error
+    /// nothing is installed and the writer is dropped, so the next edit
+    /// starts a fresh MANIFEST; the error is returned.
+    pub fn finish_apply(&mut self, prepared: PreparedEdit, written: Result<()>) -> Result<()> {
+        self.apply_in_flight = false;
+        written?;
+        let PreparedEdit { pending, version, compact_pointers, log_number, prev_log_number } = prepared;
+        if let Some((manifest, _)) = pending {
+            self.manifest = Some(manifest);
+        }
+        self.log_number = log_number;
+        self.prev_log_number = prev_log_number;
         self.compact_pointers = compact_pointers;
         self.install(version);
         Ok(())
@@ -590,6 +634,50 @@ impl VersionSet {
             manifest_file_number: self.manifest_file_number,
         };
         rule.obsolete(names)
+    }
+}
+
+/// A version edit between [`VersionSet::prepare_apply`] and
+/// [`VersionSet::finish_apply`]: the new Version, and the MANIFEST record
+/// still to be appended and synced.
+pub struct PreparedEdit {
+    /// The open MANIFEST's writer and the record to append to it, or `None`
+    /// when `prepare_apply` already wrote the record into a new MANIFEST.
+    pending: Option<(LogWriter, Vec<u8>)>,
+    version: Version,
+    compact_pointers: CompactPointers,
+    log_number: u64,
+    prev_log_number: u64,
+}
+
+impl PreparedEdit {
+    /// Appends the record to the MANIFEST and syncs it. Needs no lock: the
+    /// writer belongs to this value until `finish_apply`. Calling it again
+    /// after it succeeded does nothing.
+    pub fn write(&mut self) -> Result<()> {
+        if let Some((manifest, record)) = self.pending.as_mut() {
+            if !record.is_empty() {
+                // On error the writer is dropped by `finish_apply`: the file
+                // may end in a torn record, so it is never appended to again.
+                manifest.add_record(record).and_then(|()| manifest.sync())?;
+                record.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The Version this edit installs.
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+}
+
+impl std::fmt::Debug for PreparedEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedEdit")
+            .field("pending_bytes", &self.pending.as_ref().map(|(_, r)| r.len()))
+            .field("version", &self.version.level_summary())
+            .finish()
     }
 }
 

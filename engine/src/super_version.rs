@@ -1,0 +1,30 @@
+//! The read view of an open database, published as one immutable value
+//! (RocksDB calls it a SuperVersion): the memtable taking writes, the full
+//! memtables waiting to be flushed and the current Version. Readers load it
+//! without the database mutex; every change to one of its parts (a memtable
+//! switch, an installed flush or compaction) publishes a new one under the
+//! mutex, so a reader never sees a flushed memtable gone without its table.
+
+use std::sync::Arc;
+
+use lsmkit_memtable::Memtable;
+use lsmkit_version::Version;
+
+/// One consistent read view: every write with a sequence number at or below
+/// the published last sequence is in exactly one of these parts (or in
+/// several, newest first, which reads resolve by sequence).
+pub(crate) struct SuperVersion {
+    /// The memtable receiving writes.
+    pub(crate) mem: Memtable,
+    /// Full memtables waiting to be flushed, newest first.
+    pub(crate) imms: Vec<Memtable>,
+    /// The current Version.
+    pub(crate) version: Arc<Version>,
+}
+
+impl SuperVersion {
+    /// The memtables, newest first: where a read looks before the tables.
+    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Memtable> {
+        std::iter::once(&self.mem).chain(self.imms.iter())
+    }
+}
