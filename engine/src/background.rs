@@ -295,7 +295,7 @@ impl DbShared {
             }
             match self.pick_compaction(&mut state) {
                 Pick::Run(compaction, running) => {
-                    state = self.run_compaction(state, compaction, running, filter.as_deref());
+                    state = self.run_compaction(state, *compaction, running, filter.as_deref());
                 }
                 Pick::Again => {}
                 Pick::Wait => state = self.wait(&self.work_cv, state),
@@ -360,7 +360,7 @@ impl DbShared {
         };
         let running = self.describe_running(state, &compaction);
         state.running_compactions.push(running.clone());
-        Pick::Run(compaction, running)
+        Pick::Run(Box::new(compaction), running)
     }
 
     /// What other background work must know of `compaction` while it runs.
@@ -505,7 +505,7 @@ impl DbShared {
 /// What [`DbShared::pick_compaction`] found.
 enum Pick {
     /// Run this compaction (registered as running).
-    Run(Compaction, RunningCompaction),
+    Run(Box<Compaction>, RunningCompaction),
     /// The state changed (a manual compaction ended): pick again.
     Again,
     /// Nothing to run now: wait for work or for a running compaction to end.
