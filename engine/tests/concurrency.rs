@@ -286,9 +286,44 @@ fn check_final(db: &Db, what: &str) {
 
 #[test]
 fn writers_and_readers_share_a_database() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let options = Options { create_if_missing: true, write_buffer_size: 512 << 10, ..Options::default() };
+    share_a_database(options);
+}
+
+/// The same with three background jobs (a flush thread and two compaction
+/// threads) and a MANIFEST so small that nearly every edit rolls it over:
+/// readers race flushes, concurrent compactions and MANIFEST rewrites, none
+/// of which they wait for.
+#[test]
+fn readers_race_parallel_compactions_and_manifest_rewrites() {
+    let options = Options {
+        create_if_missing: true,
+        write_buffer_size: 256 << 10,
+        max_background_jobs: 3,
+        max_manifest_file_size: 4 << 10,
+        ..Options::default()
+    };
+    let (first, last) = share_a_database(options);
+    assert!(last > first, "the MANIFEST was never rewritten (MANIFEST-{first} throughout)");
+}
+
+/// The number of the newest MANIFEST in `dir` (an older one may linger
+/// until obsolete files are next deleted).
+fn manifest_number(dir: &std::path::Path) -> u64 {
+    let numbers: Vec<u64> = std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("MANIFEST-")?.parse().ok())
+        .collect();
+    numbers.into_iter().max().expect("no MANIFEST")
+}
+
+/// Runs the writers and readers on a database opened with `options`, then
+/// checks the final state before and after a reopen. Returns the MANIFEST
+/// numbers just after the first open and just before the first close.
+fn share_a_database(options: Options) -> (u64, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), options.clone()).expect("open");
+    let first_manifest = manifest_number(dir.path());
     let writers_done = Arc::new(AtomicBool::new(false));
     let total_reads = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..READERS)
@@ -321,7 +356,9 @@ fn writers_and_readers_share_a_database() {
     assert!(db.background_error().is_none(), "{:?}", db.background_error());
 
     check_final(&db, "before reopen");
+    let last_manifest = manifest_number(dir.path());
     drop(db);
     let db = Db::open(dir.path(), options).expect("reopen");
     check_final(&db, "after reopen");
+    (first_manifest, last_manifest)
 }
