@@ -59,8 +59,11 @@ pub struct Options {
     pub l0_slowdown_trigger: usize,
     /// Level-0 files at which writes wait for compaction (default 12).
     pub l0_stop_trigger: usize,
-    /// Background threads: one flushes memtables, the others compact
-    /// (default 2; at least 2 are used: one compaction runs at a time).
+    /// Background threads: one flushes memtables, the other
+    /// `max_background_jobs - 1` run compactions, as many at once as there
+    /// are threads when their inputs and output ranges are disjoint (default
+    /// 2: one flush thread and one compaction thread, as LevelDB does its
+    /// background work one job at a time; values below 2 count as 2).
     pub max_background_jobs: usize,
     /// Leveled (default) or size-tiered compaction.
     pub compaction_style: CompactionStyle,
