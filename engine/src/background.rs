@@ -244,6 +244,18 @@ impl DbShared {
                 }
                 state.imms.pop_front();
                 state.stats.flushes += 1;
+                // WALs older than the log number are obsolete: their writes
+                // are in synced tables now, so they need no sync.
+                let log_number = state.versions.log_number();
+                let mut kept = Vec::new();
+                for (number, mut old) in std::mem::take(&mut state.unsynced_wals) {
+                    if number < log_number {
+                        let _ = old.close();
+                    } else {
+                        kept.push((number, old));
+                    }
+                }
+                state.unsynced_wals = kept;
                 self.publish_super_version(&state);
                 self.progress_cv.notify_all();
                 self.work_cv.notify_all();

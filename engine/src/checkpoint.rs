@@ -128,6 +128,7 @@ impl DbShared {
             batch: None,
             sync: false,
             disable_wal: false,
+            sync_only: false,
             status: WriterStatus::Waiting,
         });
         while state.writers.front().map(|w| w.id) != Some(id) {

@@ -92,6 +92,7 @@ impl Db {
             mem: Memtable::new(icmp.clone()),
             mem_log_number: 0,
             wal: None,
+            unsynced_wals: Vec::new(),
             wal_dir_synced: true,
             imms: Default::default(),
             versions,
@@ -436,18 +437,10 @@ impl Db {
     }
 
     /// Syncs the WAL: every write acknowledged so far becomes durable.
+    /// Takes its turn in the writer queue, so a write group in flight is
+    /// synced too.
     pub fn sync_wal(&self) -> Result<()> {
-        let shared = self.shared();
-        let mut state = shared.lock();
-        let needs_dir_sync = !state.wal_dir_synced;
-        if let Some(wal) = state.wal.as_mut() {
-            wal.sync()?;
-        }
-        if needs_dir_sync {
-            shared.fs.sync_dir(&shared.dir)?;
-            state.wal_dir_synced = true;
-        }
-        Ok(())
+        self.shared().sync_wal()
     }
 
     /// The sequence number of the last write applied.
@@ -547,6 +540,9 @@ impl Drop for DbOwner {
         let mut state = shared.lock();
         if let Some(mut wal) = state.wal.take() {
             let _ = wal.close();
+        }
+        for (_, mut old) in std::mem::take(&mut state.unsynced_wals) {
+            let _ = old.close();
         }
         drop(state);
         shared._lock.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -44,6 +44,8 @@ pub(crate) struct QueuedWriter {
     pub(crate) batch: Option<Arc<WriteBatch>>,
     pub(crate) sync: bool,
     pub(crate) disable_wal: bool,
+    /// No batch: make every acknowledged write durable (`Db::sync_wal`).
+    pub(crate) sync_only: bool,
     pub(crate) status: WriterStatus,
 }
 
@@ -106,6 +108,11 @@ pub(crate) struct DbState {
     pub(crate) mem: Memtable,
     pub(crate) mem_log_number: u64,
     pub(crate) wal: Option<WalWriter>,
+    /// Earlier WALs, switched out with an unsynced tail while their
+    /// memtables wait to be flushed (log number, writer). The next sync of
+    /// the WAL syncs them first, so a synced write never survives a crash
+    /// that loses an earlier write; a flush that makes one obsolete closes it.
+    pub(crate) unsynced_wals: Vec<(u64, WalWriter)>,
     /// The current WAL's directory entry has been synced.
     pub(crate) wal_dir_synced: bool,
     /// Full memtables, oldest first.

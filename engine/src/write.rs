@@ -18,7 +18,7 @@ use lsmkit_base::filename::log_file_name;
 use lsmkit_base::key::SequenceNumber;
 use lsmkit_base::{Error, Result};
 use lsmkit_memtable::Memtable;
-use lsmkit_wal::{WalOptions, WalWriter, WriteBatch};
+use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter, WriteBatch};
 
 use crate::options::WriteOptions;
 use crate::state::{DbShared, DbState, ImmutableMemtable, QueuedWriter, WriterStatus};
@@ -57,16 +57,38 @@ impl DbShared {
         options: WriteOptions,
         batch: Option<Arc<WriteBatch>>,
     ) -> Result<()> {
-        let mut state = self.lock();
-        let id = state.next_writer_id;
-        state.next_writer_id += 1;
-        state.writers.push_back(QueuedWriter {
-            id,
+        self.queue_and_wait(QueuedWriter {
+            id: 0,
             batch,
             sync: options.sync,
             disable_wal: options.disable_wal,
+            sync_only: false,
             status: WriterStatus::Waiting,
-        });
+        })
+    }
+
+    /// Makes every acknowledged write durable: syncs the current WAL and
+    /// any earlier one switched out unsynced. Queued like a write, so the
+    /// WAL is not in a leader's hands meanwhile.
+    pub(crate) fn sync_wal(&self) -> Result<()> {
+        self.queue_and_wait(QueuedWriter {
+            id: 0,
+            batch: None,
+            sync: true,
+            disable_wal: false,
+            sync_only: true,
+            status: WriterStatus::Waiting,
+        })
+    }
+
+    /// Queues `writer` (its id is assigned here) and waits until its group
+    /// is done, leading a group when it reaches the front.
+    fn queue_and_wait(&self, mut writer: QueuedWriter) -> Result<()> {
+        let mut state = self.lock();
+        let id = state.next_writer_id;
+        state.next_writer_id += 1;
+        writer.id = id;
+        state.writers.push_back(writer);
         loop {
             if let Some(result) = state.finished_writers.remove(&id) {
                 return result;
@@ -102,6 +124,12 @@ impl DbShared {
 
     /// Runs the group led by the writer at the front of the queue.
     fn lead_group<'a>(&'a self, mut state: std::sync::MutexGuard<'a, DbState>) -> Result<()> {
+        if state.writers[0].sync_only {
+            let (result, mut state) = self.sync_all_wals(state);
+            state.writers.pop_front();
+            self.writer_cv.notify_all();
+            return result;
+        }
         let force_switch = state.writers[0].batch.is_none();
         let (room, guard) = self.make_room_for_write(state, force_switch);
         state = guard;
@@ -162,11 +190,15 @@ impl DbShared {
             let record = self.group_record(&mut state, group_len, first_sequence);
             let mut wal = state.wal.take();
             let needs_dir_sync = sync && !state.wal_dir_synced;
+            let mut earlier_wals = if sync { std::mem::take(&mut state.unsynced_wals) } else { Vec::new() };
             drop(state);
             wal_result = match wal.as_mut() {
                 None => Err(Error::InvalidArgument("the database has no open WAL".into())),
                 Some(wal) => {
                     let mut result = wal.add_batch(&record);
+                    if result.is_ok() && sync {
+                        result = sync_and_close(&mut earlier_wals);
+                    }
                     if result.is_ok() && sync {
                         result = wal.sync();
                         if result.is_ok() && needs_dir_sync {
@@ -253,6 +285,43 @@ impl DbShared {
             self.writer_cv.notify_all();
         }
         insert_result
+    }
+
+    /// Syncs every WAL that may hold an unsynced acknowledged write (the
+    /// earlier ones first), and the directory when a new WAL's entry is not
+    /// yet durable, without the lock. The caller leads the writer queue, so
+    /// no group writes meanwhile.
+    fn sync_all_wals<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, DbState>,
+    ) -> (Result<()>, std::sync::MutexGuard<'a, DbState>) {
+        if let Some(e) = &state.bg_error {
+            return (Err(e.clone()), state);
+        }
+        let mut wal = state.wal.take();
+        let mut earlier_wals = std::mem::take(&mut state.unsynced_wals);
+        let needs_dir_sync = !state.wal_dir_synced;
+        drop(state);
+        let mut result = sync_and_close(&mut earlier_wals);
+        if result.is_ok() {
+            if let Some(wal) = wal.as_mut() {
+                result = wal.sync();
+            }
+        }
+        if result.is_ok() && needs_dir_sync {
+            result = self.fs.sync_dir(&self.dir);
+        }
+        let mut state = self.lock();
+        state.wal = wal;
+        match &result {
+            Ok(()) => {
+                if needs_dir_sync {
+                    state.wal_dir_synced = true;
+                }
+            }
+            Err(e) => self.record_background_error(&mut state, e.clone()),
+        }
+        (result, state)
     }
 
     /// The WAL record of the group of `group_len` writers at the front of the
@@ -343,24 +412,30 @@ impl DbShared {
                     return (Err(e), state);
                 }
             };
+            let old_log_number = state.mem_log_number;
             if let Some(mut old) = state.wal.replace(new_wal) {
-                // The old WAL's unsynced tail is made durable before any later
-                // write is acknowledged: a synced write (or `sync_wal`) in the
-                // new WAL promises that every write before it survives, and
-                // until the full memtable is flushed the old WAL is their only
-                // copy; a crash would otherwise keep the synced write and lose
-                // earlier ones, a hole in the history. (LevelDB closes the old
-                // log without a sync and has that hole.) Done under the lock so
-                // `sync_wal` cannot return before it; the old WAL's directory
-                // entry is synced with the new one's at the next synced write
-                // (`wal_dir_synced` is false below).
-                let synced = if old.synced_len() < old.file_len() { old.sync() } else { Ok(()) };
-                if let Err(e) = synced.and_then(|()| old.close()) {
-                    self.record_background_error(&mut state, e.clone());
-                    return (Err(e), state);
+                // Until the full memtable is flushed the old WAL is its writes'
+                // only copy, and a synced write (or `sync_wal`) in the new WAL
+                // promises that every write before it survives: the old WAL's
+                // unsynced tail must be durable before any later sync returns.
+                // With the default policy that sync is deferred to the next
+                // synced write (which syncs `unsynced_wals` first) and skipped
+                // if the memtable is flushed before one comes, so a memtable
+                // switch costs no sync (LevelDB closes the old log without
+                // one, leaving a hole after a crash). With a sync policy the
+                // tail is synced now, under the lock, so `sync_wal` cannot
+                // return before it.
+                if old.synced_len() < old.file_len() && self.options.wal_sync_policy == SyncPolicy::Os {
+                    state.unsynced_wals.push((old_log_number, old));
+                } else {
+                    let synced = if old.synced_len() < old.file_len() { old.sync() } else { Ok(()) };
+                    if let Err(e) = synced.and_then(|()| old.close()) {
+                        self.record_background_error(&mut state, e.clone());
+                        return (Err(e), state);
+                    }
                 }
             }
-            state.wal_dir_synced = self.options.wal_sync_policy != lsmkit_wal::SyncPolicy::Os;
+            state.wal_dir_synced = self.options.wal_sync_policy != SyncPolicy::Os;
             let full = std::mem::replace(&mut state.mem, Memtable::new(self.icmp.clone()));
             let full_log = std::mem::replace(&mut state.mem_log_number, log_number);
             state.imms.push_back(ImmutableMemtable { mem: full, log_number: full_log });
@@ -369,4 +444,16 @@ impl DbShared {
             self.work_cv.notify_all();
         }
     }
+}
+
+/// Syncs and closes each of `wals` (earlier WALs switched out unsynced), in
+/// order; stops at the first error, leaving that WAL and the later ones
+/// unsynced (the caller records the error, which stops all writes).
+fn sync_and_close(wals: &mut Vec<(u64, WalWriter)>) -> Result<()> {
+    for (_, wal) in wals.iter_mut() {
+        wal.sync()?;
+        let _ = wal.close();
+    }
+    wals.clear();
+    Ok(())
 }
