@@ -16,6 +16,14 @@
 //! - The compaction pointer of L becomes the largest L input key.
 //! - A manual compaction at level ≥ 1 takes input files only until they
 //!   reach `max_file_size` bytes; the rest is left for the next piece.
+//!
+//! Beside running compactions ([`Picker::pick_avoiding`]): the scores leave
+//! out busy files; the levels with a score ≥ 1 are tried best first, and
+//! within a level the files from the compaction pointer on (wrapping), until
+//! a compaction takes no busy file and writes into no busy range; then the
+//! seek candidate is tried the same way. With nothing busy the first try
+//! always succeeds, which is LevelDB's choice. The level-0 trigger is
+//! [`PickerOptions::l0_compaction_trigger`] (LevelDB: 4).
 
 use std::sync::Arc;
 
@@ -25,7 +33,7 @@ use lsmkit_version::{CompactPointers, FileMetaData, Version, NUM_LEVELS};
 
 use crate::compaction::{Compaction, CompactionInputs, CompactionReason};
 use crate::key_ranges::{add_boundary_inputs, key_range, user_keys};
-use crate::picker::Picker;
+use crate::picker::{BusyFiles, Picker, PickerOptions};
 use lsmkit_base::key::InternalKeyComparator;
 use std::cmp::Ordering;
 
@@ -33,18 +41,79 @@ use std::cmp::Ordering;
 #[derive(Debug, Clone)]
 pub struct LeveledPicker {
     max_file_size: u64,
+    l0_compaction_trigger: usize,
 }
 
 impl LeveledPicker {
     /// A picker whose compactions write outputs of about `max_file_size`
-    /// bytes (LevelDB's `max_file_size`, default 2 MiB).
+    /// bytes (LevelDB's `max_file_size`, default 2 MiB), compacting level 0
+    /// at four files as LevelDB does.
     pub fn new(max_file_size: u64) -> LeveledPicker {
-        LeveledPicker { max_file_size }
+        LeveledPicker::with_options(PickerOptions { max_file_size, ..PickerOptions::default() })
+    }
+
+    /// A picker tuned by `options` (a level-0 trigger of 0 counts as 1).
+    pub fn with_options(options: PickerOptions) -> LeveledPicker {
+        LeveledPicker {
+            max_file_size: options.max_file_size,
+            l0_compaction_trigger: options.l0_compaction_trigger.max(1),
+        }
     }
 
     /// The target output size.
     pub fn max_file_size(&self) -> u64 {
         self.max_file_size
+    }
+
+    /// The number of level-0 files at which level 0 is compacted.
+    pub fn l0_compaction_trigger(&self) -> usize {
+        self.l0_compaction_trigger
+    }
+
+    /// The levels whose size score (busy files left out) is at least 1,
+    /// best first; on a tie the shallower level first, as LevelDB's
+    /// `Finalize` prefers it.
+    fn size_candidates(&self, version: &Version, busy: &BusyFiles) -> Vec<(usize, f64)> {
+        let mut levels: Vec<(usize, f64)> = (0..NUM_LEVELS - 1)
+            .map(|level| {
+                (
+                    level,
+                    version.level_score(level, self.l0_compaction_trigger, |f| !busy.contains_file(f.number)),
+                )
+            })
+            .filter(|&(_, score)| score >= 1.0)
+            .collect();
+        // A stable sort keeps equal scores in level order.
+        levels.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal));
+        levels
+    }
+
+    /// A compaction of `level` starting with `first` (grown to the
+    /// overlapping level-0 files at level 0), or `None` when it would clash
+    /// with `busy`.
+    fn compaction_from(
+        &self,
+        version: &Arc<Version>,
+        level: usize,
+        first: &Arc<FileMetaData>,
+        reason: CompactionReason,
+        busy: &BusyFiles,
+    ) -> Option<Compaction> {
+        if level + 1 >= NUM_LEVELS || busy.contains_file(first.number) {
+            return None;
+        }
+        let mut inputs0 = vec![Arc::clone(first)];
+        if level == 0 {
+            // Level-0 files overlap: take every file the picked one overlaps.
+            let range = key_range(version.comparator(), &inputs0)?;
+            let (begin, end) = user_keys(&range);
+            inputs0 = version.overlapping_inputs(0, Some(begin), Some(end));
+        }
+        let compaction = self.setup_other_inputs(version, level, inputs0, reason)?;
+        if busy.conflicts_with(&compaction) {
+            return None;
+        }
+        Some(compaction)
     }
 
     /// LevelDB's `SetupOtherInputs`: completes a compaction of `inputs0` at `level`.
@@ -127,32 +196,34 @@ fn sort_by_smallest(icmp: &InternalKeyComparator, files: &mut [Arc<FileMetaData>
 }
 
 impl Picker for LeveledPicker {
-    fn pick(&self, version: &Arc<Version>, compact_pointers: &CompactPointers) -> Option<Compaction> {
+    fn pick_avoiding(
+        &self,
+        version: &Arc<Version>,
+        compact_pointers: &CompactPointers,
+        busy: &BusyFiles,
+    ) -> Option<Compaction> {
         let icmp = version.comparator();
-        let (level, mut inputs0, reason) = if version.compaction_score() >= 1.0 {
-            let level = version.compaction_level();
+        for (level, _) in self.size_candidates(version, busy) {
             let files = version.files(level);
-            // The first file after the pointer, wrapping around to the first file.
-            let after_pointer = compact_pointers.get(level).and_then(|pointer| {
-                files.iter().find(|f| icmp.compare_internal_keys(&f.largest, pointer) == Ordering::Greater)
+            // From the first file after the pointer, wrapping around to the first file.
+            let start = compact_pointers
+                .get(level)
+                .and_then(|pointer| {
+                    files
+                        .iter()
+                        .position(|f| icmp.compare_internal_keys(&f.largest, pointer) == Ordering::Greater)
+                })
+                .unwrap_or(0);
+            let picked = (0..files.len()).find_map(|i| {
+                let file = &files[(start + i) % files.len()];
+                self.compaction_from(version, level, file, CompactionReason::Size, busy)
             });
-            let first = after_pointer.or(files.first())?;
-            (level, vec![Arc::clone(first)], CompactionReason::Size)
-        } else if let Some((level, file)) = version.file_to_compact() {
-            (level, vec![file], CompactionReason::Seek)
-        } else {
-            return None;
-        };
-        if level + 1 >= NUM_LEVELS {
-            return None;
+            if picked.is_some() {
+                return picked;
+            }
         }
-        if level == 0 {
-            // Level-0 files overlap: take every file the picked one overlaps.
-            let range = key_range(icmp, &inputs0)?;
-            let (begin, end) = user_keys(&range);
-            inputs0 = version.overlapping_inputs(0, Some(begin), Some(end));
-        }
-        self.setup_other_inputs(version, level, inputs0, reason)
+        let (level, file) = version.file_to_compact()?;
+        self.compaction_from(version, level, &file, CompactionReason::Seek, busy)
     }
 
     fn pick_range(
@@ -183,11 +254,24 @@ impl Picker for LeveledPicker {
     }
 
     fn needs_compaction(&self, version: &Version) -> bool {
-        version.needs_compaction()
+        let nothing_busy = BusyFiles::new();
+        !self.size_candidates(version, &nothing_busy).is_empty() || version.file_to_compact().is_some()
     }
 
-    fn level_for_flush(&self, version: &Version, smallest_user_key: &[u8], largest_user_key: &[u8]) -> usize {
-        version.pick_level_for_memtable_output(smallest_user_key, largest_user_key, self.max_file_size)
+    fn level_for_flush_avoiding(
+        &self,
+        version: &Version,
+        smallest_user_key: &[u8],
+        largest_user_key: &[u8],
+        busy: &BusyFiles,
+    ) -> usize {
+        let icmp = version.comparator();
+        version.pick_level_for_memtable_output_unless(
+            smallest_user_key,
+            largest_user_key,
+            self.max_file_size,
+            |level| busy.writes_into(icmp, level, smallest_user_key, largest_user_key),
+        )
     }
 }
 
@@ -452,5 +536,213 @@ mod tests {
         let v = version(vec![(2, vec![file(1, "m", "n")])]);
         assert_eq!(picker().level_for_flush(&v, b"a", b"b"), 2);
         assert_eq!(picker().level_for_flush(&v, b"a", b"m"), 1);
+    }
+
+    /// A busy set holding `compaction` (as the engine would register it).
+    fn busy_with(compaction: &Compaction) -> BusyFiles {
+        let mut busy = BusyFiles::new();
+        busy.add(compaction);
+        busy
+    }
+
+    fn with_trigger(trigger: usize) -> LeveledPicker {
+        LeveledPicker::with_options(PickerOptions { max_file_size: 2 * MB, l0_compaction_trigger: trigger })
+    }
+
+    #[test]
+    fn nothing_busy_is_leveldb_s_pick() {
+        let v = version(vec![
+            (0, vec![file(1, "a", "c"), file(2, "b", "e"), file(3, "e", "f"), file(4, "x", "z")]),
+            (1, vec![sized_file(5, "a", "a", 6 * MB), sized_file(6, "d", "d", 6 * MB)]),
+            (2, vec![file(8, "a", "b"), file(9, "f", "m")]),
+        ]);
+        let plain = picker().pick(&v, &pointers(1, "a")).unwrap();
+        let avoiding = picker().pick_avoiding(&v, &pointers(1, "a"), &BusyFiles::new()).unwrap();
+        assert_eq!(format!("{plain:?}"), format!("{avoiding:?}"));
+        // After the pointer "a": file 6, with nothing under it at level 2.
+        assert_eq!((plain.level(), inputs(&plain)), (1, (vec![6], vec![])));
+    }
+
+    #[test]
+    fn busy_files_are_skipped_round_robin() {
+        let l1 = vec![
+            sized_file(1, "a", "b", 4 * MB),
+            sized_file(2, "c", "d", 4 * MB),
+            sized_file(3, "e", "f", 4 * MB),
+            sized_file(4, "g", "h", 4 * MB),
+            sized_file(5, "i", "j", 4 * MB),
+        ];
+        let v = version(vec![(1, l1), (2, vec![file(10, "b", "c"), file(11, "g", "g")])]);
+        let first = picker().pick(&v, &CompactPointers::default()).unwrap();
+        // File 1, its level-2 partner 10, and file 2, which 10 also overlaps.
+        assert_eq!(inputs(&first), (vec![1, 2], vec![10]));
+        let busy = busy_with(&first);
+        assert!(busy.contains_file(1) && busy.contains_file(2) && busy.contains_file(10));
+        // 20 MiB at level 1, 8 MiB of it busy: still 1.2 ≥ 1. Files 1 and 2
+        // are busy; file 3 is free.
+        let second = picker().pick_avoiding(&v, &CompactPointers::default(), &busy).unwrap();
+        assert_eq!(inputs(&second), (vec![3], vec![]));
+        // The pointer still decides where the search starts.
+        let third = picker().pick_avoiding(&v, &pointers(1, "f"), &busy).unwrap();
+        assert_eq!(inputs(&third), (vec![4], vec![11]));
+        // With every level-1 file busy nothing is left to pick.
+        let mut all = busy.clone();
+        for f in v.files(1) {
+            all.add_file(f.number);
+        }
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &all).is_none());
+        // Removing the first compaction frees its files again.
+        let mut busy = busy;
+        busy.remove(&first);
+        assert!(busy.is_empty());
+    }
+
+    #[test]
+    fn busy_files_do_not_count_towards_scores() {
+        // 12 MiB at level 1 (score 1.2); 4 MiB busy leaves 0.8.
+        let l1 = vec![sized_file(1, "a", "b", 4 * MB), sized_file(2, "c", "d", 8 * MB)];
+        let v = version(vec![(1, l1)]);
+        let mut busy = BusyFiles::new();
+        busy.add_file(1);
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+        // Five level-0 files, four of them busy: 1 / 4 < 1.
+        let v = version(vec![(0, (1..=5).map(|n| file(n, &format!("k{n}"), &format!("k{n}"))).collect())]);
+        let mut busy = BusyFiles::new();
+        for n in 1..=4 {
+            busy.add_file(n);
+        }
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+        assert!(picker().pick(&v, &CompactPointers::default()).is_some());
+    }
+
+    #[test]
+    fn level0_compaction_runs_beside_a_deeper_one() {
+        // Level 2 scores 1.5 (compacted first), level 0 scores 1.
+        let v = version(vec![
+            (0, (1..=4).map(|n| file(n, "m", "p")).collect()),
+            (1, vec![file(5, "m", "n")]),
+            (2, vec![sized_file(6, "a", "c", 75 * MB), sized_file(7, "d", "f", 75 * MB)]),
+            (3, vec![file(8, "a", "b")]),
+        ]);
+        let deep = picker().pick(&v, &CompactPointers::default()).unwrap();
+        assert_eq!((deep.level(), inputs(&deep)), (2, (vec![6], vec![8])));
+        let busy = busy_with(&deep);
+        // Next best free level: level 2's other file (score 1.5 − 0.75 < 1
+        // once file 6 is left out), so level 0.
+        let l0 = picker().pick_avoiding(&v, &CompactPointers::default(), &busy).unwrap();
+        assert_eq!((l0.level(), l0.output_level()), (0, 1));
+        assert_eq!(inputs(&l0), (vec![1, 2, 3, 4], vec![5]));
+        assert!(!busy.conflicts_with(&l0));
+        // With both running, nothing else is due.
+        let mut both = busy.clone();
+        both.add(&l0);
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &both).is_none());
+    }
+
+    #[test]
+    fn a_pick_never_writes_into_a_busy_range() {
+        // A level-0 compaction writing "a".."m" into level 1 is running; its
+        // level-0 inputs are gone from this view, so four new level-0 files
+        // are all that is left.
+        let new_l0 = vec![file(11, "c", "d"), file(12, "c", "e"), file(13, "x", "y"), file(14, "x", "z")];
+        let v = version(vec![(0, new_l0), (1, vec![file(20, "q", "r")])]);
+        let mut busy = BusyFiles::new();
+        busy.add_output_range(1, b"a", b"m");
+        assert!(busy.writes_into(v.comparator(), 1, b"m", b"z"));
+        assert!(!busy.writes_into(v.comparator(), 1, b"n", b"z"));
+        assert!(!busy.writes_into(v.comparator(), 2, b"a", b"z"));
+        // "c".."e" would write into "a".."m" at level 1: "x".."z" is taken instead.
+        let c = picker().pick_avoiding(&v, &CompactPointers::default(), &busy).unwrap();
+        assert_eq!(inputs(&c), (vec![13, 14], vec![]));
+        assert!(!busy.conflicts_with(&c));
+        // Without the busy range, the pick starts at the first file.
+        let c = picker().pick(&v, &CompactPointers::default()).unwrap();
+        assert_eq!(inputs(&c), (vec![11, 12], vec![]));
+        // A level-0 pick must take every older overlapping level-0 file: when
+        // one of them is busy the pick is refused.
+        let mut l0 = v.files(0).to_vec();
+        l0.push(file(15, "k", "k"));
+        let v = version(vec![(0, l0)]);
+        let mut busy = BusyFiles::new();
+        busy.add_file(12);
+        // Four free files (score 1); file 11 overlaps the busy file 12.
+        let c = picker().pick_avoiding(&v, &CompactPointers::default(), &busy).unwrap();
+        assert_eq!(inputs(&c), (vec![15], vec![]));
+        busy.add_file(15);
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+    }
+
+    #[test]
+    fn seek_compaction_avoids_busy_files() {
+        let v = version(vec![(1, vec![file(1, "a", "c"), file(2, "d", "f")]), (2, vec![file(4, "e", "e")])]);
+        let target = v.files(1)[1].clone();
+        let mut stats = GetStats::new();
+        stats.note_file_read(1, &target);
+        stats.note_file_read(2, &v.files(2)[0]);
+        while !v.update_stats(&stats) {}
+        let mut busy = BusyFiles::new();
+        busy.add_file(4);
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+        let mut busy = BusyFiles::new();
+        busy.add_output_range(2, b"f", b"g");
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+        let c = picker().pick_avoiding(&v, &CompactPointers::default(), &BusyFiles::new()).unwrap();
+        assert_eq!((c.reason(), inputs(&c)), (CompactionReason::Seek, (vec![2], vec![4])));
+    }
+
+    #[test]
+    fn level0_trigger_is_configurable() {
+        let with_files = |n: u64| version(vec![(0, (1..=n).map(|i| file(i, "a", "b")).collect())]);
+        for (trigger, due_at) in [(2u64, 2u64), (4, 4), (8, 8)] {
+            let p = with_trigger(trigger as usize);
+            assert_eq!(p.l0_compaction_trigger(), trigger as usize);
+            for n in 1..=9u64 {
+                let v = with_files(n);
+                let due = n >= due_at;
+                assert_eq!(p.needs_compaction(&v), due, "trigger {trigger}, {n} files");
+                let c = p.pick(&v, &CompactPointers::default());
+                assert_eq!(c.is_some(), due, "trigger {trigger}, {n} files");
+                if let Some(c) = c {
+                    assert_eq!((c.level(), c.num_input_files(0)), (0, n as usize));
+                }
+            }
+        }
+        // Level 0 at trigger 2 outscores level 1 at 1.2; at trigger 8 it does not.
+        let v = version(vec![
+            (0, (1..=3).map(|i| file(i, "a", "b")).collect()),
+            (1, vec![sized_file(9, "x", "y", 12 * MB)]),
+        ]);
+        assert_eq!(with_trigger(2).pick(&v, &CompactPointers::default()).unwrap().level(), 0);
+        assert_eq!(with_trigger(8).pick(&v, &CompactPointers::default()).unwrap().level(), 1);
+        // A trigger of 0 acts as 1; the default is LevelDB's 4.
+        assert_eq!(with_trigger(0).l0_compaction_trigger(), 1);
+        assert_eq!(picker().l0_compaction_trigger(), 4);
+        let boxed = crate::new_picker_with(
+            &crate::CompactionStyle::Leveled,
+            &PickerOptions { max_file_size: 2 * MB, l0_compaction_trigger: 2 },
+        );
+        assert!(boxed.needs_compaction(&with_files(2)));
+        assert!(!crate::new_picker(&crate::CompactionStyle::Leveled, 2 * MB).needs_compaction(&with_files(2)));
+    }
+
+    #[test]
+    fn flush_placement_avoids_ranges_being_written() {
+        // Nothing overlaps "a".."b" at levels 0..2: LevelDB's level 2.
+        let v = version(vec![(2, vec![file(1, "m", "n")]), (3, vec![file(2, "a", "z")])]);
+        let at = |busy: &BusyFiles| picker().level_for_flush_avoiding(&v, b"a", b"b", busy);
+        assert_eq!(at(&BusyFiles::new()), 2);
+        assert_eq!(picker().level_for_flush(&v, b"a", b"b"), 2);
+        // A compaction writing "b".."c" into level 2 keeps the table at level 1.
+        let mut busy = BusyFiles::new();
+        busy.add_output_range(2, b"b", b"c");
+        assert_eq!(at(&busy), 1);
+        // One writing into level 1 keeps it at level 0.
+        busy.add_output_range(1, b"0", b"a");
+        assert_eq!(at(&busy), 0);
+        // Ranges elsewhere, or at a deeper level, do not matter.
+        let mut busy = BusyFiles::new();
+        busy.add_output_range(1, b"c", b"d");
+        busy.add_output_range(3, b"a", b"z");
+        assert_eq!(at(&busy), 2);
     }
 }

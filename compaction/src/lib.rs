@@ -83,5 +83,7 @@ pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use compaction_job::{CompactionJob, CompactionOutcome, CompactionOutput, CompactionStats};
 pub use level_iterator::LevelIterator;
 pub use leveled_picker::LeveledPicker;
-pub use picker::{new_picker, CompactionStyle, ManualCompaction, Picker};
+pub use picker::{
+    new_picker, new_picker_with, BusyFiles, CompactionStyle, ManualCompaction, Picker, PickerOptions,
+};
 pub use tiered_picker::{sorted_runs, SortedRun, TieredOptions, TieredPicker};

@@ -43,7 +43,7 @@ use lsmkit_version::{CompactPointers, FileMetaData, Version, NUM_LEVELS};
 
 use crate::compaction::{Compaction, CompactionInputs, CompactionReason};
 use crate::key_ranges::{key_range, user_keys};
-use crate::picker::Picker;
+use crate::picker::{BusyFiles, Picker};
 
 /// The tunables of [`TieredPicker`] (RocksDB's names in brackets).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,11 +235,23 @@ impl TieredPicker {
 }
 
 impl Picker for TieredPicker {
-    fn pick(&self, version: &Arc<Version>, _compact_pointers: &CompactPointers) -> Option<Compaction> {
+    /// The window the rules choose over all runs; `None` when it would take
+    /// a busy file or write into a busy range (whole runs are merged, so a
+    /// running merge of a run leaves nothing else to choose safely).
+    fn pick_avoiding(
+        &self,
+        version: &Arc<Version>,
+        _compact_pointers: &CompactPointers,
+        busy: &BusyFiles,
+    ) -> Option<Compaction> {
         let runs = sorted_runs(version);
         let window = self.choose_window(&runs)?;
         let files = runs[window.start..window.end].iter().map(|r| (r.level, r.files.clone())).collect();
-        Some(self.compaction(version, window.reason, files, window.output_level))
+        let compaction = self.compaction(version, window.reason, files, window.output_level);
+        if busy.conflicts_with(&compaction) {
+            return None;
+        }
+        Some(compaction)
     }
 
     fn pick_range(
@@ -295,11 +307,12 @@ impl Picker for TieredPicker {
         self.choose_window(&sorted_runs(version)).is_some()
     }
 
-    fn level_for_flush(
+    fn level_for_flush_avoiding(
         &self,
         _version: &Version,
         _smallest_user_key: &[u8],
         _largest_user_key: &[u8],
+        _busy: &BusyFiles,
     ) -> usize {
         0
     }
@@ -368,6 +381,23 @@ mod tests {
         assert!(pick(&v).is_none());
         assert!(!picker().needs_compaction(&v));
         assert_eq!(picker().level_for_flush(&v, b"a", b"b"), 0);
+    }
+
+    #[test]
+    fn a_window_clashing_with_a_running_merge_is_not_picked() {
+        let v = version(vec![l0(&[1, 2, 3, 4], MB)]);
+        let c = pick(&v).unwrap();
+        let mut busy = BusyFiles::new();
+        busy.add(&c);
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &busy).is_none());
+        // A running merge writing into level 6 elsewhere in the key space is no clash.
+        let mut elsewhere = BusyFiles::new();
+        elsewhere.add_output_range(6, b"zz", b"zzz");
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &elsewhere).is_some());
+        elsewhere.add_output_range(6, b"m", b"n");
+        assert!(picker().pick_avoiding(&v, &CompactPointers::default(), &elsewhere).is_none());
+        // Flushes always go to level 0.
+        assert_eq!(picker().level_for_flush_avoiding(&v, b"a", b"b", &busy), 0);
     }
 
     #[test]

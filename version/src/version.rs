@@ -88,8 +88,31 @@ impl Version {
     /// A Version over `files` (each level already sorted and checked), with
     /// its compaction score computed as LevelDB's `VersionSet::Finalize` does.
     pub(crate) fn new(icmp: InternalKeyComparator, files: LevelFiles) -> Version {
-        let (compaction_level, compaction_score) = finalize(&files);
-        Version { icmp, files, compaction_score, compaction_level, file_to_compact: Mutex::new(None) }
+        let mut version = Version {
+            icmp,
+            files,
+            compaction_score: -1.0,
+            compaction_level: 0,
+            file_to_compact: Mutex::new(None),
+        };
+        (version.compaction_level, version.compaction_score) = version.finalize();
+        version
+    }
+
+    /// LevelDB's `VersionSet::Finalize`: the level most in need of a size
+    /// compaction and its score, over levels 0..NUM_LEVELS-1 (the first
+    /// such level on a tie).
+    fn finalize(&self) -> (usize, f64) {
+        let mut best_level = 0;
+        let mut best_score = -1.0;
+        for level in 0..NUM_LEVELS - 1 {
+            let score = self.level_score(level, L0_COMPACTION_TRIGGER, |_| true);
+            if score > best_score {
+                best_level = level;
+                best_score = score;
+            }
+        }
+        (best_level, best_score)
     }
 
     /// A Version with no files.
@@ -127,8 +150,35 @@ impl Version {
         self.files.iter().flatten().map(|f| f.number)
     }
 
-    /// The best size-compaction score (level 0: files / 4; others: bytes /
-    /// the level's limit). A score ≥ 1 asks for a compaction.
+    /// The size-compaction score of `level` (< `NUM_LEVELS - 1`; the last
+    /// level is never scored and gets 0), counting only the files `counted`
+    /// accepts: at level 0 their number / `l0_compaction_trigger` (at least
+    /// 1), elsewhere their bytes / the level's limit. A score ≥ 1 asks for a
+    /// compaction. Pickers use it with their own trigger, leaving out files
+    /// that running compactions already took.
+    pub fn level_score(
+        &self,
+        level: usize,
+        l0_compaction_trigger: usize,
+        counted: impl Fn(&FileMetaData) -> bool,
+    ) -> f64 {
+        if level + 1 >= NUM_LEVELS {
+            return 0.0;
+        }
+        let files = self.files[level].iter().filter(|f| counted(f));
+        if level == 0 {
+            // Counted in files: with small write buffers, many small L0
+            // files would otherwise slow every read.
+            files.count() as f64 / l0_compaction_trigger.max(1) as f64
+        } else {
+            files.map(|f| f.file_size).fold(0u64, u64::saturating_add) as f64 / max_bytes_for_level(level)
+        }
+    }
+
+    /// The best size-compaction score with LevelDB's level-0 trigger of 4
+    /// (level 0: files / 4; others: bytes / the level's limit). A score ≥ 1
+    /// asks for a compaction. See [`level_score`](Self::level_score) for
+    /// other triggers.
     pub fn compaction_score(&self) -> f64 {
         self.compaction_score
     }
@@ -293,12 +343,31 @@ impl Version {
         largest_user_key: &[u8],
         max_file_size: u64,
     ) -> usize {
+        self.pick_level_for_memtable_output_unless(smallest_user_key, largest_user_key, max_file_size, |_| {
+            false
+        })
+    }
+
+    /// [`pick_level_for_memtable_output`](Self::pick_level_for_memtable_output),
+    /// treating every level for which `blocked` returns true as if it held a
+    /// file overlapping the table (the table then stays above it). The
+    /// engine blocks the levels where a running compaction writes keys in
+    /// the table's range: those outputs are not in this Version yet.
+    pub fn pick_level_for_memtable_output_unless(
+        &self,
+        smallest_user_key: &[u8],
+        largest_user_key: &[u8],
+        max_file_size: u64,
+        blocked: impl Fn(usize) -> bool,
+    ) -> usize {
         let mut level = 0;
         if self.overlap_in_level(0, Some(smallest_user_key), Some(largest_user_key)) {
             return level;
         }
         while level < MAX_MEM_COMPACT_LEVEL {
-            if self.overlap_in_level(level + 1, Some(smallest_user_key), Some(largest_user_key)) {
+            if blocked(level + 1)
+                || self.overlap_in_level(level + 1, Some(smallest_user_key), Some(largest_user_key))
+            {
                 break;
             }
             if level + 2 < NUM_LEVELS {
@@ -318,27 +387,6 @@ impl Version {
         let counts: Vec<String> = self.files.iter().map(|f| f.len().to_string()).collect();
         format!("files[ {} ]", counts.join(" "))
     }
-}
-
-/// LevelDB's `VersionSet::Finalize`: the level most in need of a size
-/// compaction and its score, over levels 0..NUM_LEVELS-1.
-fn finalize(files: &LevelFiles) -> (usize, f64) {
-    let mut best_level = 0;
-    let mut best_score = -1.0;
-    for (level, level_files) in files.iter().enumerate().take(NUM_LEVELS - 1) {
-        let score = if level == 0 {
-            // Counted in files: with small write buffers, many small L0
-            // files would otherwise slow every read.
-            level_files.len() as f64 / L0_COMPACTION_TRIGGER as f64
-        } else {
-            total_file_size(level_files) as f64 / max_bytes_for_level(level)
-        };
-        if score > best_score {
-            best_level = level;
-            best_score = score;
-        }
-    }
-    (best_level, best_score)
 }
 
 /// The iterator returned by [`Version::files_for_get`]: `(level, file)` pairs.
@@ -583,6 +631,40 @@ mod tests {
         assert_eq!(v.compaction_score(), 0.0);
         assert_eq!(v.level_summary(), "files[ 0 0 0 0 0 0 1 ]");
         assert_eq!(v.num_level_bytes(6), u64::MAX);
+    }
+
+    #[test]
+    fn level_scores_with_other_triggers_and_left_out_files() {
+        let v = version(vec![
+            (0, (1..=4).map(|n| file(n, "a", "b")).collect()),
+            (1, vec![sized_file(5, "a", "b", 5 << 20), sized_file(6, "c", "d", 10 << 20)]),
+            (6, vec![sized_file(7, "a", "b", 1 << 40)]),
+        ]);
+        let all = |_: &FileMetaData| true;
+        assert_eq!(v.level_score(0, 4, all), 1.0);
+        assert_eq!(v.level_score(0, 2, all), 2.0);
+        assert_eq!(v.level_score(0, 8, all), 0.5);
+        assert_eq!(v.level_score(0, 0, all), 4.0);
+        assert_eq!(v.level_score(1, 4, all), 1.5);
+        assert_eq!(v.level_score(0, 4, |f| f.number != 1), 0.75);
+        assert_eq!(v.level_score(1, 4, |f| f.number != 6), 0.5);
+        assert_eq!(v.level_score(2, 4, all), 0.0);
+        assert_eq!(v.level_score(6, 4, all), 0.0);
+        // The Version's own score uses LevelDB's trigger of 4.
+        assert_eq!((v.compaction_level(), v.compaction_score()), (1, 1.5));
+    }
+
+    #[test]
+    fn memtable_output_placement_skips_blocked_levels() {
+        let max_file_size = 2 << 20;
+        let empty = version(vec![]);
+        let place = |blocked: &[usize]| {
+            empty.pick_level_for_memtable_output_unless(b"a", b"z", max_file_size, |l| blocked.contains(&l))
+        };
+        assert_eq!(place(&[]), 2);
+        assert_eq!(place(&[2]), 1);
+        assert_eq!(place(&[1]), 0);
+        assert_eq!(place(&[0, 3]), 2);
     }
 
     #[test]
