@@ -183,16 +183,17 @@ impl DbShared {
     }
 
     /// The level a flushed table of `meta` goes to: the picker's choice for
-    /// the current Version (LevelDB's PickLevelForMemTableOutput), kept
+    /// the current Version (LevelDB's PickLevelForMemTableOutput) avoiding
+    /// the level ranges running compactions write into, and in any case
     /// above every running compaction whose key range it overlaps. Such a
     /// compaction reads from its first level down and writes below that; a
-    /// table at or below its first level would end up beside or under its
-    /// older outputs.
+    /// table at or below its first level could end up beside or under its
+    /// outputs, which hold older data.
     fn level_for_flush(&self, state: &DbState, meta: &FileMetaData) -> usize {
         let smallest = extract_user_key(&meta.smallest);
         let largest = extract_user_key(&meta.largest);
         let current = state.versions.current();
-        let mut level = self.picker.level_for_flush(&current, smallest, largest);
+        let mut level = self.picker.level_for_flush_avoiding(&current, smallest, largest, &state.busy);
         let icmp = &self.icmp;
         for running in &state.running_compactions {
             let disjoint = icmp.compare_user_keys(largest, &running.smallest_user_key) == Ordering::Less
@@ -357,11 +358,11 @@ impl DbShared {
                 }
             }
         } else {
-            let Some(compaction) = self.picker.pick(&current, state.versions.compact_pointers()) else {
-                return Pick::Wait;
-            };
+            let picked = self.picker.pick_avoiding(&current, state.versions.compact_pointers(), &state.busy);
+            let Some(compaction) = picked else { return Pick::Wait };
             if self.conflicts_with_running(state, &compaction) {
-                // Another compaction holds part of it; try again when one ends.
+                // The picker keeps clear of running compactions; this only
+                // guards against a picker that does not.
                 return Pick::Wait;
             }
             if let Some((level, key)) = compaction.compact_pointer() {
@@ -372,6 +373,7 @@ impl DbShared {
         };
         let running = self.describe_running(state, &compaction);
         state.running_compactions.push(running.clone());
+        state.busy.add(&compaction);
         Pick::Run(Box::new(compaction), running)
     }
 
@@ -385,34 +387,15 @@ impl DbShared {
         RunningCompaction {
             id,
             first_level,
-            output_level: compaction.output_level(),
             smallest_user_key: smallest.to_vec(),
             largest_user_key: largest.to_vec(),
-            files: compaction.all_input_files().map(|(_, f)| f.number).collect(),
         }
     }
 
-    /// True when `compaction` would take a file a running compaction takes,
-    /// or read or write a level a running compaction reads or writes within
-    /// an overlapping key range.
+    /// True when `compaction` would take an input of a running compaction,
+    /// or write into a level range a running compaction writes into.
     fn conflicts_with_running(&self, state: &DbState, compaction: &Compaction) -> bool {
-        if state.running_compactions.is_empty() {
-            return false;
-        }
-        let Some((smallest, largest)) = compaction.user_key_range() else { return false };
-        let first_level =
-            compaction.all_input_files().map(|(level, _)| level).min().unwrap_or(compaction.level());
-        let output_level = compaction.output_level();
-        state.running_compactions.iter().any(|running| {
-            if compaction.all_input_files().any(|(_, f)| running.files.contains(&f.number)) {
-                return true;
-            }
-            let levels_meet = first_level <= running.output_level && running.first_level <= output_level;
-            let keys_meet = self.icmp.compare_user_keys(largest, &running.smallest_user_key)
-                != Ordering::Less
-                && self.icmp.compare_user_keys(smallest, &running.largest_user_key) != Ordering::Greater;
-            levels_meet && keys_meet
-        })
+        !state.busy.is_empty() && state.busy.conflicts_with(compaction)
     }
 
     fn run_compaction<'a>(
@@ -486,6 +469,7 @@ impl DbShared {
             state.pending_outputs.remove(n);
         }
         state.running_compactions.retain(|r| r.id != running.id);
+        state.busy.remove(&compaction);
         // The compaction holds its input Version; release it so the inputs
         // it replaced can be deleted now rather than at the next job.
         drop(compaction);

@@ -15,7 +15,7 @@ use lsmkit_base::key::{
 };
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::Result;
-use lsmkit_compaction::{new_picker, LevelIterator, ManualCompaction};
+use lsmkit_compaction::{new_picker_with, BusyFiles, LevelIterator, ManualCompaction, PickerOptions};
 use lsmkit_memtable::{Memtable, MemtableGet};
 use lsmkit_sstable::{BlockCache, TableCache, TableOptions};
 use lsmkit_version::{GetStats, VersionSet, VersionSetOptions, NUM_LEVELS};
@@ -85,7 +85,13 @@ impl Db {
                 paranoid_checks: options.paranoid_checks,
             },
         );
-        let picker = new_picker(&options.compaction_style, options.max_file_size);
+        let picker = new_picker_with(
+            &options.compaction_style,
+            &PickerOptions {
+                max_file_size: options.max_file_size,
+                l0_compaction_trigger: options.l0_compaction_trigger,
+            },
+        );
         let empty_view =
             SuperVersion { mem: Memtable::new(icmp.clone()), imms: Vec::new(), version: versions.current() };
         let state = DbState {
@@ -99,6 +105,7 @@ impl Db {
             bg_error: None,
             pending_outputs: Default::default(),
             running_compactions: Vec::new(),
+            busy: BusyFiles::new(),
             next_compaction_id: 1,
             manifest_writing: false,
             writers: Default::default(),
@@ -492,7 +499,8 @@ impl Db {
     }
 
     /// A LevelDB-style property (`lsmkit.num-files-at-level<N>`,
-    /// `lsmkit.stats`, `lsmkit.sstables`, `lsmkit.approximate-memory-usage`;
+    /// `lsmkit.stats`, `lsmkit.sstables`, `lsmkit.approximate-memory-usage`,
+    /// `lsmkit.compaction-pending`, `lsmkit.num-running-compactions`;
     /// the `leveldb.` prefix is accepted too), or `None` for an unknown name.
     pub fn property(&self, name: &str) -> Option<String> {
         crate::properties::property(self.shared(), name)

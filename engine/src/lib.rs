@@ -47,6 +47,7 @@ pub use db::Db;
 pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, ValueFrameLen, READ_BYTES_PERIOD};
 pub use lsmkit_base::{Error, Result};
 pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
+pub use lsmkit_sstable::Compression;
 pub use lsmkit_wal::wal_iterator::WAL_ARCHIVE_DIR_NAME;
 pub use lsmkit_wal::{
     RecoveryMode, SyncPolicy, WalBatch, WalIoMode, WalIterator, WalIteratorOptions, WalOp, WriteBatch,

@@ -53,7 +53,9 @@ pub struct Options {
     pub block_cache_capacity: u64,
     /// How tables are read: positional reads (default) or mmap.
     pub table_read_mode: ReadMode,
-    /// Level-0 files that trigger a compaction (default 4).
+    /// Level-0 files that trigger a compaction (default 4, LevelDB's
+    /// constant; at least 1): level 0's compaction score is its file count
+    /// divided by this.
     pub l0_compaction_trigger: usize,
     /// Level-0 files at which each write is delayed by 1 ms (default 8).
     pub l0_slowdown_trigger: usize,

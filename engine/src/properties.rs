@@ -1,5 +1,6 @@
 //! Database properties, like LevelDB's `GetProperty`: file counts per
-//! level, compaction and stall statistics, the table list and memory use.
+//! level, compaction and stall statistics, the table list, memory use, and
+//! (as RocksDB names them) pending and running compactions.
 
 use std::fmt::Write as _;
 
@@ -66,6 +67,12 @@ pub(crate) fn property(shared: &DbShared, name: &str) -> Option<String> {
             Some(out)
         }
         "sstables" => Some(format!("{:?}", state.versions.current())),
+        // RocksDB's names: whether the picker wants a compaction of the
+        // current Version, and how many compactions are running now.
+        "compaction-pending" => {
+            Some(u8::from(shared.picker.needs_compaction(&state.versions.current())).to_string())
+        }
+        "num-running-compactions" => Some(state.running_compactions.len().to_string()),
         "approximate-memory-usage" => {
             let mut total = state.mem.approximate_memory_usage();
             for imm in &state.imms {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use lsmkit_base::fs::{FileLock, FileSystem};
 use lsmkit_base::key::{InternalKeyComparator, SequenceNumber};
 use lsmkit_base::{Error, Result};
-use lsmkit_compaction::{ManualCompaction, Picker};
+use lsmkit_compaction::{BusyFiles, ManualCompaction, Picker};
 use lsmkit_memtable::Memtable;
 use lsmkit_sstable::{TableCache, TableOptions};
 use lsmkit_version::{VersionSet, NUM_LEVELS};
@@ -93,13 +93,9 @@ pub(crate) struct RunningCompaction {
     pub(crate) id: u64,
     /// The shallowest level it reads.
     pub(crate) first_level: usize,
-    /// The level it writes.
-    pub(crate) output_level: usize,
     /// Its inputs' user-key range (its outputs lie within it).
     pub(crate) smallest_user_key: Vec<u8>,
     pub(crate) largest_user_key: Vec<u8>,
-    /// Its input tables.
-    pub(crate) files: Vec<u64>,
 }
 
 /// Everything guarded by the database mutex.
@@ -125,6 +121,9 @@ pub(crate) struct DbState {
     /// Compactions running now (their inputs and the levels and key ranges
     /// they read and write); others and flushes keep out of their way.
     pub(crate) running_compactions: Vec<RunningCompaction>,
+    /// The same compactions as the picker sees them: busy input files and
+    /// the level ranges being written.
+    pub(crate) busy: BusyFiles,
     pub(crate) next_compaction_id: u64,
     /// A version edit is being written to the MANIFEST (without the mutex);
     /// the next one waits on `manifest_cv`.

@@ -144,29 +144,60 @@ pub fn first_difference(actual: &Model, expected: &Model) -> Option<String> {
 /// A file system that passes everything to `inner`, except that creating a
 /// file whose name ends with `suffix` waits while the gate is closed: a test
 /// can hold back a flush (".ldb") at a chosen moment and release it later.
+/// With [`only_threads`](Self::only_threads) the gate holds back only
+/// threads whose name starts with a prefix (say, compaction threads).
 #[derive(Debug, Clone)]
 pub struct GatedFs {
     inner: Arc<dyn FileSystem>,
     suffix: &'static str,
-    /// True while closed.
-    gate: Arc<(Mutex<bool>, Condvar)>,
+    thread_prefix: Option<&'static str>,
+    /// True while closed, and how many creations wait at it.
+    gate: Arc<(Mutex<(bool, usize)>, Condvar)>,
 }
 
 impl GatedFs {
     /// A gate, initially open, on creations of files named `*suffix` in `inner`.
     pub fn new(inner: Arc<dyn FileSystem>, suffix: &'static str) -> GatedFs {
-        GatedFs { inner, suffix, gate: Arc::new((Mutex::new(false), Condvar::new())) }
+        GatedFs {
+            inner,
+            suffix,
+            thread_prefix: None,
+            gate: Arc::new((Mutex::new((false, 0)), Condvar::new())),
+        }
+    }
+
+    /// The gate applies only to threads named `prefix*`.
+    pub fn only_threads(mut self, prefix: &'static str) -> GatedFs {
+        self.thread_prefix = Some(prefix);
+        self
     }
 
     /// Makes later creations of matching files wait.
     pub fn close_gate(&self) {
-        *self.gate.0.lock().unwrap() = true;
+        self.gate.0.lock().unwrap().0 = true;
     }
 
     /// Lets waiting and later creations go on.
     pub fn open_gate(&self) {
-        *self.gate.0.lock().unwrap() = false;
+        self.gate.0.lock().unwrap().0 = false;
         self.gate.1.notify_all();
+    }
+
+    /// Waits until `n` creations wait at the gate at once, or `limit`
+    /// passes (a bound against hanging, not a measurement); returns the
+    /// largest number seen waiting.
+    pub fn wait_for_waiters(&self, n: usize, limit: std::time::Duration) -> usize {
+        let deadline = std::time::Instant::now() + limit;
+        let (lock, changed) = &*self.gate;
+        let mut gate = lock.lock().unwrap();
+        while gate.1 < n {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            gate = changed.wait_timeout(gate, deadline - now).unwrap().0;
+        }
+        gate.1
     }
 }
 
@@ -178,11 +209,20 @@ impl FileSystem for GatedFs {
         self.inner.open_random_access(path, mode)
     }
     fn create_writable(&self, path: &Path, mode: WriteMode) -> lsmkit::Result<Box<dyn WritableFile>> {
-        if path.to_string_lossy().ends_with(self.suffix) {
-            let (closed, opened) = &*self.gate;
-            let mut closed = closed.lock().unwrap();
-            while *closed {
-                closed = opened.wait(closed).unwrap();
+        let thread_matches = match self.thread_prefix {
+            None => true,
+            Some(prefix) => std::thread::current().name().is_some_and(|name| name.starts_with(prefix)),
+        };
+        if thread_matches && path.to_string_lossy().ends_with(self.suffix) {
+            let (lock, changed) = &*self.gate;
+            let mut gate = lock.lock().unwrap();
+            if gate.0 {
+                gate.1 += 1;
+                changed.notify_all();
+                while gate.0 {
+                    gate = changed.wait(gate).unwrap();
+                }
+                gate.1 -= 1;
             }
         }
         self.inner.create_writable(path, mode)

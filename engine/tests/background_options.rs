@@ -1,0 +1,118 @@
+//! The options that shape background work, each shown doing what its doc
+//! says: `l0_compaction_trigger` (how many level-0 files start a
+//! compaction) and `max_background_jobs` (compactions on disjoint key ranges
+//! run at once; the thread count is checked in `background_threads.rs`,
+//! alone in its process).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::GatedFs;
+use lsmkit::{Compression, Db, FlushOptions, Options};
+use lsmkit_base::fs::{FileSystem, MemFs};
+
+/// A bound on waiting for background work that must happen, so that a
+/// broken engine fails the test instead of hanging it; not a measurement.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn options(fs: Arc<dyn FileSystem>) -> Options {
+    Options {
+        create_if_missing: true,
+        fs,
+        compression: Compression::None,
+        write_buffer_size: 1 << 20,
+        // Far above anything these tests reach: writes never stall.
+        l0_slowdown_trigger: 100,
+        l0_stop_trigger: 100,
+        ..Options::default()
+    }
+}
+
+fn files_at(db: &Db, level: usize) -> usize {
+    db.property(&format!("lsmkit.num-files-at-level{level}")).expect("property").parse().expect("number")
+}
+
+/// One flushed table holding `first` and `last` and a few keys between.
+fn flush_range(db: &Db, first: &str, last: &str) {
+    for key in [first, last] {
+        db.put(key.as_bytes(), b"value").expect("put");
+    }
+    db.flush(FlushOptions { wait: true }).expect("flush");
+}
+
+/// Tables covering "a".."z" all overlap each other: from the third one on
+/// (the first two are placed at levels 2 and 1, as LevelDB places a table
+/// that overlaps nothing above), they stay at level 0 until compacted.
+fn level0_files_after(db: &Db, flushes: usize) {
+    for i in 0..flushes {
+        flush_range(db, &format!("a{i:03}"), &format!("z{i:03}"));
+    }
+}
+
+#[test]
+fn a_high_level0_trigger_lets_level0_fill_up() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let db = Db::open("/db", Options { l0_compaction_trigger: 8, ..options(fs) }).expect("open");
+    level0_files_after(&db, 2 + 5);
+    // Five level-0 files are below a trigger of 8 (and far below LevelDB's
+    // constant 4 is not what counts): nothing compacts them. No read is
+    // made, so no seek-triggered compaction can start either.
+    assert_eq!(files_at(&db, 0), 5);
+    assert_eq!(db.property("lsmkit.compaction-pending").as_deref(), Some("0"));
+}
+
+#[test]
+fn a_low_level0_trigger_compacts_level0_early() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let db = Db::open("/db", Options { l0_compaction_trigger: 2, ..options(fs) }).expect("open");
+    level0_files_after(&db, 2 + 2);
+    // Two level-0 files reach the trigger: they are compacted away (with the
+    // default trigger of 4 they would stay, as the test above shows for 5 < 8).
+    let started = Instant::now();
+    while files_at(&db, 0) != 0 {
+        assert!(started.elapsed() < PATIENCE, "level 0 was never compacted: {}", files_at(&db, 0));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Two level-0 tables on disjoint key ranges, each over its own level-1
+/// table, give two compactions that share no file and write disjoint
+/// ranges of level 1. With three background jobs (two compaction threads)
+/// both run at once: each is held at a gate when it creates its output, and
+/// the test sees two waiting there together.
+#[test]
+fn compactions_on_disjoint_ranges_run_at_once() {
+    let memory: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let gated = GatedFs::new(memory, ".ldb").only_threads("lsmkit-compact");
+    let options =
+        Options { max_background_jobs: 3, l0_compaction_trigger: 1, ..options(Arc::new(gated.clone())) };
+    let db = Db::open("/db", options).expect("open");
+    // Level 2: one table spanning everything (an empty database places it there).
+    flush_range(&db, "a", "z");
+    // Level 1: "b".."m" and "n".."y", each placed above the level-2 table.
+    flush_range(&db, "b", "m");
+    flush_range(&db, "n", "y");
+    assert_eq!((files_at(&db, 0), files_at(&db, 1), files_at(&db, 2)), (0, 2, 1));
+
+    gated.close_gate();
+    // Level 0: "c".."d" over "b".."m", then "p".."q" over "n".."y". A trigger
+    // of one file starts a compaction for each; the first holds its inputs
+    // while the second is picked.
+    flush_range(&db, "c", "d");
+    flush_range(&db, "p", "q");
+    let waiting = gated.wait_for_waiters(2, PATIENCE);
+    gated.open_gate();
+    assert_eq!(waiting, 2, "the two compactions never ran at the same time");
+    let started = Instant::now();
+    while files_at(&db, 0) != 0 {
+        assert!(started.elapsed() < PATIENCE, "level 0 was never compacted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (key, expected) in [("c", "value"), ("q", "value"), ("z", "value"), ("e", "")] {
+        let found = db.get(key.as_bytes()).expect("get");
+        assert_eq!(found.as_deref().unwrap_or_default(), expected.as_bytes(), "{key}");
+    }
+    assert!(db.background_error().is_none());
+}
