@@ -109,6 +109,22 @@ impl Compaction {
         }
     }
 
+    /// The same compaction with fresh output-cutting state: one
+    /// subcompaction (a key range merged on its own thread) cuts its
+    /// outputs by [`should_stop_before`](Self::should_stop_before) as if its
+    /// range were the whole compaction.
+    pub fn fork(&self) -> Compaction {
+        Compaction::new(
+            Arc::clone(&self.input_version),
+            self.reason,
+            self.inputs.clone(),
+            self.output_level,
+            self.grandparents.clone(),
+            self.max_output_file_size,
+            self.compact_pointer.clone(),
+        )
+    }
+
     /// The Version the inputs were picked from. Holding it keeps the input
     /// files alive (the version set does not delete them) until the
     /// compaction is dropped.

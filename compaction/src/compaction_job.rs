@@ -13,18 +13,32 @@
 //! too many grandparent bytes. Outputs are synced, checked to open, and
 //! deleted again if the job fails.
 //!
+//! Subcompactions (RocksDB's `max_subcompactions`): with
+//! [`max_subcompactions`](CompactionJob::max_subcompactions) above 1, a
+//! large compaction's user-key range is split at input-file boundaries into
+//! disjoint ranges, each merged on its own thread with its own outputs and
+//! its own grandparent-cut state; all versions of one user key always fall
+//! in the same range, so every range applies the same retention rules the
+//! single merge would. The outputs of all ranges, in key order, form one
+//! edit.
+//!
 //! The job is deterministic: the same inputs, options, snapshots, filter
-//! and file numbers give byte-identical outputs.
+//! and file numbers give byte-identical outputs. With several
+//! subcompactions the entries written and the cut points are still the
+//! same from run to run, but which range gets which file number depends on
+//! thread timing.
 
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FileSystem, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
     append_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
+    MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::{Error, Result};
@@ -112,6 +126,7 @@ pub struct CompactionJob<'a> {
     interrupt: Option<&'a (dyn Fn() -> Result<()> + Sync)>,
     verify_checksums: bool,
     write_mode: WriteMode,
+    max_subcompactions: usize,
 }
 
 impl<'a> CompactionJob<'a> {
@@ -129,6 +144,7 @@ impl<'a> CompactionJob<'a> {
             interrupt: None,
             verify_checksums: false,
             write_mode: WriteMode::Buffered,
+            max_subcompactions: 1,
         }
     }
 
@@ -167,30 +183,63 @@ impl<'a> CompactionJob<'a> {
         self
     }
 
+    /// Up to `n` threads for one compaction (default 1; 0 counts as 1).
+    /// A compaction is split only when its inputs are more than twice the
+    /// output file size and span several files; each range then gets at
+    /// least about one output file's worth of input. The interrupt hook and
+    /// the filter are called from every thread.
+    pub fn max_subcompactions(mut self, n: usize) -> CompactionJob<'a> {
+        self.max_subcompactions = n.max(1);
+        self
+    }
+
     /// Merges the inputs of `compaction` into new tables numbered by
     /// `new_file_number`, syncs them (and the directory), and returns the
     /// edit to install. On error, every table it wrote is deleted.
+    ///
+    /// With subcompactions (see
+    /// [`max_subcompactions`](Self::max_subcompactions)) the job's threads
+    /// take file numbers from `new_file_number` one at a time, behind a lock.
     ///
     /// A malformed internal key or keys out of order in the inputs are
     /// `Corruption`; so is any error reading an input table.
     pub fn run(
         &self,
         compaction: &mut Compaction,
-        new_file_number: &mut dyn FnMut() -> u64,
+        new_file_number: &mut (dyn FnMut() -> u64 + Send),
     ) -> Result<CompactionOutcome> {
-        let mut writer = OutputWriter {
-            job: self,
-            new_file_number,
-            current: None,
-            finished: Vec::new(),
-            created: Vec::new(),
+        let numbers = Mutex::new(new_file_number);
+        let next_number = || {
+            let mut allocate = numbers.lock().unwrap_or_else(PoisonError::into_inner);
+            (*allocate)()
         };
-        match self.merge(compaction, &mut writer) {
-            Ok(stats) => {
+        let created = Mutex::new(Vec::new());
+        let ranges = self.split_ranges(compaction);
+        let merged = if ranges.len() <= 1 {
+            let mut writer = OutputWriter::new(self, &next_number, &created);
+            let result = self.merge(compaction, &KeyRange::default(), &mut writer, &AtomicBool::new(false));
+            writer.abandon_current();
+            result.map(|stats| (stats, writer.finished))
+        } else {
+            self.run_subcompactions(compaction, &ranges, &next_number, &created)
+        };
+        let result = merged.and_then(|(merged_stats, outputs)| {
+            if !outputs.is_empty() {
+                self.fs.sync_dir(self.dir)?;
+            }
+            Ok((merged_stats, outputs))
+        });
+        match result {
+            Ok((merged_stats, outputs)) => {
+                let stats = CompactionStats {
+                    input_files: compaction.all_input_files().count(),
+                    input_bytes: compaction.input_bytes(),
+                    ..merged_stats
+                };
                 let mut edit = VersionEdit::new();
                 compaction.add_input_deletions(&mut edit);
                 compaction.add_compact_pointer(&mut edit);
-                for output in &writer.finished {
+                for output in &outputs {
                     edit.add_file(
                         compaction.output_level(),
                         FileMetaData::new(
@@ -201,29 +250,164 @@ impl<'a> CompactionJob<'a> {
                         ),
                     );
                 }
-                Ok(CompactionOutcome { edit, outputs: writer.finished, stats })
+                Ok(CompactionOutcome { edit, outputs, stats })
             }
             Err(e) => {
-                writer.discard();
+                self.discard(&created.into_inner().unwrap_or_else(PoisonError::into_inner));
                 Err(e)
             }
         }
     }
 
-    /// The merge loop; the outputs are left in `writer`.
+    /// Merges each of `ranges` (in key order, disjoint) on its own thread,
+    /// each with a fresh copy of `compaction`'s output-cutting state, and
+    /// returns the summed counts and every output in key order. The first
+    /// range to fail stops the others and its error is returned; a panic
+    /// in a range is resumed here once every thread has ended and every
+    /// table in `created` is deleted.
+    fn run_subcompactions(
+        &self,
+        compaction: &Compaction,
+        ranges: &[KeyRange],
+        next_number: &(dyn Fn() -> u64 + Sync),
+        created: &Mutex<Vec<u64>>,
+    ) -> Result<(CompactionStats, Vec<CompactionOutput>)> {
+        let stop = AtomicBool::new(false);
+        let joined: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|range| {
+                    let mut piece = compaction.fork();
+                    let stop = &stop;
+                    scope.spawn(move || {
+                        let mut writer = OutputWriter::new(self, next_number, created);
+                        let result = self.merge(&mut piece, range, &mut writer, stop);
+                        writer.abandon_current();
+                        // Only the first failure is reported; the others
+                        // may just be reactions to the stop flag.
+                        let first_failure = result.is_err() && !stop.swap(true, AtomicOrdering::Relaxed);
+                        (result, first_failure, writer.finished)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        let mut total = CompactionStats::default();
+        let mut outputs = Vec::new();
+        let mut error = None;
+        let mut panic = None;
+        for piece in joined {
+            match piece {
+                Ok((Ok(stats), _, finished)) => {
+                    total.merge(&stats);
+                    outputs.extend(finished);
+                }
+                Ok((Err(e), first_failure, _)) => {
+                    if first_failure || error.is_none() {
+                        error = Some(e);
+                    }
+                }
+                Err(payload) => panic = Some(payload),
+            }
+        }
+        if let Some(payload) = panic {
+            self.discard(&created.lock().unwrap_or_else(PoisonError::into_inner));
+            std::panic::resume_unwind(payload);
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok((total, outputs)),
+        }
+    }
+
+    /// Deletes the tables numbered `created` (a failed job's outputs).
+    fn discard(&self, created: &[u64]) {
+        for &number in created {
+            self.table_cache.evict(number);
+            let _ = self.fs.remove_file(&table_file_name(self.dir, number));
+        }
+    }
+
+    /// The key ranges to merge separately: the whole range unless
+    /// subcompactions are allowed and the compaction is big enough.
+    /// Boundaries are the smallest and largest user keys of the input
+    /// files; each file's bytes are spread evenly over the gaps between
+    /// the boundaries it spans, and the ranges get about equal shares.
+    fn split_ranges(&self, compaction: &Compaction) -> Vec<KeyRange> {
+        let whole = vec![KeyRange::default()];
+        let max_output = compaction.max_output_file_size().max(1);
+        let total = compaction.input_bytes();
+        if self.max_subcompactions <= 1 || total <= max_output.saturating_mul(2) {
+            return whole;
+        }
+        let icmp = compaction.input_version().comparator();
+        let files: Vec<&Arc<FileMetaData>> = compaction.all_input_files().map(|(_, f)| f).collect();
+        if files.len() < 2 {
+            return whole;
+        }
+        let mut points: Vec<&[u8]> =
+            files.iter().flat_map(|f| [f.smallest_user_key(), f.largest_user_key()]).collect();
+        points.sort_by(|a, b| icmp.compare_user_keys(a, b));
+        points.dedup_by(|a, b| icmp.compare_user_keys(a, b) == Ordering::Equal);
+        let gaps = points.len().saturating_sub(1);
+        // Each range should get at least about one output file of input.
+        let wanted = (self.max_subcompactions as u64).min(total / max_output) as usize;
+        let count = wanted.min(gaps);
+        if count < 2 {
+            return whole;
+        }
+        let position =
+            |key: &[u8]| points.partition_point(|p| icmp.compare_user_keys(p, key) == Ordering::Less);
+        let mut weight = vec![0f64; gaps];
+        for f in &files {
+            let (first, last) = (position(f.smallest_user_key()), position(f.largest_user_key()));
+            if last > first {
+                let share = f.file_size as f64 / (last - first) as f64;
+                weight[first..last].iter_mut().for_each(|w| *w += share);
+            } else {
+                weight[first.min(gaps - 1)] += f.file_size as f64;
+            }
+        }
+        let total_weight: f64 = weight.iter().sum();
+        let mut ranges = Vec::with_capacity(count);
+        let mut start: Option<Vec<u8>> = None;
+        let mut accumulated = 0.0;
+        // A cut at points[i + 1] (i + 1 < gaps) leaves at least one
+        // boundary key, so some input entry, on each side.
+        for (i, w) in weight.iter().enumerate().take(gaps - 1) {
+            accumulated += w;
+            let target = total_weight * (ranges.len() + 1) as f64 / count as f64;
+            if ranges.len() + 1 < count && accumulated >= target {
+                let cut = points[i + 1].to_vec();
+                ranges.push(KeyRange { start: start.take(), end: Some(cut.clone()) });
+                start = Some(cut);
+            }
+        }
+        ranges.push(KeyRange { start, end: None });
+        ranges
+    }
+
+    /// The merge loop over the user keys of `range`; the outputs are left
+    /// in `writer`. Returns the counts of this range (without the input
+    /// file totals).
     fn merge(
         &self,
         compaction: &mut Compaction,
-        writer: &mut OutputWriter<'_, '_>,
+        range: &KeyRange,
+        writer: &mut OutputWriter<'_>,
+        stop: &AtomicBool,
     ) -> Result<CompactionStats> {
         let icmp = compaction.input_version().comparator().clone();
-        let mut stats = CompactionStats {
-            input_files: compaction.all_input_files().count(),
-            input_bytes: compaction.input_bytes(),
-            ..CompactionStats::default()
-        };
-        let mut input = self.input_iterator(compaction, &icmp)?;
-        input.seek_to_first();
+        let mut stats = CompactionStats::default();
+        let mut input = self.input_iterator(compaction, range, &icmp)?;
+        match &range.start {
+            Some(start) => {
+                let mut target = Vec::with_capacity(start.len() + 8);
+                append_internal_key(&mut target, start, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK);
+                input.seek(&target);
+            }
+            None => input.seek_to_first(),
+        }
         let mut retention = Retention::new(self.snapshots);
         let output_level = compaction.output_level();
         let max_output_file_size = compaction.max_output_file_size();
@@ -231,6 +415,9 @@ impl<'a> CompactionJob<'a> {
         let mut deletion_key = Vec::new();
 
         while input.valid() {
+            if stop.load(AtomicOrdering::Relaxed) {
+                return Err(Error::InvalidArgument("subcompaction stopped: another one failed".into()));
+            }
             if let Some(interrupt) = self.interrupt {
                 interrupt()?;
             }
@@ -238,6 +425,9 @@ impl<'a> CompactionJob<'a> {
             let entry = parse_internal_key(key).map_err(|e| {
                 Error::corruption(format!("compaction input holds a malformed internal key: {e}"))
             })?;
+            if !range.holds_below_end(&icmp, entry.user_key) {
+                break;
+            }
             check_order(&icmp, &mut previous_key, key)?;
             stats.input_entries += 1;
 
@@ -311,31 +501,30 @@ impl<'a> CompactionJob<'a> {
         if writer.current.is_some() {
             stats.add_output(writer.finish_current()?);
         }
-        if !writer.finished.is_empty() {
-            self.fs.sync_dir(self.dir)?;
-        }
         Ok(stats)
     }
 
-    /// One iterator over every input: a table iterator per level-0 file,
-    /// a [`LevelIterator`] per deeper level.
+    /// One iterator over the inputs that overlap `range`: a table iterator
+    /// per level-0 file, a [`LevelIterator`] per deeper level.
     fn input_iterator(
         &self,
         compaction: &Compaction,
+        range: &KeyRange,
         icmp: &InternalKeyComparator,
     ) -> Result<MergingIterator> {
         let read_options = ReadOptions { verify_checksums: self.verify_checksums, fill_cache: false };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         for inputs in compaction.inputs() {
-            if inputs.files.is_empty() {
+            let mut files: Vec<Arc<FileMetaData>> =
+                inputs.files.iter().filter(|f| range.overlaps(icmp, f)).cloned().collect();
+            if files.is_empty() {
                 continue;
             }
             if inputs.level == 0 {
-                for f in &inputs.files {
+                for f in &files {
                     children.push(Box::new(self.table_cache.iter(read_options, f.number, f.file_size)?));
                 }
             } else {
-                let mut files = inputs.files.clone();
                 files.sort_by(|a, b| icmp.compare_internal_keys(&a.smallest, &b.smallest));
                 children.push(Box::new(LevelIterator::new(
                     Arc::clone(self.table_cache),
@@ -349,10 +538,45 @@ impl<'a> CompactionJob<'a> {
     }
 }
 
+/// A range of user keys, `start` included, `end` excluded; `None` is
+/// unbounded. The default is every key.
+#[derive(Debug, Clone, Default)]
+struct KeyRange {
+    start: Option<Vec<u8>>,
+    end: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// True when `file`'s user-key range meets this one.
+    fn overlaps(&self, icmp: &InternalKeyComparator, file: &FileMetaData) -> bool {
+        self.start
+            .as_deref()
+            .is_none_or(|start| icmp.compare_user_keys(file.largest_user_key(), start) != Ordering::Less)
+            && self.holds_below_end(icmp, file.smallest_user_key())
+    }
+
+    /// True when `user_key` is below `end`.
+    fn holds_below_end(&self, icmp: &InternalKeyComparator, user_key: &[u8]) -> bool {
+        self.end.as_deref().is_none_or(|end| icmp.compare_user_keys(user_key, end) == Ordering::Less)
+    }
+}
+
 impl CompactionStats {
     fn add_output(&mut self, file_size: u64) {
         self.output_files += 1;
         self.output_bytes += file_size;
+    }
+
+    /// Adds the per-range counts of `other` (not the input-file totals).
+    fn merge(&mut self, other: &CompactionStats) {
+        self.input_entries += other.input_entries;
+        self.output_files += other.output_files;
+        self.output_bytes += other.output_bytes;
+        self.output_entries += other.output_entries;
+        self.shadowed_entries += other.shadowed_entries;
+        self.obsolete_deletions += other.obsolete_deletions;
+        self.filter_removed += other.filter_removed;
+        self.filter_changed += other.filter_changed;
     }
 }
 
@@ -374,17 +598,27 @@ fn check_order(icmp: &InternalKeyComparator, previous: &mut Option<Vec<u8>>, key
     Ok(())
 }
 
-/// The output tables of one run: the one being written and those finished.
-struct OutputWriter<'j, 'n> {
+/// The output tables of one merge (the whole compaction or one
+/// subcompaction): the one being written and those finished.
+struct OutputWriter<'j> {
     job: &'j CompactionJob<'j>,
-    new_file_number: &'n mut dyn FnMut() -> u64,
+    new_file_number: &'j (dyn Fn() -> u64 + Sync),
+    /// Every file number a table was created under, over all ranges of the
+    /// job (for cleanup).
+    created: &'j Mutex<Vec<u64>>,
     current: Option<(u64, TableBuilder)>,
     finished: Vec<CompactionOutput>,
-    /// Every file number a table was created under (for cleanup).
-    created: Vec<u64>,
 }
 
-impl OutputWriter<'_, '_> {
+impl<'j> OutputWriter<'j> {
+    fn new(
+        job: &'j CompactionJob<'j>,
+        new_file_number: &'j (dyn Fn() -> u64 + Sync),
+        created: &'j Mutex<Vec<u64>>,
+    ) -> OutputWriter<'j> {
+        OutputWriter { job, new_file_number, created, current: None, finished: Vec::new() }
+    }
+
     /// Adds an entry, opening a new table first if none is open.
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let builder = match &mut self.current {
@@ -392,7 +626,7 @@ impl OutputWriter<'_, '_> {
             None => {
                 let number = (self.new_file_number)();
                 let path = table_file_name(self.job.dir, number);
-                self.created.push(number);
+                self.created.lock().unwrap_or_else(PoisonError::into_inner).push(number);
                 let file = self.job.fs.create_writable(&path, self.job.write_mode)?;
                 let options = self.job.table_cache.options().clone();
                 &mut self.current.insert((number, TableBuilder::new(options, file))).1
@@ -425,15 +659,94 @@ impl OutputWriter<'_, '_> {
         Ok(summary.file_size)
     }
 
-    /// Abandons the open table and deletes every table written.
-    fn discard(&mut self) {
+    /// Closes the open table, if any, without finishing it (after an
+    /// error; the job then deletes every table it created).
+    fn abandon_current(&mut self) {
         if let Some((_, builder)) = self.current.take() {
             let _ = builder.abandon();
         }
-        for &number in &self.created {
-            self.job.table_cache.evict(number);
-            let _ = self.job.fs.remove_file(&table_file_name(self.job.dir, number));
-        }
-        self.finished.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compaction::{CompactionInputs, CompactionReason};
+    use crate::test_versions::{sized_file, version};
+    use lsmkit_base::comparator::BytewiseComparator;
+    use lsmkit_base::fs::MemFs;
+    use lsmkit_sstable::TableOptions;
+
+    /// The ranges `threads` subcompactions get for a compaction of level 0
+    /// and level 1 of `levels` into level 1, outputs of 1000 bytes.
+    fn ranges(levels: Vec<(usize, Vec<Arc<FileMetaData>>)>, threads: usize) -> Vec<KeyRange> {
+        let v = version(levels);
+        let compaction = Compaction::new(
+            Arc::clone(&v),
+            CompactionReason::Size,
+            vec![
+                CompactionInputs { level: 0, files: v.files(0).to_vec() },
+                CompactionInputs { level: 1, files: v.files(1).to_vec() },
+            ],
+            1,
+            Vec::new(),
+            1000,
+            None,
+        );
+        let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+        let options = TableOptions::for_internal_keys(BytewiseComparator::shared(), None);
+        let cache = Arc::new(TableCache::new(Arc::clone(&fs), Path::new("/db"), options, 10));
+        CompactionJob::new(fs.as_ref(), Path::new("/db"), &cache)
+            .max_subcompactions(threads)
+            .split_ranges(&compaction)
+    }
+
+    fn text(key: &Option<Vec<u8>>) -> Option<&str> {
+        key.as_deref().map(|k| std::str::from_utf8(k).unwrap())
+    }
+
+    fn bounds(ranges: &[KeyRange]) -> Vec<(Option<&str>, Option<&str>)> {
+        ranges.iter().map(|r| (text(&r.start), text(&r.end))).collect()
+    }
+
+    #[test]
+    fn large_compactions_split_at_file_boundaries_by_bytes() {
+        let levels = || {
+            vec![
+                (0, vec![sized_file(1, "a", "z", 4000)]),
+                (
+                    1,
+                    vec![
+                        sized_file(2, "a", "c", 5000),
+                        sized_file(3, "d", "f", 5000),
+                        sized_file(4, "g", "i", 5000),
+                        sized_file(5, "j", "l", 5000),
+                    ],
+                ),
+            ]
+        };
+        assert_eq!(bounds(&ranges(levels(), 1)), [(None, None)]);
+        let four = ranges(levels(), 4);
+        assert_eq!(
+            bounds(&four),
+            [(None, Some("d")), (Some("d"), Some("g")), (Some("g"), Some("j")), (Some("j"), None)]
+        );
+        // Two threads: the middle by bytes.
+        assert_eq!(bounds(&ranges(levels(), 2)), [(None, Some("g")), (Some("g"), None)]);
+        // More threads than boundaries: one range per gap at most.
+        assert!(ranges(levels(), 64).len() <= 9);
+    }
+
+    #[test]
+    fn small_or_unsplittable_compactions_stay_whole() {
+        // Input not above twice the output size.
+        let small = vec![(0, vec![sized_file(1, "a", "m", 1000)]), (1, vec![sized_file(2, "n", "z", 1000)])];
+        assert_eq!(bounds(&ranges(small, 4)), [(None, None)]);
+        // One user key only: nothing to split at.
+        let one_key = vec![(0, vec![sized_file(1, "k", "k", 5000), sized_file(2, "k", "k", 5000)])];
+        assert_eq!(bounds(&ranges(one_key, 4)), [(None, None)]);
+        // Each range gets at least one output file's worth: 2500 bytes → 2.
+        let two = vec![(0, vec![sized_file(1, "a", "m", 1250)]), (1, vec![sized_file(2, "n", "z", 1250)])];
+        assert_eq!(ranges(two, 4).len(), 2);
     }
 }

@@ -59,7 +59,7 @@ impl BlockBuilder {
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         debug_assert!(!self.finished, "add after finish");
         let shared = if self.entries_since_restart < self.restart_interval {
-            self.last_key.iter().zip(key).take_while(|(a, b)| a == b).count()
+            shared_prefix_len(&self.last_key, key)
         } else {
             self.restarts.push(self.buffer.len() as u32);
             self.entries_since_restart = 0;
@@ -110,6 +110,27 @@ impl BlockBuilder {
     }
 }
 
+/// Length of the common prefix of `a` and `b`, compared eight bytes at a
+/// time (keys share long prefixes: the common start of nearby user keys).
+fn shared_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let limit = a.len().min(b.len());
+    let mut n = 0;
+    while n + 8 <= limit {
+        let x = u64::from_le_bytes(a[n..n + 8].try_into().expect("8 bytes"));
+        let y = u64::from_le_bytes(b[n..n + 8].try_into().expect("8 bytes"));
+        let diff = x ^ y;
+        if diff != 0 {
+            // Little-endian: the lowest set bit is in the first differing byte.
+            return n + (diff.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    while n < limit && a[n] == b[n] {
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +171,27 @@ mod tests {
         assert_eq!(restarts, [0, 9, 18]);
         assert_eq!(&bytes[9..12], &[0, 2, 0]);
         assert_eq!(&bytes[5..8], &[1, 1, 0]);
+    }
+
+    #[test]
+    fn shared_prefix_matches_the_bytewise_definition() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"abcdefgh",
+            b"abcdefgi",
+            b"abcdefghijklmnopq",
+            b"abcdefghijklmnopr",
+            b"abcdefghijklmnop",
+            b"xbcdefghijklmnop",
+            b"abcdefghijkXmnopq",
+        ];
+        for a in keys {
+            for b in keys {
+                let expected = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+                assert_eq!(shared_prefix_len(a, b), expected, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const SNAPPY_COMPRESSION: u8 = 1;
 /// Compresses `raw` into `scratch` and returns the bytes to store and their
 /// trailer type: the compressed bytes when they save at least 12.5%
 /// (`compressed < raw - raw/8`), otherwise `raw` itself with type 0.
+///
+/// `scratch` is a reusable buffer: it only ever grows (zeroed once, when
+/// it does), so compressing block after block costs no allocation and no
+/// clearing.
 pub(crate) fn compress_block<'a>(
     compression: Compression,
     encoder: &mut snap::raw::Encoder,
@@ -32,13 +36,12 @@ pub(crate) fn compress_block<'a>(
     match compression {
         Compression::None => (raw, NO_COMPRESSION),
         Compression::Snappy => {
-            scratch.clear();
-            scratch.resize(snap::raw::max_compress_len(raw.len()), 0);
+            let bound = snap::raw::max_compress_len(raw.len());
+            if scratch.len() < bound {
+                scratch.resize(bound, 0);
+            }
             match encoder.compress(raw, scratch) {
-                Ok(len) if len < raw.len() - raw.len() / 8 => {
-                    scratch.truncate(len);
-                    (&scratch[..], SNAPPY_COMPRESSION)
-                }
+                Ok(len) if len < raw.len() - raw.len() / 8 => (&scratch[..len], SNAPPY_COMPRESSION),
                 // Not worth it, or the input is beyond Snappy's limits: store raw.
                 _ => (raw, NO_COMPRESSION),
             }
@@ -85,6 +88,23 @@ mod tests {
         assert_eq!(kind, SNAPPY_COMPRESSION);
         assert!(stored.len() < raw.len() / 4);
         assert_eq!(snappy_decompress(stored).unwrap(), raw);
+    }
+
+    #[test]
+    fn a_reused_scratch_gives_each_block_only_its_own_bytes() {
+        let mut encoder = snap::raw::Encoder::new();
+        let mut scratch = Vec::new();
+        let big = b"0123456789abcdef".repeat(500);
+        let (stored, kind) = compress_block(Compression::Snappy, &mut encoder, &big, &mut scratch);
+        assert_eq!(kind, SNAPPY_COMPRESSION);
+        assert_eq!(snappy_decompress(stored).unwrap(), big);
+        let grown = scratch.len();
+        let small = b"xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz".to_vec();
+        let (stored, kind) = compress_block(Compression::Snappy, &mut encoder, &small, &mut scratch);
+        assert_eq!(kind, SNAPPY_COMPRESSION);
+        assert_eq!(stored, &snap::raw::Encoder::new().compress_vec(&small).unwrap()[..]);
+        assert_eq!(snappy_decompress(stored).unwrap(), small);
+        assert_eq!(scratch.len(), grown, "the scratch buffer is kept, not shrunk");
     }
 
     #[test]

@@ -146,7 +146,10 @@ impl TableBuilder {
         self.data_blocks += 1;
         self.data_bytes += self.writer.offset - start;
         self.pending_index_handle = Some(handle);
-        self.writer.flush()?;
+        // No `WritableFile::flush` here (LevelDB flushes after every data
+        // block): nobody reads a table before it is finished, and letting
+        // the file's buffer fill first turns one write system call per
+        // ~4 KiB block into one per buffer.
         if let Some(filter) = self.filter_block.as_mut() {
             filter.start_block(self.writer.offset);
         }
@@ -251,11 +254,6 @@ impl BlockWriter {
         self.sticky(result)?;
         self.offset += data.len() as u64;
         Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        let result = self.file.flush();
-        self.sticky(result)
     }
 
     fn close(&mut self, sync: bool) -> Result<()> {
