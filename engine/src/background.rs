@@ -447,6 +447,7 @@ impl DbShared {
                     .filter(filter)
                     .interrupt(&interrupt)
                     .verify_checksums(self.options.paranoid_checks)
+                    .max_subcompactions(self.options.max_subcompactions)
                     .run(&mut compaction, &mut new_file_number)
             };
             let state = self.lock();

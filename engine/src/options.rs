@@ -67,6 +67,14 @@ pub struct Options {
     /// 2: one flush thread and one compaction thread, as LevelDB does its
     /// background work one job at a time; values below 2 count as 2).
     pub max_background_jobs: usize,
+    /// Threads one compaction may use (RocksDB's `max_subcompactions`;
+    /// default 1, 0 counts as 1). A compaction whose inputs exceed twice
+    /// `max_file_size` and span several files is split at input-file key
+    /// boundaries into up to this many key ranges, merged in parallel and
+    /// installed as one edit; the tables written are the same entries a
+    /// single thread would write (file boundaries may differ). A manual
+    /// `compact_range` benefits as well.
+    pub max_subcompactions: usize,
     /// Leveled (default) or size-tiered compaction.
     pub compaction_style: CompactionStyle,
     /// When the WAL is synced without being asked (default: only when a
@@ -126,6 +134,7 @@ impl Default for Options {
             l0_slowdown_trigger: 8,
             l0_stop_trigger: 12,
             max_background_jobs: 2,
+            max_subcompactions: 1,
             compaction_style: CompactionStyle::Leveled,
             wal_sync_policy: SyncPolicy::Os,
             wal_io_mode: WalIoMode::Buffered,
@@ -152,6 +161,7 @@ impl Options {
         self.l0_slowdown_trigger = self.l0_slowdown_trigger.max(self.l0_compaction_trigger);
         self.l0_stop_trigger = self.l0_stop_trigger.max(self.l0_slowdown_trigger);
         self.max_background_jobs = self.max_background_jobs.max(2);
+        self.max_subcompactions = self.max_subcompactions.max(1);
         if self.enable_ttl {
             self.comparator = crate::ttl::mark_comparator_for_ttl(self.comparator);
         }
