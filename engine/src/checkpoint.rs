@@ -152,7 +152,10 @@ impl DbShared {
         };
         let mut logs = Vec::with_capacity(state.imms.len() + 1);
         for imm in &state.imms {
-            // Finished (synced and closed when its memtable was switched out).
+            // Finished: nothing is appended to it after its memtable was
+            // switched out (it may still be unsynced, and may end in zeros
+            // preallocated for syncs; the copy is read through the OS and
+            // synced by the checkpoint itself).
             let path = log_file_name(&self.dir, imm.log_number);
             let file = self.fs.open_sequential(&path)?;
             let len = self.fs.file_size(&path)?;

@@ -30,7 +30,12 @@ pub struct Options {
     /// Where files live (default the real file system).
     pub fs: Arc<dyn FileSystem>,
     /// Bytes of writes a memtable takes before it is switched for a new one
-    /// and flushed (default 4 MiB, clamped to [64 KiB, 1 GiB]).
+    /// and flushed (default 4 MiB, clamped to [64 KiB, 1 GiB]). Counted as
+    /// LevelDB 1.23 counts them (each entry's encoded key and value plus an
+    /// average skiplist node, `Memtable::write_buffer_charge`), so the same
+    /// writes flush tables of the same size as in LevelDB; the memory a full
+    /// memtable really holds is somewhat more (see the
+    /// `approximate-memory-usage` property).
     pub write_buffer_size: usize,
     /// Full memtables waiting to be flushed before writes wait (default 2;
     /// LevelDB has 1).

@@ -129,7 +129,7 @@ impl DbShared {
                 if batch.count() > 0 && last > max_sequence {
                     max_sequence = last;
                 }
-                if mem.approximate_memory_usage() > self.options.write_buffer_size {
+                if mem.write_buffer_charge() > self.options.write_buffer_size {
                     let full = std::mem::replace(&mut mem, Memtable::new(self.icmp.clone()));
                     self.flush_recovered_memtable(&mut state, &full, &mut edit)?;
                 }

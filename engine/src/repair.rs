@@ -328,7 +328,7 @@ impl<'a> Repairer<'a> {
                 continue;
             };
             insert_batch(&mem, &batch, batch.sequence())?;
-            if mem.approximate_memory_usage() > self.write_buffer_size {
+            if mem.write_buffer_charge() > self.write_buffer_size {
                 let full = std::mem::replace(&mut mem, Memtable::new(self.icmp.clone()));
                 tables.extend(self.write_memtable(&full)?);
             }

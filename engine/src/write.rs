@@ -384,7 +384,7 @@ impl DbShared {
                 allow_delay = false;
                 continue;
             }
-            if !force && state.mem.approximate_memory_usage() <= self.options.write_buffer_size {
+            if !force && state.mem.write_buffer_charge() <= self.options.write_buffer_size {
                 return (Ok(()), state);
             }
             if force && state.mem.is_empty() {

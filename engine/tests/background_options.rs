@@ -165,3 +165,43 @@ fn max_subcompactions_splits_one_large_compaction_across_threads() {
     assert!(found == model, "the compacted database differs from what was written");
     assert_eq!(files_at(&db, 0), 0);
 }
+
+/// Flushes completed so far, from the `lsmkit.stats` property.
+fn flushes(db: &Db) -> u64 {
+    let stats = db.property("lsmkit.stats").expect("stats");
+    let after = stats.split("flushes: ").nth(1).expect("flushes in stats");
+    after.split_whitespace().next().expect("count").parse().expect("number")
+}
+
+/// `write_buffer_size` counts what LevelDB's memtable would: 16-byte keys
+/// and 100-byte values take 1 + 24 + 1 + 100 bytes encoded plus a 19-byte
+/// node, 145 bytes an entry, so a 64 KiB buffer takes 451 of them and the
+/// write after the 452nd switches the memtable (LevelDB flushes at the same
+/// point; counting this list's real, larger nodes would flush earlier and
+/// write more, smaller tables).
+#[test]
+fn write_buffer_size_counts_entries_as_leveldb_does() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let db = Db::open("/db", Options { write_buffer_size: 64 << 10, ..options(fs.clone()) }).expect("open");
+    // A memtable switch starts a new WAL: the log files name the memtables.
+    let logs = || -> Vec<String> {
+        let mut names = fs.list_dir(std::path::Path::new("/db")).expect("list");
+        names.retain(|name| name.ends_with(".log"));
+        names
+    };
+    let first_log = logs();
+    let value = [b'v'; 100];
+    let per_entry = 1 + 24 + 1 + 100 + lsmkit_memtable::LEVELDB_NODE_BYTES;
+    let fits = (64 << 10) / per_entry;
+    for i in 0..=fits {
+        db.put(format!("{i:016}").as_bytes(), &value).expect("put");
+    }
+    // Every write so far found room (the check runs before each write).
+    assert_eq!(logs(), first_log, "the memtable was switched early");
+    db.put(b"one more", &value).expect("put");
+    let started = Instant::now();
+    while flushes(&db) == 0 {
+        assert!(started.elapsed() < PATIENCE, "the full memtable was never flushed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -44,4 +44,4 @@ mod memtable;
 mod skiplist_key;
 
 pub use iterator::MemtableIterator;
-pub use memtable::{Memtable, MemtableGet};
+pub use memtable::{Memtable, MemtableGet, LEVELDB_NODE_BYTES};

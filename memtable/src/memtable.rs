@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lsmkit_base::coding::varint_length;
 use lsmkit_base::key::{
     extract_trailer, extract_user_key, make_internal_key, pack_sequence_and_kind, InternalKeyComparator,
     SequenceNumber, ValueKind, INTERNAL_KEY_TRAILER_LEN, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
@@ -62,6 +63,8 @@ pub(crate) struct MemtableShared {
     comparator: InternalKeyComparator,
     arena: EntryArena,
     memory_usage: MemoryCounter,
+    /// See [`Memtable::write_buffer_charge`].
+    write_buffer_charge: MemoryCounter,
 }
 
 /// The skiplist, typed by the order it uses.
@@ -85,7 +88,10 @@ impl Memtable {
         };
         let memory_usage = MemoryCounter::new(std::mem::size_of::<MemtableShared>());
         let arena = EntryArena::new();
-        Memtable { shared: Arc::new(MemtableShared { table, comparator, arena, memory_usage }) }
+        let write_buffer_charge = MemoryCounter::new(0);
+        Memtable {
+            shared: Arc::new(MemtableShared { table, comparator, arena, memory_usage, write_buffer_charge }),
+        }
     }
 
     /// Adds the entry (`user_key`, `sequence`, `kind`) → `value`; for a
@@ -129,6 +135,7 @@ impl Memtable {
         self.shared.memory_usage.add(allocated);
         if inserted {
             self.shared.memory_usage.add(overhead);
+            self.shared.write_buffer_charge.add(leveldb_entry_charge(internal_key_len, value.len()));
         }
     }
 
@@ -197,6 +204,28 @@ impl Memtable {
         self.shared.memory_usage.get()
     }
 
+    /// The bytes LevelDB 1.23's memtable would charge for the same entries:
+    /// each entry encoded as in its arena (length-prefixed internal key and
+    /// value) plus an average skiplist node of [`LEVELDB_NODE_BYTES`]. An
+    /// engine that switches memtables when this passes its write buffer
+    /// size flushes tables of the size LevelDB flushes for the same writes;
+    /// the real memory use ([`approximate_memory_usage`](Self::approximate_memory_usage))
+    /// is higher, by this list's larger nodes.
+    ///
+    /// ```
+    /// use lsmkit_base::comparator::BytewiseComparator;
+    /// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
+    /// use lsmkit_memtable::{Memtable, LEVELDB_NODE_BYTES};
+    ///
+    /// let mem = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
+    /// mem.add(1, ValueKind::Value, b"key", b"value");
+    /// // 1 + (3 + 8) bytes of internal key, 1 + 5 bytes of value, one node.
+    /// assert_eq!(mem.write_buffer_charge(), 18 + LEVELDB_NODE_BYTES);
+    /// ```
+    pub fn write_buffer_charge(&self) -> usize {
+        self.shared.write_buffer_charge.get()
+    }
+
     /// The internal-key comparator the entries are ordered by.
     pub fn comparator(&self) -> &InternalKeyComparator {
         &self.shared.comparator
@@ -227,6 +256,21 @@ fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
         // `add` only writes the two known kinds.
         None => MemtableGet::NotFound,
     }
+}
+
+/// The bytes of one skiplist node in LevelDB's memtable arena, on average:
+/// the entry pointer and a tower of next pointers whose expected height is
+/// 4/3 (branching factor 4), 16 + 8 × 1/3 bytes, rounded up.
+pub const LEVELDB_NODE_BYTES: usize = 19;
+
+/// What LevelDB's arena takes for one entry: varint internal-key length, the
+/// internal key, varint value length, the value, and a node.
+fn leveldb_entry_charge(internal_key_len: usize, value_len: usize) -> usize {
+    varint_length(internal_key_len as u64)
+        + internal_key_len
+        + varint_length(value_len as u64)
+        + value_len
+        + LEVELDB_NODE_BYTES
 }
 
 #[cfg(test)]
