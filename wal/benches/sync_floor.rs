@@ -5,8 +5,11 @@
 //! Raw cases (`pwrite` + `fdatasync`, no log format):
 //! - `grow`: appends to a file that grows with every write (each sync also
 //!   commits the new size);
-//! - `zeros-written`: overwrites a file first filled with written zeros and
-//!   synced (the floor: a data write only);
+//! - `zeros-written`: overwrites a file first filled with written zeros
+//!   (one 4 KiB page per write) and synced (the floor: a data write only);
+//! - `zeros-in-1MiB-writes`: the same zeros written in one call, which on
+//!   Linux 6.x ext4 makes large page-cache folios: each sync then writes a
+//!   whole folio back (see the disk bytes column);
 //! - `fallocate`: overwrites space reserved with `fallocate(0)` (size set,
 //!   blocks allocated but unwritten: each sync converts an extent);
 //! - `fallocate-keep-size`: appends into space reserved with
@@ -16,6 +19,10 @@
 //! `WalWriter` cases: 100-byte records under `SyncPolicy::EveryWrite`,
 //! buffered, with sync preallocation off and with several chunk sizes (the
 //! chunk's own write is included in the average).
+//!
+//! Besides microseconds per write, each case reports the bytes the process
+//! caused to be written to storage per write (`write_bytes` of
+//! `/proc/self/io`): 4 KiB, one page, is the least a synced append costs.
 //!
 //! Run with `cargo bench -p lsmkit-wal --bench sync_floor -- [WRITES] [DIR]`
 //! (default 2000 writes per case, three rounds, in a temporary directory
@@ -43,39 +50,69 @@ fn fallocate(file: &File, mode: libc::c_int, len: u64) {
     assert_eq!(rc, 0, "fallocate: {}", std::io::Error::last_os_error());
 }
 
-/// Microseconds per `pwrite` + `fdatasync` of `RECORD` bytes at increasing
-/// offsets, after `prepare` set the file up for `writes` records.
-fn raw_case(path: &Path, writes: usize, prepare: impl FnOnce(&File, u64)) -> f64 {
+/// Bytes this process caused to be written to storage so far.
+fn write_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What one case measured: microseconds and storage bytes per write.
+#[derive(Clone, Copy)]
+struct Sample {
+    micros: f64,
+    disk_bytes: f64,
+}
+
+/// Times `writes` calls of `write(i)`.
+fn timed(writes: usize, mut write: impl FnMut(usize)) -> Sample {
+    let bytes_before = write_bytes();
+    let started = Instant::now();
+    for i in 0..writes {
+        write(i);
+    }
+    let micros = started.elapsed().as_secs_f64() * 1e6 / writes as f64;
+    let disk_bytes = write_bytes().saturating_sub(bytes_before) as f64 / writes as f64;
+    Sample { micros, disk_bytes }
+}
+
+/// `pwrite` + `fdatasync` of `RECORD` bytes at increasing offsets, after
+/// `prepare` set the file up for `writes` records.
+fn raw_case(path: &Path, writes: usize, prepare: impl FnOnce(&File, u64)) -> Sample {
     let file = create(path);
     prepare(&file, (writes * RECORD) as u64 + 4096);
     file.sync_all().expect("sync");
     let record = [0x5au8; RECORD];
-    let started = Instant::now();
-    for i in 0..writes {
+    let sample = timed(writes, |i| {
         file.write_all_at(&record, (i * RECORD) as u64).expect("write");
         file.sync_data().expect("fdatasync");
-    }
-    let micros = started.elapsed().as_secs_f64() * 1e6 / writes as f64;
+    });
     drop(file);
     std::fs::remove_file(path).expect("remove");
-    micros
+    sample
 }
 
-/// Microseconds per `WalWriter::add_record` of `RECORD` bytes under
-/// `SyncPolicy::EveryWrite` with sync preallocation `chunk` (0: off).
-fn wal_case(path: &Path, writes: usize, chunk: u64) -> f64 {
+/// Fills `[0, len)` with zeros, `piece` bytes per write.
+fn write_zeros(file: &File, len: u64, piece: usize) {
+    let zeros = vec![0u8; piece];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(piece as u64) as usize;
+        file.write_all_at(&zeros[..n], at).expect("zeros");
+        at += n as u64;
+    }
+}
+
+/// `WalWriter::add_record` of `RECORD` bytes under `SyncPolicy::EveryWrite`
+/// with sync preallocation `chunk` (0: off).
+fn wal_case(path: &Path, writes: usize, chunk: u64) -> Sample {
     let options = WalOptions { sync_policy: SyncPolicy::EveryWrite, ..WalOptions::default() };
     let mut wal = WalWriter::create(&StdFs::new(), path, options).expect("create log");
     wal.set_sync_preallocation(chunk);
     let record = [0x5au8; RECORD];
-    let started = Instant::now();
-    for _ in 0..writes {
-        wal.add_record(&record).expect("add_record");
-    }
-    let micros = started.elapsed().as_secs_f64() * 1e6 / writes as f64;
+    let sample = timed(writes, |_| wal.add_record(&record).expect("add_record"));
     wal.close().expect("close");
     std::fs::remove_file(path).expect("remove");
-    micros
+    sample
 }
 
 fn main() {
@@ -86,15 +123,11 @@ fn main() {
     let dir = tempfile::tempdir_in(&parent).expect("tempdir");
     let path = dir.path().join("floor.log");
 
-    type Case<'a> = (&'a str, Box<dyn Fn() -> f64 + 'a>);
+    type Case<'a> = (&'a str, Box<dyn Fn() -> Sample + 'a>);
     let cases: Vec<Case> = vec![
         ("grow", Box::new(|| raw_case(&path, writes, |_, _| {}))),
-        (
-            "zeros-written",
-            Box::new(|| {
-                raw_case(&path, writes, |f, len| f.write_all_at(&vec![0u8; len as usize], 0).expect("zeros"))
-            }),
-        ),
+        ("zeros-written", Box::new(|| raw_case(&path, writes, |f, len| write_zeros(f, len, 4096)))),
+        ("zeros-in-1MiB-writes", Box::new(|| raw_case(&path, writes, |f, len| write_zeros(f, len, 1 << 20)))),
         ("fallocate", Box::new(|| raw_case(&path, writes, |f, len| fallocate(f, 0, len)))),
         (
             "fallocate-keep-size",
@@ -117,10 +150,18 @@ fn main() {
         }
     }
     println!("{writes} synced {RECORD}-byte writes per case, {ROUNDS} rounds, in {}", parent.display());
-    println!("{:<22} {:>10} {:>10}   rounds", "case", "median us", "min us");
-    for ((name, _), mut times) in cases.iter().zip(results) {
-        let rounds = times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>().join(" ");
+    println!("{:<22} {:>10} {:>10} {:>14}   rounds (us)", "case", "median us", "min us", "disk B/write");
+    for ((name, _), samples) in cases.iter().zip(results) {
+        let rounds = samples.iter().map(|s| format!("{:.1}", s.micros)).collect::<Vec<_>>().join(" ");
+        let mut times: Vec<f64> = samples.iter().map(|s| s.micros).collect();
         times.sort_by(f64::total_cmp);
-        println!("{name:<22} {:>10.1} {:>10.1}   {rounds}", times[ROUNDS / 2], times[0]);
+        let mut disk: Vec<f64> = samples.iter().map(|s| s.disk_bytes).collect();
+        disk.sort_by(f64::total_cmp);
+        println!(
+            "{name:<22} {:>10.1} {:>10.1} {:>14.0}   {rounds}",
+            times[ROUNDS / 2],
+            times[0],
+            disk[ROUNDS / 2]
+        );
     }
 }
