@@ -1,5 +1,6 @@
 //! `FaultFs`: injected failures hit exactly the chosen operation, and
-//! `crash()` leaves exactly what the documented model says survives, over a
+//! `crash()` leaves exactly what the documented model says survives (synced
+//! bytes, and the preallocated zeros synced after them), over a
 //! `MemFs` and over a `StdFs` in a temporary directory.
 
 use std::collections::BTreeMap;
@@ -451,5 +452,123 @@ proptest! {
         for s in setups() {
             run_model(&s, &steps)?;
         }
+    }
+}
+
+// Preallocation: zeros written after the appended bytes.
+
+/// `bytes` followed by zeros up to `len`.
+fn zero_padded(bytes: &[u8], len: usize) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out.resize(len, 0);
+    out
+}
+
+#[test]
+fn preallocated_zeros_are_durable_after_a_sync_and_unsynced_appends_read_as_zeros() {
+    for s in setups() {
+        let path = s.dir.join("000003.log");
+        let mut w = s.fs.create_writable(&path, WriteMode::Buffered).unwrap();
+        s.fs.sync_dir(&s.dir).unwrap();
+        w.append(b"durable").unwrap();
+        assert_eq!(w.preallocate(64).unwrap(), 64, "{}", s.name);
+        assert_eq!(w.len(), 7, "preallocation does not count as appended");
+        w.flush().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), zero_padded(b"durable", 64), "{}", s.name);
+        w.sync().unwrap();
+        // Appends overwrite the zeros in place.
+        w.append(b" lost").unwrap();
+        w.flush().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), zero_padded(b"durable lost", 64), "{}", s.name);
+        assert_eq!(w.preallocate(10).unwrap(), 64, "{}: nothing to do", s.name);
+        // Zeros preallocated after the last sync are not durable.
+        assert_eq!(w.preallocate(200).unwrap(), 200, "{}", s.name);
+        s.fs.crash().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), zero_padded(b"durable", 64), "{}", s.name);
+    }
+}
+
+#[test]
+fn appends_past_the_preallocated_zeros_extend_the_file() {
+    for s in setups() {
+        let path = s.dir.join("000003.log");
+        let mut w = s.fs.create_writable(&path, WriteMode::Buffered).unwrap();
+        s.fs.sync_dir(&s.dir).unwrap();
+        w.append(b"0123").unwrap();
+        w.preallocate(8).unwrap();
+        w.append(b"456789ab").unwrap();
+        w.sync().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"0123456789ab", "{}", s.name);
+        s.fs.crash().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"0123456789ab", "{}", s.name);
+    }
+}
+
+#[test]
+fn close_cuts_the_zeros_but_a_crash_brings_the_durable_ones_back() {
+    for s in setups() {
+        let path = s.dir.join("000003.log");
+        let mut w = s.fs.create_writable(&path, WriteMode::Buffered).unwrap();
+        s.fs.sync_dir(&s.dir).unwrap();
+        w.append(b"abc").unwrap();
+        w.preallocate(100).unwrap();
+        w.sync().unwrap();
+        w.append(b"def").unwrap();
+        w.close().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"abcdef", "{}", s.name);
+        // Dropping an unclosed handle cuts them too.
+        let other = s.dir.join("000004.log");
+        let mut dropped = s.fs.create_writable(&other, WriteMode::Buffered).unwrap();
+        dropped.append(b"xyz").unwrap();
+        dropped.preallocate(50).unwrap();
+        drop(dropped);
+        assert_eq!(contents(&s.fs, &other).unwrap(), b"xyz", "{}", s.name);
+        // The cut is not synced; the unsynced "def" is lost.
+        s.fs.crash().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), zero_padded(b"abc", 100), "{}", s.name);
+    }
+}
+
+#[test]
+fn appendable_and_mmap_files_do_not_preallocate() {
+    for s in setups() {
+        let path = s.dir.join("f");
+        write_file(&s.fs, &path, b"abc", true).unwrap();
+        let mut w = s.fs.open_appendable(&path).unwrap();
+        assert_eq!(w.preallocate(100).unwrap(), 3, "{}", s.name);
+        w.append(b"d").unwrap();
+        w.close().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"abcd", "{}", s.name);
+        if s.name == "StdFs" {
+            // The mapping grows in its own chunks (MemFs has no mmap mode).
+            let mut m = s.fs.create_writable(&path, WriteMode::Mmap { chunk_size: 64 }).unwrap();
+            m.append(b"xy").unwrap();
+            assert_eq!(m.preallocate(1000).unwrap(), 2);
+            m.close().unwrap();
+            assert_eq!(contents(&s.fs, &path).unwrap(), b"xy");
+        }
+    }
+}
+
+#[test]
+fn failed_preallocate_has_no_effect() {
+    for s in setups() {
+        let path = s.dir.join("000003.log");
+        let mut w = s.fs.create_writable(&path, WriteMode::Buffered).unwrap();
+        w.append(b"abc").unwrap();
+        w.flush().unwrap();
+        s.fs.fail_nth(0, io::ErrorKind::StorageFull);
+        match w.preallocate(100).unwrap_err() {
+            Error::Io { op, source, .. } => {
+                assert_eq!((op, source.kind()), ("preallocate", io::ErrorKind::StorageFull), "{}", s.name)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"abc", "{}", s.name);
+        s.fs.add_rule(FaultRule::new(io::ErrorKind::Other).on_ops([FaultOp::Preallocate]).times(1));
+        assert!(w.preallocate(100).is_err());
+        assert_eq!(w.preallocate(100).unwrap(), 100, "{}", s.name);
+        w.close().unwrap();
+        assert_eq!(contents(&s.fs, &path).unwrap(), b"abc", "{}", s.name);
     }
 }

@@ -97,6 +97,18 @@ impl LogWriter {
         self.dest.sync()
     }
 
+    /// Writes zeros after the log so that the file is at least `len` bytes
+    /// long on storage ([`WritableFile::preallocate`]); returns that length.
+    /// Readers take the zeros as unused space (FORMAT.md §3.3), and the
+    /// records written later overwrite them. A failure here leaves the
+    /// records intact, so unlike a failed append it does not stop the writer.
+    pub fn preallocate(&mut self, len: u64) -> Result<u64> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        self.dest.preallocate(len)
+    }
+
     /// Flushes and closes the file (an mmap-written file is cut to its
     /// written length here). Later calls to [`add_record`](Self::add_record) fail.
     pub fn close(&mut self) -> Result<()> {

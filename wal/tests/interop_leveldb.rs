@@ -1,7 +1,8 @@
 //! Interoperability with the real LevelDB 1.23 (Debian's python3-plyvel,
 //! through `interop/wal_leveldb.py`): a log LevelDB wrote is read back with
 //! `LogReader` + `WriteBatch`, and LevelDB recovers the writes of a log that
-//! `LogWriter` wrote. These tests fail (they do not skip) when plyvel is missing.
+//! `LogWriter` wrote, also when a crash left a `WalWriter`'s preallocated
+//! zero tail behind it. These tests fail (they do not skip) when plyvel is missing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,9 @@ use std::process::Command;
 use lsmkit_base::fs::{FileSystem, StdFs, WriteMode};
 use lsmkit_base::key::ValueKind;
 use lsmkit_wal::log_format::{BLOCK_SIZE, HEADER_SIZE};
-use lsmkit_wal::{LogReader, LogWriter, RecoveryMode, WriteBatch};
+use lsmkit_wal::{
+    LogReader, LogWriter, RecoveryMode, SyncPolicy, WalIoMode, WalOptions, WalWriter, WriteBatch,
+};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/wal_leveldb.py");
 
@@ -168,6 +171,55 @@ fn leveldb_recovers_a_log_written_by_log_writer() {
     writer.close().unwrap();
     assert!(saw_empty_first);
 
+    let dump = run_script(&["dump", db.to_str().unwrap()]);
+    let found: BTreeMap<Vec<u8>, Vec<u8>> = dump
+        .lines()
+        .map(|line| {
+            let (key, value) = line.split_once(' ').expect("key value");
+            (unhex(key), unhex(value))
+        })
+        .collect();
+    assert_eq!(found.len(), model.len());
+    assert!(found == model, "LevelDB's contents differ from what the log holds");
+}
+
+#[test]
+fn leveldb_recovers_a_preallocated_log_left_by_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    run_script(&["prepare", db.to_str().unwrap()]);
+    let path = log_file(&db);
+
+    // Replace LevelDB's log with one written by a `WalWriter` syncing every
+    // record, so that zeros are preallocated ahead of it.
+    let fs = StdFs::new();
+    let options = WalOptions { sync_policy: SyncPolicy::EveryWrite, io_mode: WalIoMode::Buffered };
+    let mut wal = WalWriter::create(&fs, &path, options).unwrap();
+    wal.set_sync_preallocation(64 << 10);
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for i in 0..600u32 {
+        let mut batch = WriteBatch::new();
+        let key = format!("key{:05}", i % 450).into_bytes();
+        if i % 11 == 10 {
+            batch.delete(&key);
+            model.remove(&key);
+        } else {
+            let len = if i % 97 == 0 { 40_000 } else { (i as usize * 37) % 400 };
+            let value: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+            batch.put(&key, &value);
+            model.insert(key, value);
+        }
+        batch.set_sequence(1000 + u64::from(i));
+        wal.add_batch(&batch).unwrap();
+    }
+    // The crash: the file as it is now, zero tail included, is what LevelDB finds.
+    let crashed = std::fs::read(&path).unwrap();
+    assert!(crashed.len() as u64 > wal.file_len(), "the log has a preallocated zero tail");
+    assert!(crashed[wal.file_len() as usize..].iter().all(|&b| b == 0));
+    drop(wal);
+    std::fs::write(&path, &crashed).unwrap();
+
+    // Paranoid checks: any dropped byte would fail the open.
     let dump = run_script(&["dump", db.to_str().unwrap()]);
     let found: BTreeMap<Vec<u8>, Vec<u8>> = dump
         .lines()

@@ -30,6 +30,8 @@ pub enum FaultOp {
     Flush,
     /// `WritableFile::sync`.
     Sync,
+    /// `WritableFile::preallocate`.
+    Preallocate,
     /// `WritableFile::close`.
     Close,
     /// `remove_file`.
@@ -62,6 +64,7 @@ impl FaultOp {
             FaultOp::Write => "write",
             FaultOp::Flush => "flush",
             FaultOp::Sync => "sync",
+            FaultOp::Preallocate => "preallocate",
             FaultOp::Close => "close",
             FaultOp::Remove => "remove",
             FaultOp::RemoveDir => "remove_dir",
@@ -127,7 +130,7 @@ impl FaultRule {
 /// Every call that can fail is one operation and gets the next number of
 /// [`op_count`](FaultFs::op_count): each [`FileSystem`] method except
 /// `exists` (which cannot report an error), and each `read`, `skip`,
-/// `read_at`, `append`, `flush`, `sync` and `close` on a file opened through
+/// `read_at`, `append`, `flush`, `sync`, `preallocate` and `close` on a file opened through
 /// the `FaultFs`. [`fail_nth(n, kind)`](FaultFs::fail_nth) fails the
 /// operation `n` places after the current one (`fail_nth(0, ..)` fails the
 /// very next), once; [`add_rule`](FaultFs::add_rule) adds a standing
@@ -146,6 +149,12 @@ impl FaultRule {
 ///    the length the file had at its last successful
 ///    [`WritableFile::sync`]; everything after is cut off. A file opened with
 ///    `create_writable` is truncated, so without a sync it ends up empty.
+///    Zeros that [`WritableFile::preallocate`] put after the appended bytes
+///    are durable once a sync succeeded after it, and the cut-back
+///    at `close` never is: after the crash the file is its synced bytes
+///    followed by zeros up to the largest length preallocated before its
+///    last sync (appends that were not synced read as zeros again, as
+///    they would on a disk where the zeroed blocks were written).
 /// 2. **New names.** A file created by `create_writable`, `open_appendable`
 ///    (when it did not exist) or `hard_link` survives only if `sync_dir` of
 ///    its parent directory succeeded after the creation; otherwise it is
@@ -198,6 +207,9 @@ struct State {
     names: HashMap<PathBuf, u64>,
     /// File id -> bytes that survive a crash.
     durable_len: HashMap<u64, u64>,
+    /// File id -> length, past `durable_len`, up to which durable
+    /// preallocated zeros follow the surviving bytes.
+    durable_zeros: HashMap<u64, u64>,
     /// Namespace changes not yet made durable by `sync_dir`, oldest first.
     pending: Vec<PendingChange>,
     /// Writable files of the current generation, by handle id.
@@ -210,6 +222,8 @@ struct OpenWriter {
     inner: Box<dyn WritableFile>,
     /// The tracked file it writes.
     file: u64,
+    /// The file's length on storage as the last `preallocate` left it.
+    allocated: u64,
 }
 
 /// A namespace change waiting for `sync_dir(dir)`.
@@ -358,6 +372,9 @@ impl FaultFs {
         for (path, id) in names {
             let keep = state.durable_len.get(&id).copied().unwrap_or(0);
             truncate_to(self.inner.as_ref(), &path, keep)?;
+            if let Some(&zeros_to) = state.durable_zeros.get(&id) {
+                extend_with_zeros(self.inner.as_ref(), &path, zeros_to)?;
+            }
         }
         // Names: undo every change no sync_dir made durable, newest first.
         let pending = std::mem::take(&mut state.pending);
@@ -383,19 +400,27 @@ impl FaultFs {
         // What is on the inner file system now is all durable.
         state.names.clear();
         state.durable_len.clear();
+        state.durable_zeros.clear();
         Ok(())
     }
 
     /// The bytes of `path` that would survive a crash right now.
     fn durable_bytes(&self, state: &State, path: &Path, norm: &Path) -> Result<Vec<u8>> {
         let file = self.inner.open_random_access(path, ReadMode::Positional)?;
-        let keep = match state.names.get(norm) {
-            Some(id) => state.durable_len.get(id).copied().unwrap_or(0).min(file.len()),
-            None => file.len(),
+        let (keep, zeros_to) = match state.names.get(norm) {
+            Some(id) => (
+                state.durable_len.get(id).copied().unwrap_or(0).min(file.len()),
+                state.durable_zeros.get(id).copied().unwrap_or(0),
+            ),
+            None => (file.len(), 0),
         };
-        let len = usize::try_from(keep)
-            .map_err(|_| Error::io("read", path, io::Error::other("file too large to keep in memory")))?;
-        Ok(file.read_at(0, len)?.to_vec())
+        let too_large = || Error::io("read", path, io::Error::other("file too large to keep in memory"));
+        let len = usize::try_from(keep).map_err(|_| too_large())?;
+        let mut bytes = file.read_at(0, len)?.to_vec();
+        if zeros_to > keep {
+            bytes.resize(usize::try_from(zeros_to).map_err(|_| too_large())?, 0);
+        }
+        Ok(bytes)
     }
 
     /// Registers a writer over tracked file `file` and wraps it.
@@ -408,7 +433,7 @@ impl FaultFs {
     ) -> Box<dyn WritableFile> {
         let handle = state.new_id();
         let len = inner.len();
-        state.writers.insert(handle, OpenWriter { inner, file });
+        state.writers.insert(handle, OpenWriter { inner, file, allocated: len });
         Box::new(FaultWritableFile {
             state: Arc::clone(&self.state),
             handle,
@@ -423,6 +448,24 @@ fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // Every update leaves the state consistent, so a panic in a test thread
     // does not make the file system unusable.
     state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Extends `path` with zeros to `len` bytes, if it is shorter: the durable
+/// preallocated zeros of a file whose unsynced bytes were cut off.
+fn extend_with_zeros(fs: &dyn FileSystem, path: &Path, len: u64) -> Result<()> {
+    let size = match fs.file_size(path) {
+        Ok(size) => size,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if size >= len {
+        return Ok(());
+    }
+    let missing = usize::try_from(len - size)
+        .map_err(|_| Error::io("preallocate", path, io::Error::other("zero tail too large to write")))?;
+    let mut file = fs.open_appendable(path)?;
+    file.append(&vec![0u8; missing])?;
+    file.close()
 }
 
 /// Cuts `path` back to `len` bytes, through the trait (which has no truncate).
@@ -705,13 +748,37 @@ impl WritableFile for FaultWritableFile {
     }
 
     fn sync(&mut self) -> Result<()> {
+        let handle = self.handle;
         self.run(
             FaultOp::Sync,
             |w| w.sync(),
             |state, file, len| {
                 state.durable_len.insert(file, len);
+                let allocated = state.writers.get(&handle).map_or(0, |w| w.allocated);
+                if allocated > len {
+                    let zeros_to = state.durable_zeros.entry(file).or_insert(0);
+                    *zeros_to = (*zeros_to).max(allocated);
+                }
             },
         )
+    }
+
+    fn preallocate(&mut self, len: u64) -> Result<u64> {
+        let handle = self.handle;
+        let allocated = std::cell::Cell::new(0);
+        self.run(
+            FaultOp::Preallocate,
+            |w| {
+                allocated.set(w.preallocate(len)?);
+                Ok(())
+            },
+            |state, _, _| {
+                if let Some(writer) = state.writers.get_mut(&handle) {
+                    writer.allocated = writer.allocated.max(allocated.get());
+                }
+            },
+        )?;
+        Ok(allocated.get())
     }
 
     fn close(&mut self) -> Result<()> {

@@ -214,14 +214,14 @@ impl FileSystem for MemFs {
         let mut tree = self.tree();
         let contents = tree.open_or_create("create", path, &normalize_path(path))?;
         write_lock(&contents).clear();
-        Ok(Box::new(MemWritableFile { path: path.to_path_buf(), contents, len: 0, closed: false }))
+        Ok(Box::new(MemWritableFile::new(path, contents, 0, false)))
     }
 
     fn open_appendable(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         let mut tree = self.tree();
         let contents = tree.open_or_create("open", path, &normalize_path(path))?;
         let len = read_lock(&contents).len() as u64;
-        Ok(Box::new(MemWritableFile { path: path.to_path_buf(), contents, len, closed: false }))
+        Ok(Box::new(MemWritableFile::new(path, contents, len, true)))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -395,14 +395,34 @@ impl RandomAccessFile for MemRandomAccessFile {
 }
 
 /// A writer that appends straight into shared in-memory bytes.
+///
+/// [`WritableFile::preallocate`] puts real zeros after the appended bytes
+/// (readers see them, as on a real file); appends then overwrite them in
+/// place and `close` cuts them off. Like `StdFs`, a file from
+/// `open_appendable` does not preallocate.
 struct MemWritableFile {
     path: PathBuf,
     contents: Contents,
     len: u64,
     closed: bool,
+    /// Opened by `open_appendable` (no preallocation).
+    append_only: bool,
+    /// Length of the contents including preallocated zeros (when above `len`).
+    allocated: u64,
 }
 
 impl MemWritableFile {
+    fn new(path: &Path, contents: Contents, len: u64, append_only: bool) -> MemWritableFile {
+        MemWritableFile {
+            path: path.to_path_buf(),
+            contents,
+            len,
+            closed: false,
+            append_only,
+            allocated: len,
+        }
+    }
+
     fn check_open(&self, op: &'static str) -> Result<()> {
         if self.closed {
             Err(fs_error(op, &self.path, io::ErrorKind::Other, "file is already closed"))
@@ -415,7 +435,16 @@ impl MemWritableFile {
 impl WritableFile for MemWritableFile {
     fn append(&mut self, data: &[u8]) -> Result<()> {
         self.check_open("write")?;
-        write_lock(&self.contents).extend_from_slice(data);
+        let mut contents = write_lock(&self.contents);
+        let at = usize::try_from(self.len).unwrap_or(usize::MAX);
+        if self.allocated > self.len && at < contents.len() {
+            // Overwrite preallocated zeros, then extend past them.
+            let overlap = data.len().min(contents.len() - at);
+            contents[at..at + overlap].copy_from_slice(&data[..overlap]);
+            contents.extend_from_slice(&data[overlap..]);
+        } else {
+            contents.extend_from_slice(data);
+        }
         self.len += data.len() as u64;
         Ok(())
     }
@@ -431,11 +460,45 @@ impl WritableFile for MemWritableFile {
     fn close(&mut self) -> Result<()> {
         self.check_open("close")?;
         self.closed = true;
+        if self.allocated > self.len {
+            let keep = usize::try_from(self.len).unwrap_or(usize::MAX);
+            write_lock(&self.contents).truncate(keep);
+            self.allocated = self.len;
+        }
         Ok(())
     }
 
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn preallocate(&mut self, len: u64) -> Result<u64> {
+        self.check_open("preallocate")?;
+        if self.append_only {
+            return Ok(self.len);
+        }
+        let at = self.allocated.max(self.len);
+        if len <= at {
+            return Ok(at);
+        }
+        let new_len = usize::try_from(len).map_err(|_| {
+            fs_error("preallocate", &self.path, io::ErrorKind::FileTooLarge, "length does not fit in memory")
+        })?;
+        let mut contents = write_lock(&self.contents);
+        if contents.len() < new_len {
+            contents.resize(new_len, 0);
+        }
+        self.allocated = len;
+        Ok(len)
+    }
+}
+
+impl Drop for MemWritableFile {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Like `StdFs`: a handle dropped without `close` leaves no zeros.
+            let _ = self.close();
+        }
     }
 }
 

@@ -63,6 +63,27 @@ pub trait WritableFile: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Writes zero bytes after the appended ones so that the file is at
+    /// least `len` bytes long on storage, without changing [`len`](Self::len):
+    /// later appends overwrite the zeros in place.
+    ///
+    /// The zeros are written like data (allocated blocks, not a hole or an
+    /// unwritten extent) and become durable with the next
+    /// [`sync`](Self::sync); after that, a sync of appends that stay inside
+    /// them changes neither the file's size nor its block map, so it costs
+    /// a data write only. [`close`](Self::close) cuts the file back to
+    /// `len()`; after a crash the zeros may remain, so this is only for
+    /// formats whose readers take zero-filled space as unused (the log
+    /// format, FORMAT.md §3.3).
+    ///
+    /// Returns the file's length on storage afterwards (at least `len()`).
+    /// A file that cannot do this (one opened with `open_appendable`, a
+    /// memory-mapped one, or a wrapper that does not forward the call) does
+    /// nothing and returns `len()`; that is the default.
+    fn preallocate(&mut self, len: u64) -> Result<u64> {
+        let _ = len;
+        Ok(self.len())
+    }
 }
 
 /// A held lock on a file; dropping it releases the lock.

@@ -1,7 +1,8 @@
 //! [`StdFs`]: the file system on real files (DESIGN.md, "The contracts in base").
 //!
 //! Reads go through `pread(2)` or a read-only memory mapping, writes through a
-//! 64 KiB user-space buffer or a memory mapping grown in chunks, and the
+//! 64 KiB user-space buffer (optionally ahead of zeros preallocated for cheap
+//! syncs) or a memory mapping grown in chunks, and the
 //! database lock is an `fcntl` record lock taken exactly as LevelDB's
 //! `env_posix` takes it, so a LevelDB process and an lsmkit process keep each
 //! other out of the same directory.
@@ -32,7 +33,8 @@ const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// - [`ReadMode::Positional`] reads with `pread(2)` into a fresh buffer;
 ///   [`ReadMode::Mmap`] maps the file read-only and hands out zero-copy views
 ///   (an empty file cannot be mapped and is read positionally instead).
-/// - [`WriteMode::Buffered`] collects appends in a 64 KiB buffer;
+/// - [`WriteMode::Buffered`] collects appends in a 64 KiB buffer and can
+///   [preallocate](WritableFile::preallocate) written zeros ahead of them;
 ///   [`WriteMode::Mmap`] grows the file `chunk_size` bytes at a time, maps the
 ///   new chunk and copies appends into it; `close` (or drop) truncates the
 ///   file to the bytes written.
@@ -98,7 +100,7 @@ impl FileSystem for StdFs {
             .open(path)
             .map_err(|e| Error::io("create", path, e))?;
         match mode {
-            WriteMode::Buffered => Ok(Box::new(StdBufferedFile::new(path, file, 0))),
+            WriteMode::Buffered => Ok(Box::new(StdBufferedFile::new(path, file, 0, false))),
             WriteMode::Mmap { chunk_size } => Ok(Box::new(StdMmapWritableFile {
                 path: path.to_path_buf(),
                 file: Some(file),
@@ -120,7 +122,7 @@ impl FileSystem for StdFs {
             .open(path)
             .map_err(|e| Error::io("open", path, e))?;
         let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
-        Ok(Box::new(StdBufferedFile::new(path, file, len)))
+        Ok(Box::new(StdBufferedFile::new(path, file, len, true)))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -257,7 +259,22 @@ impl RandomAccessFile for StdMmapFile {
     }
 }
 
+/// Zeros for [`WritableFile::preallocate`], written one 4 KiB page per
+/// `pwrite(2)`. The page cache sizes a new folio after the write that
+/// creates it (ext4 on Linux 6.x has large folios): zeros written 64 KiB at
+/// a time become 64 KiB folios, and every later sync of a 100-byte append
+/// into one writes the whole folio back (16 times the bytes, measured by
+/// `cargo bench -p lsmkit-wal --bench sync_floor`). Page-sized writes keep
+/// syncs at one page.
+static ZEROS: [u8; 4096] = [0; 4096];
+
 /// A writable file with a 64 KiB user-space buffer in front of `write(2)`.
+///
+/// [`WritableFile::preallocate`] writes zeros with `pwrite(2)` after the
+/// appended bytes; appends keep going through the file position, so they
+/// overwrite those zeros in place. A file from `open_appendable` is opened
+/// with `O_APPEND`, where every write lands at the end of the file, after
+/// any zeros: it does not preallocate.
 struct StdBufferedFile {
     path: PathBuf,
     /// `None` once closed.
@@ -265,16 +282,39 @@ struct StdBufferedFile {
     buf: Vec<u8>,
     /// Bytes in the file plus bytes in `buf`.
     len: u64,
+    /// Opened with `O_APPEND` (no preallocation).
+    append_only: bool,
+    /// Length the file may have on storage because of zeros written by
+    /// `preallocate` (an upper bound: set before the zeros are written).
+    /// When it exceeds `len`, closing cuts the file back to `len`.
+    allocated: u64,
 }
 
 impl StdBufferedFile {
-    fn new(path: &Path, file: File, len: u64) -> StdBufferedFile {
+    fn new(path: &Path, file: File, len: u64, append_only: bool) -> StdBufferedFile {
         StdBufferedFile {
             path: path.to_path_buf(),
             file: Some(file),
             buf: Vec::with_capacity(WRITE_BUFFER_SIZE),
             len,
+            append_only,
+            allocated: len,
         }
+    }
+
+    /// Writes the buffer, then cuts off the preallocated zeros not
+    /// overwritten by appends.
+    fn finish(&mut self) -> Result<()> {
+        let written = self.write_buffer("close");
+        let Some(file) = self.file.as_ref() else {
+            return written;
+        };
+        if self.allocated > self.len {
+            // Even after a failed write: the zeros must not outlive the handle.
+            file.set_len(self.len).map_err(|e| Error::io("truncate", &self.path, e))?;
+            self.allocated = self.len;
+        }
+        written
     }
 
     /// Writes the buffer to the OS. The buffer is emptied even on error: the
@@ -323,7 +363,10 @@ impl WritableFile for StdBufferedFile {
     }
 
     fn close(&mut self) -> Result<()> {
-        let result = self.write_buffer("close");
+        if self.file.is_none() {
+            return Err(closed_error("close", &self.path));
+        }
+        let result = self.finish();
         self.file = None;
         result
     }
@@ -331,13 +374,38 @@ impl WritableFile for StdBufferedFile {
     fn len(&self) -> u64 {
         self.len
     }
+
+    fn preallocate(&mut self, len: u64) -> Result<u64> {
+        let Some(file) = self.file.as_ref() else {
+            return Err(closed_error("preallocate", &self.path));
+        };
+        if self.append_only {
+            return Ok(self.len);
+        }
+        // Zeros go after every appended byte, buffered ones included; the
+        // buffer is later written at the file position, before them.
+        let mut at = self.allocated.max(self.len);
+        if len <= at {
+            return Ok(at);
+        }
+        // Raised first, so that a failure part-way still truncates on close.
+        self.allocated = len;
+        while at < len {
+            // Up to the next page boundary, then page by page.
+            let page = ZEROS.len() as u64;
+            let n = (len - at).min(page - at % page) as usize;
+            file.write_all_at(&ZEROS[..n], at).map_err(|e| Error::io("preallocate", &self.path, e))?;
+            at += n as u64;
+        }
+        Ok(len)
+    }
 }
 
 impl Drop for StdBufferedFile {
     fn drop(&mut self) {
         if self.file.is_some() {
             // Best effort: there is nobody to report a failure to.
-            let _ = self.write_buffer("close");
+            let _ = self.finish();
         }
     }
 }
