@@ -407,6 +407,10 @@ impl WritableFile for GatedWritable {
     fn len(&self) -> u64 {
         self.inner.len()
     }
+    fn preallocate(&mut self, len: u64) -> lsmkit::Result<u64> {
+        let inner = &mut self.inner;
+        self.fs.gate(|| inner.preallocate(len))
+    }
 }
 
 impl FileSystem for PowerCutFs {
