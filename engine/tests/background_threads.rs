@@ -32,6 +32,11 @@ fn max_background_jobs_sets_the_number_of_compaction_threads() {
         }
         assert_eq!(counts(), (compaction_threads, 1), "max_background_jobs {jobs}");
         drop(db);
+        // Joined threads may stay listed for a moment while the kernel reaps them.
+        let closed = Instant::now();
+        while threads_named("lsmkit-") != 0 && closed.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(threads_named("lsmkit-"), 0, "threads left running after close");
     }
 }
