@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use lsmkit_base::iterator::InternalIterator;
+use lsmkit_base::iterator::{Bytes, InternalIterator};
 use lsmkit_base::key::InternalKeyComparator;
 use lsmkit_base::{Error, Result};
 use lsmkit_sstable::{ReadOptions, TableCache, TableIterator};
@@ -188,6 +188,14 @@ impl InternalIterator for LevelIterator {
 
     fn value(&self) -> &[u8] {
         self.current().value()
+    }
+
+    fn key_bytes(&self) -> Bytes {
+        self.current().key_bytes()
+    }
+
+    fn value_bytes(&self) -> Bytes {
+        self.current().value_bytes()
     }
 
     fn status(&self) -> Result<()> {
