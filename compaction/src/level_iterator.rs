@@ -289,6 +289,25 @@ mod tests {
     }
 
     #[test]
+    fn key_and_value_bytes_match_and_values_are_not_copied() {
+        let fs = Arc::new(MemFs::new());
+        let (cache, files) = level(&fs, &[&["a", "b"], &["c"]]);
+        let mut it = LevelIterator::new(cache, icmp(), ReadOptions::default(), files);
+        it.seek_to_last();
+        let mut seen = 0;
+        while it.valid() {
+            assert_eq!(&it.key_bytes()[..], it.key());
+            let value = it.value_bytes();
+            assert_eq!(&value[..], it.value());
+            // A view of the block the iterator reads, not a copy.
+            assert_eq!(value.as_ptr(), it.value().as_ptr());
+            seen += 1;
+            it.prev();
+        }
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
     fn empty_level() {
         let fs = Arc::new(MemFs::new());
         let (cache, _) = level(&fs, &[]);
