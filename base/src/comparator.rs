@@ -32,6 +32,87 @@ pub trait Comparator: Send + Sync {
     fn is_bytewise(&self) -> bool {
         false
     }
+
+    /// Which well-known order this is, so hot loops can compare inline
+    /// instead of through a dynamic call (see [`InlineComparator`]). The
+    /// default derives it from [`is_bytewise`](Self::is_bytewise).
+    fn known_order(&self) -> KnownOrder {
+        if self.is_bytewise() {
+            KnownOrder::Bytewise
+        } else {
+            KnownOrder::Custom
+        }
+    }
+}
+
+/// The orders [`InlineComparator`] can evaluate without a dynamic call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownOrder {
+    /// Plain lexicographic byte order.
+    Bytewise,
+    /// The internal-key order (user key ascending, trailer descending) over
+    /// the bytewise user order: what
+    /// [`InternalKeyComparator`](crate::key::InternalKeyComparator) gives
+    /// for the bytewise comparator.
+    InternalBytewise,
+    /// Any other order: only [`Comparator::compare`] knows it.
+    Custom,
+}
+
+/// A comparator plus its [`KnownOrder`], for loops that compare on every
+/// step (block scans, merges): the two well-known orders are evaluated
+/// inline, anything else goes through the comparator.
+///
+/// ```
+/// use lsmkit_base::comparator::{BytewiseComparator, InlineComparator, KnownOrder};
+/// use lsmkit_base::key::{make_internal_key, InternalKeyComparator, ValueKind};
+/// use std::cmp::Ordering;
+/// use std::sync::Arc;
+///
+/// let icmp = InlineComparator::new(Arc::new(InternalKeyComparator::new(BytewiseComparator::shared())));
+/// assert_eq!(icmp.order(), KnownOrder::InternalBytewise);
+/// let newer = make_internal_key(b"k", 2, ValueKind::Value);
+/// let older = make_internal_key(b"k", 1, ValueKind::Value);
+/// assert_eq!(icmp.compare(&newer, &older), Ordering::Less);
+/// ```
+#[derive(Clone)]
+pub struct InlineComparator {
+    comparator: Arc<dyn Comparator>,
+    order: KnownOrder,
+}
+
+impl InlineComparator {
+    /// Wraps `comparator`, asking it once for its known order.
+    pub fn new(comparator: Arc<dyn Comparator>) -> InlineComparator {
+        let order = comparator.known_order();
+        InlineComparator { comparator, order }
+    }
+
+    /// Orders `a` and `b` exactly as the wrapped comparator does.
+    #[inline]
+    pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        match self.order {
+            KnownOrder::Bytewise => a.cmp(b),
+            KnownOrder::InternalBytewise => crate::key::compare_internal_keys_bytewise(a, b),
+            KnownOrder::Custom => self.comparator.compare(a, b),
+        }
+    }
+
+    /// The order detected at construction.
+    pub fn order(&self) -> KnownOrder {
+        self.order
+    }
+
+    /// The wrapped comparator.
+    pub fn comparator(&self) -> &Arc<dyn Comparator> {
+        &self.comparator
+    }
+}
+
+impl std::fmt::Debug for InlineComparator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InlineComparator({}, {:?})", self.comparator.name(), self.order)
+    }
 }
 
 /// Lexicographic order over unsigned bytes, named `leveldb.BytewiseComparator`.

@@ -10,7 +10,9 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
+/// The shared-bytes type of [`InternalIterator::key_bytes`] and
+/// [`InternalIterator::value_bytes`], re-exported for implementors.
+pub use bytes::Bytes;
 
 use crate::comparator::Comparator;
 use crate::error::{Error, Result};

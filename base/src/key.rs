@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::coding::{decode_fixed64, put_fixed64, put_varint32, varint_length};
-use crate::comparator::Comparator;
+use crate::comparator::{Comparator, KnownOrder};
 use crate::error::{Error, Result};
 
 /// A write's position in the database's history (56 bits are usable).
@@ -111,6 +111,18 @@ pub fn extract_trailer(internal_key: &[u8]) -> u64 {
     decode_fixed64(&internal_key[n - INTERNAL_KEY_TRAILER_LEN..])
 }
 
+/// Orders two internal keys whose user keys are ordered bytewise: user key
+/// ascending, then trailer descending. Identical to
+/// [`InternalKeyComparator::compare_internal_keys`] over the bytewise
+/// comparator, including for malformed keys shorter than the trailer.
+#[inline]
+pub fn compare_internal_keys_bytewise(a: &[u8], b: &[u8]) -> Ordering {
+    match extract_user_key(a).cmp(extract_user_key(b)) {
+        Ordering::Equal => extract_trailer(b).cmp(&extract_trailer(a)),
+        other => other,
+    }
+}
+
 /// The key a memtable is probed with for "`user_key` as of `sequence`"
 /// (FORMAT.md §5.3): `varint32(ikey_len) ++ user_key ++ fixed64(seq << 8 | 1)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +200,9 @@ impl InternalKeyComparator {
     /// Orders two internal keys.
     #[inline]
     pub fn compare_internal_keys(&self, a: &[u8], b: &[u8]) -> Ordering {
+        if self.user_is_bytewise {
+            return compare_internal_keys_bytewise(a, b);
+        }
         match self.compare_user_keys(extract_user_key(a), extract_user_key(b)) {
             Ordering::Equal => extract_trailer(b).cmp(&extract_trailer(a)),
             other => other,
@@ -216,6 +231,14 @@ impl Comparator for InternalKeyComparator {
 
     fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
         self.compare_internal_keys(a, b)
+    }
+
+    fn known_order(&self) -> KnownOrder {
+        if self.user_is_bytewise {
+            KnownOrder::InternalBytewise
+        } else {
+            KnownOrder::Custom
+        }
     }
 
     /// FORMAT.md §6.7: shorten the user-key part; use the result with the
@@ -309,6 +332,25 @@ mod tests {
         assert_eq!(c.short_successor(&ik(b"k", 1, v)), ik(b"k", 1, v));
     }
 
+    /// Bytewise order that does not declare itself bytewise, so the
+    /// comparator takes its general path.
+    struct PlainBytes;
+
+    impl Comparator for PlainBytes {
+        fn name(&self) -> &str {
+            "test.PlainBytes"
+        }
+        fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+            BytewiseComparator.compare(a, b)
+        }
+        fn shortest_separator(&self, start: &[u8], _limit: &[u8]) -> Vec<u8> {
+            start.to_vec()
+        }
+        fn short_successor(&self, key: &[u8]) -> Vec<u8> {
+            key.to_vec()
+        }
+    }
+
     fn arb_ikey() -> impl Strategy<Value = Vec<u8>> {
         (proptest::collection::vec(any::<u8>(), 0..6), 0..1000u64, any::<bool>())
             .prop_map(|(u, s, d)| ik(&u, s, if d { ValueKind::Deletion } else { ValueKind::Value }))
@@ -326,6 +368,22 @@ mod tests {
             }
             let succ = c.short_successor(&start);
             prop_assert_ne!(c.compare(&start, &succ), Ordering::Greater);
+        }
+
+        #[test]
+        fn inline_fast_path_matches_the_dynamic_order(
+            a in proptest::collection::vec(any::<u8>(), 0..14),
+            b in proptest::collection::vec(any::<u8>(), 0..14),
+        ) {
+            // Any bytes, including keys shorter than the trailer.
+            let slow = InternalKeyComparator::new(Arc::new(PlainBytes));
+            let fast = crate::comparator::InlineComparator::new(Arc::new(icmp()));
+            prop_assert_eq!(fast.order(), KnownOrder::InternalBytewise);
+            prop_assert_eq!(slow.known_order(), KnownOrder::Custom);
+            let expected = slow.compare(&a, &b);
+            prop_assert_eq!(fast.compare(&a, &b), expected);
+            prop_assert_eq!(compare_internal_keys_bytewise(&a, &b), expected);
+            prop_assert_eq!(icmp().compare(&a, &b), expected);
         }
 
         #[test]

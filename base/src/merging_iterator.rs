@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::comparator::Comparator;
+use crate::comparator::{Comparator, InlineComparator};
 use crate::error::{Error, Result};
 use crate::iterator::InternalIterator;
 
@@ -43,7 +43,8 @@ enum Direction {
 /// assert_eq!(keys, [b"a", b"b", b"c"]);
 /// ```
 pub struct MergingIterator {
-    comparator: Arc<dyn Comparator>,
+    /// Compares inline for the bytewise and internal-bytewise orders.
+    comparator: InlineComparator,
     children: Vec<Box<dyn InternalIterator>>,
     current: Option<usize>,
     direction: Direction,
@@ -55,7 +56,7 @@ impl MergingIterator {
     /// Merges `children`; on equal keys the child with the lower index comes first.
     pub fn new(comparator: Arc<dyn Comparator>, children: Vec<Box<dyn InternalIterator>>) -> MergingIterator {
         let mut merged = MergingIterator {
-            comparator,
+            comparator: InlineComparator::new(comparator),
             children,
             current: None,
             direction: Direction::Forward,
@@ -83,40 +84,37 @@ impl MergingIterator {
     }
 
     fn find_smallest(&mut self) {
-        let mut smallest: Option<usize> = None;
+        // Each child's key is fetched once, however many children follow.
+        let mut smallest: Option<(usize, &[u8])> = None;
         for (i, child) in self.children.iter().enumerate() {
             if !child.valid() {
                 continue;
             }
-            smallest = match smallest {
-                Some(s) if self.comparator.compare(child.key(), self.children[s].key()) != Ordering::Less => {
-                    Some(s)
-                }
-                _ => Some(i),
-            };
+            let key = child.key();
+            match smallest {
+                Some((_, s)) if self.comparator.compare(key, s) != Ordering::Less => {}
+                _ => smallest = Some((i, key)),
+            }
         }
-        self.current = smallest;
+        self.current = smallest.map(|(i, _)| i);
     }
 
     fn find_largest(&mut self) {
         // Scan from the back so that, among equal keys, the child with the
         // highest index is yielded first when moving backward (the mirror of
         // the forward order).
-        let mut largest: Option<usize> = None;
+        let mut largest: Option<(usize, &[u8])> = None;
         for (i, child) in self.children.iter().enumerate().rev() {
             if !child.valid() {
                 continue;
             }
-            largest = match largest {
-                Some(l)
-                    if self.comparator.compare(child.key(), self.children[l].key()) != Ordering::Greater =>
-                {
-                    Some(l)
-                }
-                _ => Some(i),
-            };
+            let key = child.key();
+            match largest {
+                Some((_, l)) if self.comparator.compare(key, l) != Ordering::Greater => {}
+                _ => largest = Some((i, key)),
+            }
         }
-        self.current = largest;
+        self.current = largest.map(|(i, _)| i);
     }
 
     fn current_index(&self) -> usize {

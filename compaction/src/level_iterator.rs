@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use lsmkit_base::iterator::InternalIterator;
+use lsmkit_base::iterator::{Bytes, InternalIterator};
 use lsmkit_base::key::InternalKeyComparator;
 use lsmkit_base::{Error, Result};
 use lsmkit_sstable::{ReadOptions, TableCache, TableIterator};
@@ -190,6 +190,14 @@ impl InternalIterator for LevelIterator {
         self.current().value()
     }
 
+    fn key_bytes(&self) -> Bytes {
+        self.current().key_bytes()
+    }
+
+    fn value_bytes(&self) -> Bytes {
+        self.current().value_bytes()
+    }
+
     fn status(&self) -> Result<()> {
         match (&self.error, &self.current) {
             (Some(e), _) => Err(e.clone()),
@@ -278,6 +286,25 @@ mod tests {
         it.seek(&ikey("z"));
         assert!(!it.valid());
         assert!(it.status().is_ok());
+    }
+
+    #[test]
+    fn key_and_value_bytes_match_and_values_are_not_copied() {
+        let fs = Arc::new(MemFs::new());
+        let (cache, files) = level(&fs, &[&["a", "b"], &["c"]]);
+        let mut it = LevelIterator::new(cache, icmp(), ReadOptions::default(), files);
+        it.seek_to_last();
+        let mut seen = 0;
+        while it.valid() {
+            assert_eq!(&it.key_bytes()[..], it.key());
+            let value = it.value_bytes();
+            assert_eq!(&value[..], it.value());
+            // A view of the block the iterator reads, not a copy.
+            assert_eq!(value.as_ptr(), it.value().as_ptr());
+            seen += 1;
+            it.prev();
+        }
+        assert_eq!(seen, 3);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lsmkit_base::comparator::BytewiseComparator;
+use lsmkit_base::comparator::{BytewiseComparator, InlineComparator};
 use lsmkit_base::fs::{FileSystem, RandomAccessFile, ReadMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::{Error, Result};
@@ -32,6 +32,8 @@ pub struct Table {
     file_size: u64,
     /// This table's key space in the block cache.
     cache_id: u64,
+    /// The options' comparator with its order resolved once.
+    comparator: InlineComparator,
     footer: Footer,
     index_block: Block,
     filter: Option<FilterBlockReader>,
@@ -106,7 +108,19 @@ impl Table {
             )?;
         }
         let cache_id = options.block_cache.as_ref().map_or(0, |cache| cache.new_id());
-        Ok(Table { options, file, path, file_size, cache_id, footer, index_block, filter, properties })
+        let comparator = InlineComparator::new(Arc::clone(&options.comparator));
+        Ok(Table {
+            options,
+            file,
+            path,
+            file_size,
+            cache_id,
+            comparator,
+            footer,
+            index_block,
+            filter,
+            properties,
+        })
     }
 
     /// Opens `path` through `fs` with the options' read mode, taking the
@@ -160,7 +174,12 @@ impl Table {
     /// An iterator over the index block: one entry per data block, its key
     /// at or after the block's last key, its value the block's encoded handle.
     pub fn index_iter(&self) -> BlockIter {
-        self.index_block.iter(Arc::clone(&self.options.comparator))
+        self.index_block.iter_inline(&self.comparator)
+    }
+
+    /// The options' comparator, its order resolved once at open.
+    pub fn inline_comparator(&self) -> &InlineComparator {
+        &self.comparator
     }
 
     /// Reads the data block at `handle` through the block cache.
@@ -210,7 +229,7 @@ impl Table {
             }
         }
         let block = self.read_data_block(read_options, handle)?;
-        let mut it = block.iter(Arc::clone(&self.options.comparator));
+        let mut it = block.iter_inline(&self.comparator);
         it.seek(key);
         if it.valid() {
             return Ok(Some((it.key_bytes(), it.value_bytes())));

@@ -88,7 +88,7 @@ impl TableIterator {
         }
         match self.table.read_data_block(&self.read_options, handle) {
             Ok(block) => {
-                self.data = Some((handle, block.iter(Arc::clone(&self.table.options().comparator))));
+                self.data = Some((handle, block.iter_inline(self.table.inline_comparator())));
                 true
             }
             Err(e) => {

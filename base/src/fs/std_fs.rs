@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -208,21 +208,40 @@ struct StdPositionalFile {
 }
 
 impl RandomAccessFile for StdPositionalFile {
+    /// One `pread(2)` (more only after a short read or `EINTR`) straight
+    /// into the buffer the returned bytes live in: no zero-filling and no
+    /// copy.
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         // Never allocate past the end: `len` often comes from untrusted bytes.
         let available = self.len.saturating_sub(offset);
         let want = usize::try_from(available).map_or(len, |available| available.min(len));
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            match self.file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", &self.path, e)),
+        let mut buf: Vec<u8> = Vec::with_capacity(want);
+        let fd = self.file.as_raw_fd();
+        while buf.len() < want {
+            let filled = buf.len();
+            let Ok(at) = libc::off_t::try_from(offset + filled as u64) else {
+                break;
+            };
+            let spare = &mut buf.spare_capacity_mut()[..want - filled];
+            // SAFETY: `spare` is writable, uninitialized memory owned by
+            // `buf` and exactly `spare.len()` bytes long; pread writes at
+            // most that many bytes into it and reads nothing from it.
+            let n = unsafe { libc::pread(fd, spare.as_mut_ptr().cast(), spare.len(), at) };
+            match n {
+                0 => break,
+                n if n > 0 => {
+                    // SAFETY: pread initialized the first `n` (<= spare.len())
+                    // bytes after `filled`, so `filled + n` bytes are initialized.
+                    unsafe { buf.set_len(filled + n as usize) };
+                }
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(Error::io("read", &self.path, e));
+                    }
+                }
             }
         }
-        buf.truncate(filled);
         Ok(Bytes::from(buf))
     }
 
