@@ -1,7 +1,9 @@
 //! The cross-engine view of a run: the median of repeated runs, and the
 //! table of each workload's time per operation on every engine with the
-//! ratio of lsmkit's time to each peer's (above 1: lsmkit is slower).
+//! ratio of lsmkit's time to each peer's run with the matched settings
+//! (above 1: lsmkit is slower).
 
+use super::engine::is_defaults_label;
 use super::measurement::Measurement;
 
 /// The median of `values` (the mean of the middle two for an even count;
@@ -52,13 +54,16 @@ pub fn median_runs(runs: &[Vec<Measurement>]) -> Vec<Measurement> {
 }
 
 /// A Markdown table: one row per workload (in run order), micros/op for
-/// each engine, then `lsmkit/peer` time ratios when lsmkit is among the
-/// engines, then write amplification and bytes on disk per engine.
+/// each engine run, then `lsmkit/peer` time ratios when lsmkit is among the
+/// engines (against each peer's matched run only: a peer with its own
+/// defaults differs in more than the engine), then p99 latency, write
+/// amplification and bytes on disk per engine run.
 pub fn table(per_engine: &[Vec<Measurement>]) -> String {
     let engines: Vec<&str> =
         per_engine.iter().filter_map(|run| run.first()).map(|m| m.engine.as_str()).collect();
     let lsmkit = engines.iter().position(|e| *e == "lsmkit");
-    let peers: Vec<usize> = (0..engines.len()).filter(|&e| Some(e) != lsmkit).collect();
+    let peers: Vec<usize> =
+        (0..engines.len()).filter(|&e| Some(e) != lsmkit && !is_defaults_label(engines[e])).collect();
     let mut header = vec!["workload".to_string()];
     header.extend(engines.iter().map(|e| format!("{e} µs/op")));
     if lsmkit.is_some() {
@@ -154,5 +159,23 @@ mod tests {
         assert!(lines[2].starts_with("| fillseq | 3.000 | 2.000 | 1.50 |"), "{}", lines[2]);
         assert!(lines[3].starts_with("| readrandom | 2.000 | 4.000 | 0.50 |"), "{}", lines[3]);
         assert!(table.contains("Peak RSS: lsmkit 50.0 MB, leveldb 50.0 MB"));
+    }
+
+    #[test]
+    fn ratios_compare_with_matched_runs_only() {
+        let lsmkit = vec![sample("lsmkit", "readrandom", 2.0)];
+        let leveldb = vec![sample("leveldb", "readrandom", 4.0)];
+        let leveldb_defaults = vec![sample("leveldb-defaults", "readrandom", 1.0)];
+        let table = table(&[lsmkit, leveldb, leveldb_defaults]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with(
+                "| workload | lsmkit µs/op | leveldb µs/op | leveldb-defaults µs/op | lsmkit/leveldb | lsmkit p99 µs"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[0].contains("lsmkit/leveldb-defaults"));
+        assert!(lines[2].starts_with("| readrandom | 2.000 | 4.000 | 1.000 | 0.50 | 9.5 |"), "{}", lines[2]);
     }
 }

@@ -1,6 +1,7 @@
 //! The storage-engine interface the workloads drive, the engines it has
-//! adapters for, the settings every engine gets alike, and the one measure
-//! of space they share (bytes of the files under the database directory).
+//! adapters for, the two ways a peer is configured (the settings every engine
+//! gets alike, or the peer's own defaults), and the one measure of space they
+//! share (bytes of the files under the database directory).
 
 use std::fmt;
 use std::path::Path;
@@ -94,6 +95,12 @@ impl EngineName {
         }
     }
 
+    /// Whether this is a peer (not lsmkit itself), which can also run with
+    /// its own defaults.
+    pub fn is_peer(self) -> bool {
+        self != EngineName::Lsmkit
+    }
+
     /// The cargo feature of xtask that compiles the adapter in (`None`: always there).
     pub fn cargo_feature(self) -> Option<&'static str> {
         match self {
@@ -113,38 +120,6 @@ impl EngineName {
             EngineName::Fjall => cfg!(feature = "fjall"),
         }
     }
-
-    /// The engine's version and how `settings` map onto its options.
-    pub fn describe(self, settings: &EngineSettings) -> String {
-        match self {
-            EngineName::Lsmkit => super::engine_lsmkit::describe(settings),
-            #[cfg(feature = "leveldb")]
-            EngineName::Leveldb => super::engine_leveldb::describe(settings),
-            #[cfg(feature = "rocksdb")]
-            EngineName::Rocksdb => super::engine_rocksdb::describe(settings),
-            #[cfg(feature = "fjall")]
-            EngineName::Fjall => super::engine_fjall::describe(settings),
-            #[allow(unreachable_patterns)]
-            _ => format!("{self} (not compiled in)"),
-        }
-    }
-
-    /// Opens (creating if missing) the database in `dir`.
-    pub fn open(self, dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engine>> {
-        match self {
-            EngineName::Lsmkit => super::engine_lsmkit::open(dir, settings),
-            #[cfg(feature = "leveldb")]
-            EngineName::Leveldb => super::engine_leveldb::open(dir, settings),
-            #[cfg(feature = "rocksdb")]
-            EngineName::Rocksdb => super::engine_rocksdb::open(dir, settings),
-            #[cfg(feature = "fjall")]
-            EngineName::Fjall => super::engine_fjall::open(dir, settings),
-            #[allow(unreachable_patterns)]
-            _ => {
-                Err(format!("this xtask was built without feature `{}`", self.cargo_feature().unwrap_or("")))
-            }
-        }
-    }
 }
 
 impl fmt::Display for EngineName {
@@ -161,6 +136,132 @@ impl FromStr for EngineName {
             .into_iter()
             .find(|e| e.name() == name)
             .ok_or_else(|| format!("unknown engine '{name}' (known: lsmkit,leveldb,rocksdb,fjall)"))
+    }
+}
+
+/// How a peer engine is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tuning {
+    /// The [`EngineSettings`] lsmkit runs with (same write buffer, block
+    /// cache, bloom bits, compression), mapped onto the engine's options.
+    Matched,
+    /// The engine's own defaults, as its users get them without tuning.
+    Defaults,
+}
+
+/// What is appended to a peer's name for its run with its own defaults.
+pub const DEFAULTS_SUFFIX: &str = "-defaults";
+
+/// Whether `label` (an [`EngineSpec`] label) names a run with an engine's
+/// own defaults.
+pub fn is_defaults_label(label: &str) -> bool {
+    label.ends_with(DEFAULTS_SUFFIX)
+}
+
+/// One engine run of a bench: which engine and how it is configured. Its
+/// label (`leveldb`, `leveldb-defaults`) names it in `--engines`, the result
+/// lines, the table, the JSON and the database directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EngineSpec {
+    /// The engine.
+    pub engine: EngineName,
+    /// Its configuration.
+    pub tuning: Tuning,
+}
+
+impl EngineSpec {
+    /// `engine` with the matched settings.
+    pub fn matched(engine: EngineName) -> EngineSpec {
+        EngineSpec { engine, tuning: Tuning::Matched }
+    }
+
+    /// `engine` with its own defaults.
+    pub fn defaults(engine: EngineName) -> EngineSpec {
+        EngineSpec { engine, tuning: Tuning::Defaults }
+    }
+
+    /// The label: the engine's name, with [`DEFAULTS_SUFFIX`] for its defaults.
+    pub fn label(self) -> String {
+        match self.tuning {
+            Tuning::Matched => self.engine.name().to_string(),
+            Tuning::Defaults => format!("{}{DEFAULTS_SUFFIX}", self.engine.name()),
+        }
+    }
+
+    /// The settings the adapter maps onto the engine's options; `None`
+    /// means the engine's own defaults.
+    fn matched_settings(self, settings: &EngineSettings) -> Option<&EngineSettings> {
+        match self.tuning {
+            Tuning::Matched => Some(settings),
+            Tuning::Defaults => None,
+        }
+    }
+
+    /// The engine's version and how it is configured (`settings` mapped
+    /// onto its options, or its defaults).
+    pub fn describe(self, settings: &EngineSettings) -> String {
+        let matched = self.matched_settings(settings);
+        let text = match self.engine {
+            // lsmkit always runs with the settings (no spec of it has `Defaults`).
+            EngineName::Lsmkit => super::engine_lsmkit::describe(matched.unwrap_or(settings)),
+            #[cfg(feature = "leveldb")]
+            EngineName::Leveldb => super::engine_leveldb::describe(matched),
+            #[cfg(feature = "rocksdb")]
+            EngineName::Rocksdb => super::engine_rocksdb::describe(matched),
+            #[cfg(feature = "fjall")]
+            EngineName::Fjall => super::engine_fjall::describe(matched),
+            #[allow(unreachable_patterns)]
+            _ => format!("{} (not compiled in)", self.engine),
+        };
+        format!("{}: {text}", self.label())
+    }
+
+    /// Opens (creating if missing) the database in `dir`.
+    pub fn open(self, dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engine>> {
+        let matched = self.matched_settings(settings);
+        match self.engine {
+            EngineName::Lsmkit => super::engine_lsmkit::open(dir, matched.unwrap_or(settings)),
+            #[cfg(feature = "leveldb")]
+            EngineName::Leveldb => super::engine_leveldb::open(dir, matched),
+            #[cfg(feature = "rocksdb")]
+            EngineName::Rocksdb => super::engine_rocksdb::open(dir, matched),
+            #[cfg(feature = "fjall")]
+            EngineName::Fjall => super::engine_fjall::open(dir, matched),
+            #[allow(unreachable_patterns)]
+            _ => Err(format!(
+                "this xtask was built without feature `{}`",
+                self.engine.cargo_feature().unwrap_or("")
+            )),
+        }
+    }
+}
+
+impl fmt::Display for EngineSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+impl FromStr for EngineSpec {
+    type Err = String;
+
+    /// Parses a label: an engine name (matched settings), or a peer's name
+    /// with [`DEFAULTS_SUFFIX`] (its defaults). lsmkit has no defaults run:
+    /// its defaults are the matched settings' defaults.
+    fn from_str(label: &str) -> Result<EngineSpec, String> {
+        match label.strip_suffix(DEFAULTS_SUFFIX) {
+            Some(name) => {
+                let engine: EngineName = name.parse()?;
+                if !engine.is_peer() {
+                    return Err(format!(
+                        "'{label}': lsmkit always runs with the matched settings (the flags' defaults are \
+                         its own defaults)"
+                    ));
+                }
+                Ok(EngineSpec::defaults(engine))
+            }
+            None => label.parse().map(EngineSpec::matched),
+        }
     }
 }
 
@@ -234,5 +335,24 @@ mod tests {
             assert_eq!(engine.name().parse::<EngineName>().unwrap(), engine);
         }
         assert!(EngineName::Lsmkit.is_compiled_in());
+    }
+
+    #[test]
+    fn engine_labels_round_trip() {
+        for engine in EngineName::ALL {
+            let matched = EngineSpec::matched(engine);
+            assert_eq!(matched.label(), engine.name());
+            assert_eq!(matched.label().parse::<EngineSpec>().unwrap(), matched);
+            assert!(!is_defaults_label(&matched.label()));
+            if engine.is_peer() {
+                let defaults = EngineSpec::defaults(engine);
+                assert_eq!(defaults.label(), format!("{engine}-defaults"));
+                assert_eq!(defaults.label().parse::<EngineSpec>().unwrap(), defaults);
+                assert!(is_defaults_label(&defaults.label()));
+            }
+        }
+        assert!("lsmkit-defaults".parse::<EngineSpec>().is_err());
+        assert!("sqlite-defaults".parse::<EngineSpec>().unwrap_err().contains("sqlite"));
+        assert!("-defaults".parse::<EngineSpec>().is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The LevelDB adapter of the bench's [`Engine`] interface: the system's
 //! LevelDB (Debian's `libleveldb-dev`, 1.23) through the few functions of its
-//! C API (`leveldb/c.h`) the workloads need. Compiled with feature `leveldb`.
+//! C API (`leveldb/c.h`) the workloads need, opened with the matched settings
+//! or with LevelDB's own defaults. Compiled with feature `leveldb`.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
@@ -149,6 +150,7 @@ fn check(error: *mut c_char) -> EngineResult<()> {
 pub struct LeveldbEngine {
     db: *mut LevelDb,
     options: *mut LevelDbOptions,
+    /// Null with LevelDB's defaults (it makes its own cache).
     cache: *mut LevelDbCache,
     filter: *mut LevelDbFilterPolicy,
     read_options: *mut LevelDbReadOptions,
@@ -163,10 +165,12 @@ unsafe impl Send for LeveldbEngine {}
 // SAFETY: as for `Send`: every method only reads the handles.
 unsafe impl Sync for LeveldbEngine {}
 
-/// Opens (creating if missing) the database in `dir`.
-pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engine>> {
+/// Opens (creating if missing) the database in `dir`, with `matched`
+/// mapped onto LevelDB's options, or with LevelDB's defaults (4 MiB write
+/// buffer, 8 MiB cache, no filter, Snappy) when `None`.
+pub fn open(dir: &Path, matched: Option<&EngineSettings>) -> EngineResult<Box<dyn Engine>> {
     let name = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    let bloom_bits = match settings.bloom_bits {
+    let bloom_bits = match matched.and_then(|s| s.bloom_bits) {
         Some(bits) => Some(c_int::try_from(bits).map_err(|e| e.to_string())?),
         None => None,
     };
@@ -175,10 +179,13 @@ pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engin
     unsafe {
         let options = leveldb_options_create();
         leveldb_options_set_create_if_missing(options, 1);
-        leveldb_options_set_write_buffer_size(options, settings.write_buffer_size);
-        leveldb_options_set_compression(options, SNAPPY_COMPRESSION);
-        let cache = leveldb_cache_create_lru(settings.cache_size);
-        leveldb_options_set_cache(options, cache);
+        let mut cache = ptr::null_mut();
+        if let Some(settings) = matched {
+            leveldb_options_set_write_buffer_size(options, settings.write_buffer_size);
+            leveldb_options_set_compression(options, SNAPPY_COMPRESSION);
+            cache = leveldb_cache_create_lru(settings.cache_size);
+            leveldb_options_set_cache(options, cache);
+        }
         let filter = match bloom_bits {
             Some(bits) => leveldb_filterpolicy_create_bloom(bits),
             None => ptr::null_mut(),
@@ -202,10 +209,16 @@ pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engin
     }
 }
 
-/// The version and options in use.
-pub fn describe(settings: &EngineSettings) -> String {
+/// The version and options in use (`matched`, or LevelDB's defaults).
+pub fn describe(matched: Option<&EngineSettings>) -> String {
     // SAFETY: plain getters of constants.
     let (major, minor) = unsafe { (leveldb_major_version(), leveldb_minor_version()) };
+    let Some(settings) = matched else {
+        return format!(
+            "LevelDB {major}.{minor} (system libleveldb, C API) with its defaults: write_buffer_size 4 MiB, \
+             its own 8 MiB LRU block cache, no bloom filter, Snappy"
+        );
+    };
     let bloom = settings.bloom_bits.map_or("no bloom filter".to_string(), |b| format!("bloom {b} bits/key"));
     format!(
         "LevelDB {major}.{minor} (system libleveldb, C API): write_buffer_size {} B, LRU block cache {} B, \
@@ -233,7 +246,9 @@ impl Drop for LeveldbEngine {
                 leveldb_close(self.db);
             }
             leveldb_options_destroy(self.options);
-            leveldb_cache_destroy(self.cache);
+            if !self.cache.is_null() {
+                leveldb_cache_destroy(self.cache);
+            }
             if !self.filter.is_null() {
                 leveldb_filterpolicy_destroy(self.filter);
             }

@@ -1,8 +1,8 @@
 //! The RocksDB adapter of the bench's [`Engine`] interface: the `rocksdb`
 //! crate linked against the system's `librocksdb` (Debian's
 //! `librocksdb-dev`), with the shared settings mapped onto RocksDB's options
-//! and everything else left at RocksDB's defaults. Compiled with feature
-//! `rocksdb`.
+//! and everything else left at RocksDB's defaults, or with its defaults
+//! alone. Compiled with feature `rocksdb`.
 
 use std::path::Path;
 
@@ -15,27 +15,32 @@ pub struct RocksdbEngine {
     db: DB,
     write_options: WriteOptions,
     sync_write_options: WriteOptions,
-    // Kept alive as long as the database that uses it.
-    _cache: Cache,
+    // Kept alive as long as the database that uses it (`None`: RocksDB's own).
+    _cache: Option<Cache>,
 }
 
 fn err(e: rocksdb::Error) -> String {
     e.into_string()
 }
 
-/// Opens (creating if missing) the database in `dir`.
-pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engine>> {
-    let cache = Cache::new_lru_cache(settings.cache_size).map_err(err)?;
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&cache);
-    if let Some(bits) = settings.bloom_bits {
-        table.set_bloom_filter(f64::from(bits), false);
-    }
+/// Opens (creating if missing) the database in `dir`, with `matched`
+/// mapped onto RocksDB's options, or with RocksDB's defaults when `None`.
+pub fn open(dir: &Path, matched: Option<&EngineSettings>) -> EngineResult<Box<dyn Engine>> {
     let mut options = Options::default();
     options.create_if_missing(true);
-    options.set_write_buffer_size(settings.write_buffer_size);
-    options.set_compression_type(DBCompressionType::Snappy);
-    options.set_block_based_table_factory(&table);
+    let mut cache = None;
+    if let Some(settings) = matched {
+        let lru = Cache::new_lru_cache(settings.cache_size).map_err(err)?;
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&lru);
+        if let Some(bits) = settings.bloom_bits {
+            table.set_bloom_filter(f64::from(bits), false);
+        }
+        options.set_write_buffer_size(settings.write_buffer_size);
+        options.set_compression_type(DBCompressionType::Snappy);
+        options.set_block_based_table_factory(&table);
+        cache = Some(lru);
+    }
     let db = DB::open(&options, dir).map_err(err)?;
     let write_options = WriteOptions::default();
     let mut sync_write_options = WriteOptions::default();
@@ -43,8 +48,13 @@ pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engin
     Ok(Box::new(RocksdbEngine { db, write_options, sync_write_options, _cache: cache }))
 }
 
-/// The version and options in use.
-pub fn describe(settings: &EngineSettings) -> String {
+/// The version and options in use (`matched`, or RocksDB's defaults).
+pub fn describe(matched: Option<&EngineSettings>) -> String {
+    let Some(settings) = matched else {
+        return "RocksDB (system librocksdb via rocksdb crate 0.20.1) with its defaults: write_buffer_size \
+                64 MiB, its own 8 MiB LRU block cache, no bloom filter, Snappy"
+            .to_string();
+    };
     let bloom = settings
         .bloom_bits
         .map_or("no bloom filter".to_string(), |b| format!("full bloom filter {b} bits/key"));

@@ -7,9 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use super::engine::EngineName;
+use super::engine::{EngineSpec, Tuning};
 
 /// The workloads run when `--benchmarks` is not given, in this order (the
 /// reads run on the database left by `overwrite`; the deletes come last but
@@ -141,20 +141,67 @@ pub fn parse_benchmarks(list: &str) -> Result<Vec<Benchmark>, String> {
     Ok(benchmarks)
 }
 
-/// Parses a comma-separated engine list, rejecting repeats.
-pub fn parse_engines(list: &str) -> Result<Vec<EngineName>, String> {
-    let mut engines: Vec<EngineName> = Vec::new();
+/// Which configurations of the peer engines (every engine but lsmkit) a
+/// bench runs (`--peer-settings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PeerSettings {
+    /// The settings lsmkit runs with, mapped onto the peer's options.
+    Matched,
+    /// The peer's own defaults, untuned.
+    Defaults,
+    /// Both, the matched run first.
+    Both,
+}
+
+impl PeerSettings {
+    /// The tunings a peer named without a suffix runs with.
+    fn tunings(self) -> &'static [Tuning] {
+        match self {
+            PeerSettings::Matched => &[Tuning::Matched],
+            PeerSettings::Defaults => &[Tuning::Defaults],
+            PeerSettings::Both => &[Tuning::Matched, Tuning::Defaults],
+        }
+    }
+
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerSettings::Matched => "matched",
+            PeerSettings::Defaults => "defaults",
+            PeerSettings::Both => "both",
+        }
+    }
+}
+
+/// Parses a comma-separated engine list into the engine runs, rejecting
+/// repeats. A peer's plain name (`leveldb`) stands for the runs `peers`
+/// asks for; a label with `-defaults` (`leveldb-defaults`) for that run
+/// alone; `lsmkit` always runs with the matched settings. A run that two
+/// names stand for is run once, where it first appears.
+pub fn parse_engines(list: &str, peers: PeerSettings) -> Result<Vec<EngineSpec>, String> {
+    let mut named: Vec<&str> = Vec::new();
+    let mut specs: Vec<EngineSpec> = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let engine: EngineName = name.parse()?;
-        if engines.contains(&engine) {
+        if named.contains(&name) {
             return Err(format!("engine '{name}' is named twice in --engines"));
         }
-        engines.push(engine);
+        named.push(name);
+        let spec: EngineSpec = name.parse()?;
+        let expanded: Vec<EngineSpec> = if spec.engine.is_peer() && spec.tuning == Tuning::Matched {
+            peers.tunings().iter().map(|&tuning| EngineSpec { engine: spec.engine, tuning }).collect()
+        } else {
+            vec![spec]
+        };
+        for spec in expanded {
+            if !specs.contains(&spec) {
+                specs.push(spec);
+            }
+        }
     }
-    if engines.is_empty() {
+    if specs.is_empty() {
         return Err("--engines names no engine".into());
     }
-    Ok(engines)
+    Ok(specs)
 }
 
 /// `cargo xtask bench` flags (names as in LevelDB's `db_bench`).
@@ -163,9 +210,16 @@ pub struct BenchFlags {
     /// Comma-separated workloads, run in order.
     #[arg(long, default_value = DEFAULT_BENCHMARKS)]
     pub benchmarks: String,
-    /// Comma-separated engines: lsmkit, leveldb, rocksdb, fjall.
+    /// Comma-separated engines: lsmkit, leveldb, rocksdb, fjall; a peer's
+    /// name with `-defaults` (`leveldb-defaults`) is that peer with its own
+    /// defaults.
     #[arg(long, default_value = "lsmkit")]
     pub engines: String,
+    /// How the peers named without `-defaults` are configured: with the
+    /// settings lsmkit gets (`matched`), with their own defaults
+    /// (`defaults`), or each both ways (`both`).
+    #[arg(long = "peer-settings", value_enum, default_value_t = PeerSettings::Both)]
+    pub peer_settings: PeerSettings,
     /// Number of key/value pairs to place in the database.
     #[arg(long, default_value_t = 1_000_000)]
     pub num: u64,
@@ -243,22 +297,29 @@ impl BenchFlags {
             ));
         }
         parse_benchmarks(&self.benchmarks)?;
-        parse_engines(&self.engines)?;
+        self.engine_runs()?;
         Ok(())
+    }
+
+    /// The engine runs `--engines` and `--peer-settings` ask for, in order.
+    pub fn engine_runs(&self) -> Result<Vec<EngineSpec>, String> {
+        parse_engines(&self.engines, self.peer_settings)
     }
 
     /// The arguments that make a child process run `engine` with these
     /// settings and append its results to `results_file`.
     pub fn child_args(
         &self,
-        engine: EngineName,
+        engine: EngineSpec,
         db_dir: &std::path::Path,
         results_file: &std::path::Path,
     ) -> Vec<String> {
         let mut args = vec![
             "bench".to_string(),
             format!("--benchmarks={}", self.benchmarks),
-            format!("--engines={}", engine.name()),
+            format!("--engines={}", engine.label()),
+            // The label says how the engine is configured: one run exactly.
+            format!("--peer-settings={}", PeerSettings::Matched.name()),
             format!("--num={}", self.num),
             format!("--threads={}", self.threads),
             format!("--value_size={}", self.value_size),
@@ -282,6 +343,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::bench::engine::EngineName;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -303,7 +365,8 @@ mod tests {
         assert_eq!(flags.compression_ratio, 0.5);
         assert_eq!(flags.threads, 1);
         assert_eq!(flags.write_buffer_size, 4 << 20);
-        assert_eq!(parse_engines(&flags.engines).unwrap(), vec![EngineName::Lsmkit]);
+        assert_eq!(flags.peer_settings, PeerSettings::Both);
+        assert_eq!(flags.engine_runs().unwrap(), vec![EngineSpec::matched(EngineName::Lsmkit)]);
         assert_eq!(parse_benchmarks(&flags.benchmarks).unwrap().len(), 13);
         flags.validate().unwrap();
     }
@@ -333,7 +396,57 @@ mod tests {
         assert_eq!((flags.threads, flags.bloom_bits, flags.cache_size), (3, -1, 1024));
         assert_eq!(flags.write_buffer_size, 65536);
         assert_eq!(flags.compression_ratio, 0.25);
-        assert_eq!(parse_engines(&flags.engines).unwrap(), vec![EngineName::Lsmkit, EngineName::Leveldb]);
+        assert_eq!(
+            flags.engine_runs().unwrap(),
+            vec![
+                EngineSpec::matched(EngineName::Lsmkit),
+                EngineSpec::matched(EngineName::Leveldb),
+                EngineSpec::defaults(EngineName::Leveldb)
+            ]
+        );
+    }
+
+    #[test]
+    fn peer_settings_choose_the_peer_runs() {
+        use EngineName::{Fjall, Leveldb, Lsmkit, Rocksdb};
+        let runs = |args: &[&str]| parse(args).unwrap().engine_runs().unwrap();
+        let all = "--engines=lsmkit,leveldb,rocksdb,fjall";
+        assert_eq!(
+            runs(&[all, "--peer-settings=matched"]),
+            vec![
+                EngineSpec::matched(Lsmkit),
+                EngineSpec::matched(Leveldb),
+                EngineSpec::matched(Rocksdb),
+                EngineSpec::matched(Fjall)
+            ]
+        );
+        // lsmkit has one configuration whatever the flag says.
+        assert_eq!(
+            runs(&[all, "--peer-settings", "defaults"]),
+            vec![
+                EngineSpec::matched(Lsmkit),
+                EngineSpec::defaults(Leveldb),
+                EngineSpec::defaults(Rocksdb),
+                EngineSpec::defaults(Fjall)
+            ]
+        );
+        assert_eq!(
+            runs(&["--engines=fjall,lsmkit", "--peer-settings=both"]),
+            vec![EngineSpec::matched(Fjall), EngineSpec::defaults(Fjall), EngineSpec::matched(Lsmkit)]
+        );
+        // A -defaults label is that run alone, whatever --peer-settings says,
+        // and a run two names stand for runs once.
+        assert_eq!(
+            runs(&["--engines=lsmkit,rocksdb-defaults", "--peer-settings=matched"]),
+            vec![EngineSpec::matched(Lsmkit), EngineSpec::defaults(Rocksdb)]
+        );
+        assert_eq!(
+            runs(&["--engines=leveldb-defaults,leveldb"]),
+            vec![EngineSpec::defaults(Leveldb), EngineSpec::matched(Leveldb)]
+        );
+        assert!(parse(&["--peer-settings=tuned"]).is_err());
+        assert!(parse(&["--engines=lsmkit-defaults"]).unwrap().validate().is_err());
+        assert!(parse(&["--engines=fjall,fjall-defaults,fjall"]).unwrap().validate().is_err());
     }
 
     #[test]
@@ -341,8 +454,9 @@ mod tests {
         assert!(parse(&["--num=abc"]).is_err());
         assert!(parse_benchmarks("fillseq,nosuch").unwrap_err().contains("nosuch"));
         assert!(parse_benchmarks(",,").is_err());
-        assert!(parse_engines("lsmkit,lsmkit").is_err());
-        assert!(parse_engines("sqlite").is_err());
+        assert!(parse_engines("lsmkit,lsmkit", PeerSettings::Both).is_err());
+        assert!(parse_engines("sqlite", PeerSettings::Both).is_err());
+        assert!(parse_engines(" , ", PeerSettings::Both).is_err());
         assert!(parse(&["--num=0"]).unwrap().validate().is_err());
         assert!(parse(&["--num=1000", "--key_size=3"]).unwrap().validate().is_ok());
         assert!(parse(&["--num=1001", "--key_size=3"]).unwrap().validate().is_err());
@@ -353,15 +467,22 @@ mod tests {
     #[test]
     fn child_args_round_trip() {
         let flags = parse(&["--num=123", "--reads=7", "--bloom_bits=-1", "--engines=lsmkit,fjall"]).unwrap();
-        let args =
-            flags.child_args(EngineName::Fjall, std::path::Path::new("/d"), std::path::Path::new("/r"));
-        let child = Wrapper::try_parse_from(args).unwrap().flags;
-        assert_eq!(child.engines, "fjall");
-        assert_eq!(child.child, Some(PathBuf::from("/r")));
-        assert_eq!(child.db, Some(PathBuf::from("/d")));
-        let normalized =
-            BenchFlags { engines: flags.engines.clone(), child: None, db: flags.db.clone(), ..child };
-        assert_eq!(normalized, flags);
+        for spec in flags.engine_runs().unwrap() {
+            let args = flags.child_args(spec, std::path::Path::new("/d"), std::path::Path::new("/r"));
+            let child = Wrapper::try_parse_from(args).unwrap().flags;
+            // The child runs exactly the one engine run it is given.
+            assert_eq!(child.engine_runs().unwrap(), vec![spec]);
+            assert_eq!(child.child, Some(PathBuf::from("/r")));
+            assert_eq!(child.db, Some(PathBuf::from("/d")));
+            let normalized = BenchFlags {
+                engines: flags.engines.clone(),
+                peer_settings: flags.peer_settings,
+                child: None,
+                db: flags.db.clone(),
+                ..child
+            };
+            assert_eq!(normalized, flags);
+        }
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! The parent process runs each engine's suite in a child process (this
 //! binary again, with the hidden `--child FILE`), so engines do not share a
 //! heap or page-cache warmth and each gets its own peak RSS; `--runs N`
-//! repeats every suite and reports medians. Peer engines are cargo features;
-//! when one is missing from this build, the bench re-invokes cargo with it.
+//! repeats every suite and reports medians. Each peer runs with the settings
+//! lsmkit gets, with its own defaults, or both (`--peer-settings`). Peer
+//! engines are cargo features; when one is missing from this build, the bench
+//! re-invokes cargo with it.
 
 pub mod chart;
 pub mod compare;
@@ -35,27 +37,29 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use engine::EngineName;
-use flags::{parse_engines, BenchFlags};
+use engine::EngineSpec;
+use flags::BenchFlags;
 use measurement::Measurement;
 
 /// Runs `cargo xtask bench` with `flags`.
 pub fn run(flags: BenchFlags) -> Result<(), String> {
     flags.validate()?;
-    let engines = parse_engines(&flags.engines)?;
+    let engines = flags.engine_runs()?;
     if let Some(results_file) = &flags.child {
         return run_child(&flags, engines[0], results_file);
     }
-    if engines.iter().any(|e| !e.is_compiled_in()) {
-        return system::reinvoke_with_features(&engines, std::env::args_os().skip(1).collect());
+    if engines.iter().any(|e| !e.engine.is_compiled_in()) {
+        let mut names: Vec<engine::EngineName> = engines.iter().map(|e| e.engine).collect();
+        names.dedup();
+        return system::reinvoke_with_features(&names, std::env::args_os().skip(1).collect());
     }
     run_parent(&flags, &engines)
 }
 
 /// One engine's suite in this (child) process; its records go to `results_file`.
-fn run_child(flags: &BenchFlags, engine: EngineName, results_file: &Path) -> Result<(), String> {
+fn run_child(flags: &BenchFlags, engine: EngineSpec, results_file: &Path) -> Result<(), String> {
     let db_root = flags.db.as_ref().ok_or("--child needs --db")?;
-    let db_dir = db_root.join(engine.name());
+    let db_dir = db_root.join(engine.label());
     let progress = std::io::stderr().is_terminal();
     let mut stdout = std::io::stdout().lock();
     let mut measurements = suite::run_suite(engine, flags, &db_dir, &mut stdout, progress)?;
@@ -69,7 +73,7 @@ fn run_child(flags: &BenchFlags, engine: EngineName, results_file: &Path) -> Res
 
 /// Runs every engine's suite `--runs` times in child processes, then prints
 /// the comparison and writes the requested files.
-fn run_parent(flags: &BenchFlags, engines: &[EngineName]) -> Result<(), String> {
+fn run_parent(flags: &BenchFlags, engines: &[EngineSpec]) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let db_root: PathBuf = flags.db.clone().unwrap_or_else(|| scratch.path().join("db"));
     let settings = suite::engine_settings(flags);
@@ -98,7 +102,7 @@ fn run_parent(flags: &BenchFlags, engines: &[EngineName]) -> Result<(), String> 
             }
             runs[e].push(read_records(&results_file)?);
             // Free the space before the next engine writes its database.
-            engine::destroy(&db_root.join(engine.name()))?;
+            engine::destroy(&db_root.join(engine.label()))?;
         }
     }
     let per_engine: Vec<Vec<Measurement>> = runs.iter().map(|r| compare::median_runs(r)).collect();
@@ -114,7 +118,7 @@ fn run_parent(flags: &BenchFlags, engines: &[EngineName]) -> Result<(), String> 
         println!("JSON:       {}", path.display());
     }
     if let Some(path) = &flags.chart {
-        let names: Vec<String> = engines.iter().map(|e| e.name().to_string()).collect();
+        let names: Vec<String> = engines.iter().map(|e| e.label()).collect();
         let svg = chart::render(&all, &chart::title(flags.num, &names));
         std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("Chart:      {}", path.display());

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::engine::{bytes_on_disk, destroy, Engine, EngineName, EngineResult, EngineSettings};
+use super::engine::{bytes_on_disk, destroy, Engine, EngineResult, EngineSettings, EngineSpec};
 use super::flags::{parse_benchmarks, BenchFlags, Benchmark};
 use super::measurement::Measurement;
 use super::proc_stats;
@@ -52,11 +52,11 @@ pub fn header(flags: &BenchFlags) -> String {
     )
 }
 
-/// Runs `flags`' workloads on `engine` in `db_dir`, printing one result
+/// Runs `flags`' workloads on the engine run `spec` in `db_dir`, printing one result
 /// line (and one line of extra figures) per workload to `out`; `progress`
 /// shows bars on stderr.
 pub fn run_suite(
-    engine_name: EngineName,
+    spec: EngineSpec,
     flags: &BenchFlags,
     db_dir: &Path,
     out: &mut dyn Write,
@@ -77,16 +77,16 @@ pub fn run_suite(
         }
         let db = match engine.take() {
             Some(db) => db,
-            None => engine_name.open(db_dir, &settings)?,
+            None => spec.open(db_dir, &settings)?,
         };
         let total = params.ops_per_thread(benchmark) * params.threads as u64;
         let bar_total = if benchmark == Benchmark::Compact { 0 } else { total };
-        let bar = Progress::new(&format!("{engine_name} {benchmark}"), bar_total, progress);
+        let bar = Progress::new(&format!("{spec} {benchmark}"), bar_total, progress);
         let written_before = proc_stats::write_bytes();
         let result = run_benchmark(db.as_ref(), benchmark, &params, &mut threads_started, &bar);
         let written_after = proc_stats::write_bytes();
         bar.finish();
-        let stats = result.map_err(|e| format!("{engine_name} {benchmark}: {e}"))?;
+        let stats = result.map_err(|e| format!("{spec} {benchmark}: {e}"))?;
         let disk_bytes_written =
             written_before.zip(written_after).map(|(before, after)| after.saturating_sub(before));
         let user_bytes = match benchmark {
@@ -96,7 +96,7 @@ pub fn run_suite(
         };
         let write_amp = disk_bytes_written.filter(|_| user_bytes > 0).map(|d| d as f64 / user_bytes as f64);
         let measurement = Measurement {
-            engine: engine_name.name().to_string(),
+            engine: spec.label(),
             benchmark: benchmark.name().to_string(),
             num: stats.done,
             micros_per_op: stats.micros_per_op(),
@@ -146,6 +146,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::bench::engine::EngineName;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -169,7 +170,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db_dir = dir.path().join("lsmkit");
         let mut out = Vec::new();
-        let measurements = run_suite(EngineName::Lsmkit, &flags, &db_dir, &mut out, false).unwrap();
+        let measurements =
+            run_suite(EngineSpec::matched(EngineName::Lsmkit), &flags, &db_dir, &mut out, false).unwrap();
         let out = String::from_utf8(out).unwrap();
         let by_name = |name: &str| measurements.iter().find(|m| m.benchmark == name).unwrap();
         assert_eq!(measurements.len(), 15);
@@ -202,6 +204,48 @@ mod tests {
             );
         }
         assert!(by_name("overwrite").bytes_on_disk > 0);
+    }
+
+    /// `fillrandom`, `readrandom` and `readwhilewriting` with four threads
+    /// sharing one handle, on every engine run this build has (both ways for
+    /// the peers): the counts and found keys are what `db_bench` reports.
+    #[test]
+    fn every_engine_runs_four_threads() {
+        let flags = Wrapper::parse_from([
+            "bench",
+            "--num=3000",
+            "--reads=400",
+            "--threads=4",
+            "--benchmarks=fillrandom,readrandom,readwhilewriting",
+            "--write_buffer_size=65536",
+            "--engines=lsmkit,leveldb,rocksdb,fjall",
+            "--peer-settings=both",
+        ])
+        .flags;
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<EngineSpec> =
+            flags.engine_runs().unwrap().into_iter().filter(|s| s.engine.is_compiled_in()).collect();
+        assert!(specs.contains(&EngineSpec::matched(EngineName::Lsmkit)));
+        for spec in specs {
+            let mut out = Vec::new();
+            let measurements =
+                run_suite(spec, &flags, &dir.path().join(spec.label()), &mut out, false).unwrap();
+            let [fill, read, read_while_writing] = measurements.as_slice() else {
+                panic!("{spec}: {measurements:?}")
+            };
+            assert_eq!(fill.num, 4 * 3000, "{spec}");
+            assert_eq!(read.num, 4 * 400, "{spec}");
+            assert_eq!(read_while_writing.num, 4 * 400, "{spec}");
+            // Four writers of 3000 random keys below 3000 leave most keys
+            // present (1 - e^-4 ≈ 98 %), and every reader finds most.
+            for m in [read, read_while_writing] {
+                let found: u64 =
+                    m.message.trim_start_matches('(').split(' ').next().unwrap().parse().unwrap();
+                assert!((300..=400).contains(&found), "{spec} {}: {}", m.benchmark, m.message);
+                assert!(m.p50_us <= m.p99_us && m.p99_us <= m.p999_us && m.p999_us > 0.0, "{spec} {m:?}");
+                assert_eq!(m.engine, spec.label());
+            }
+        }
     }
 
     #[test]

@@ -343,3 +343,51 @@ impl ThreadContext<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::engine::{EngineSettings, EngineSpec};
+
+    /// `readwhilewriting` with four readers and a writer on one shared
+    /// handle: only the readers' operations are counted and only their
+    /// latencies go into the percentiles.
+    #[test]
+    fn readwhilewriting_counts_the_readers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            EngineSettings { write_buffer_size: 64 << 10, cache_size: 1 << 20, bloom_bits: Some(10) };
+        let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
+            .open(&dir.path().join("db"), &settings)
+            .unwrap();
+        let params = WorkloadParams {
+            num: 500,
+            reads: 300,
+            threads: 4,
+            value_size: 100,
+            key_size: 16,
+            compression_ratio: 0.5,
+        };
+        let progress = Progress::new("test", 0, false);
+        let mut threads_started = 0;
+        let fill =
+            run_benchmark(engine.as_ref(), Benchmark::FillSeq, &params, &mut threads_started, &progress)
+                .unwrap();
+        assert_eq!(fill.done, 4 * 500);
+        assert_eq!(fill.latencies.count(), 4 * 500);
+        let stats = run_benchmark(
+            engine.as_ref(),
+            Benchmark::ReadWhileWriting,
+            &params,
+            &mut threads_started,
+            &progress,
+        )
+        .unwrap();
+        // Five threads ran (seeds 1001..=1009 so far); four read.
+        assert_eq!(threads_started, 9);
+        assert_eq!(stats.done, 4 * 300);
+        assert_eq!(stats.latencies.count(), 4 * 300);
+        assert_eq!(stats.message, "(300 of 500 found)");
+        assert!(stats.latencies.percentile_micros(99.9) >= stats.latencies.percentile_micros(99.0));
+    }
+}
