@@ -162,9 +162,12 @@ impl Db {
             let compactor = Arc::clone(&shared);
             let compaction_filter = shared.ttl_compaction_filter();
             let name = format!("lsmkit-compaction-{i}");
-            let spawned = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || compactor.compaction_thread(compaction_filter));
+            let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+                crate::thread_priority::lower_current_thread_priority(
+                    compactor.options.compaction_thread_nice,
+                );
+                compactor.compaction_thread(compaction_filter)
+            });
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {

@@ -39,6 +39,7 @@ mod repair;
 mod snapshot;
 mod state;
 mod super_version;
+mod thread_priority;
 mod ttl;
 mod wal_retention;
 mod write;

@@ -72,6 +72,13 @@ pub struct Options {
     /// 2: one flush thread and one compaction thread, as LevelDB does its
     /// background work one job at a time; values below 2 count as 2).
     pub max_background_jobs: usize,
+    /// How much compaction threads raise their nice value (Linux; default
+    /// 10, 0 leaves them at the process's priority). When every core is busy
+    /// the scheduler then gives reads, writes and the flush thread the CPU
+    /// first, so a compaction does not hold up a read for a scheduler tick;
+    /// idle cores still go to compactions. The flush thread keeps the
+    /// normal priority: writers wait for it.
+    pub compaction_thread_nice: i32,
     /// Threads one compaction may use (RocksDB's `max_subcompactions`;
     /// default 1, 0 counts as 1). A compaction whose inputs exceed twice
     /// `max_file_size` and span several files is split at input-file key
@@ -140,6 +147,7 @@ impl Default for Options {
             l0_stop_trigger: 12,
             max_background_jobs: 2,
             max_subcompactions: 1,
+            compaction_thread_nice: 10,
             compaction_style: CompactionStyle::Leveled,
             wal_sync_policy: SyncPolicy::Os,
             wal_io_mode: WalIoMode::Buffered,
@@ -167,6 +175,7 @@ impl Options {
         self.l0_stop_trigger = self.l0_stop_trigger.max(self.l0_slowdown_trigger);
         self.max_background_jobs = self.max_background_jobs.max(2);
         self.max_subcompactions = self.max_subcompactions.max(1);
+        self.compaction_thread_nice = self.compaction_thread_nice.clamp(0, 39);
         if self.enable_ttl {
             self.comparator = crate::ttl::mark_comparator_for_ttl(self.comparator);
         }
