@@ -121,6 +121,7 @@ impl DbShared {
         }
         let id = state.next_writer_id;
         state.next_writer_id += 1;
+        let wakeup = crate::state::thread_wakeup();
         // No batch: a leader's group stops in front of this entry, and no
         // other writer acts on an entry that is not its own.
         state.writers.push_back(QueuedWriter {
@@ -130,13 +131,14 @@ impl DbShared {
             disable_wal: false,
             sync_only: false,
             status: WriterStatus::Waiting,
+            wakeup: Arc::clone(&wakeup),
         });
         while state.writers.front().map(|w| w.id) != Some(id) {
-            state = self.wait(&self.writer_cv, state);
+            state = self.wait(&wakeup, state);
         }
         let captured = self.capture_locked(&state);
         state.writers.pop_front();
-        self.writer_cv.notify_all();
+        state.wake_front_writer();
         captured
     }
 

@@ -133,7 +133,6 @@ impl Db {
             manifest_cv: Condvar::new(),
             work_cv: Condvar::new(),
             progress_cv: Condvar::new(),
-            writer_cv: Condvar::new(),
             shutting_down: AtomicBool::new(false),
             _lock: Mutex::new(None),
         });
@@ -542,7 +541,6 @@ impl Drop for DbOwner {
             let _state = shared.lock();
             shared.work_cv.notify_all();
             shared.progress_cv.notify_all();
-            shared.writer_cv.notify_all();
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {

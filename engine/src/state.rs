@@ -47,6 +47,30 @@ pub(crate) struct QueuedWriter {
     /// No batch: make every acknowledged write durable (`Db::sync_wal`).
     pub(crate) sync_only: bool,
     pub(crate) status: WriterStatus,
+    /// The queued thread waits here, and is woken only for its own turn or
+    /// result (LevelDB gives each writer its own condition variable too): a
+    /// group's progress does not wake every writer in the queue.
+    pub(crate) wakeup: Arc<Condvar>,
+}
+
+thread_local! {
+    /// Each thread's wake-up for its queue entries (a thread has at most
+    /// one entry at a time: writing blocks until the entry is done).
+    static THREAD_WAKEUP: Arc<Condvar> = Arc::new(Condvar::new());
+}
+
+/// The calling thread's wake-up, for a [`QueuedWriter`] it is about to queue.
+pub(crate) fn thread_wakeup() -> Arc<Condvar> {
+    THREAD_WAKEUP.with(Arc::clone)
+}
+
+impl DbState {
+    /// Wakes the writer at the front of the queue (it leads the next group).
+    pub(crate) fn wake_front_writer(&self) {
+        if let Some(front) = self.writers.front() {
+            front.wakeup.notify_one();
+        }
+    }
 }
 
 /// Counters reported by the `lsmkit.stats` property.
@@ -168,8 +192,6 @@ pub(crate) struct DbShared {
     pub(crate) work_cv: Condvar,
     /// Writers, flush and compaction waiters wait here for progress.
     pub(crate) progress_cv: Condvar,
-    /// Queued writers wait here for their turn or their group's result.
-    pub(crate) writer_cv: Condvar,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) _lock: Mutex<Option<Box<dyn FileLock>>>,
 }
@@ -213,6 +235,5 @@ impl DbShared {
             state.bg_error = Some(error);
         }
         self.progress_cv.notify_all();
-        self.writer_cv.notify_all();
     }
 }

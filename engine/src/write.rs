@@ -5,11 +5,13 @@
 //! when level 0 or the immutable list is too large), takes the batches queued
 //! behind it (up to LevelDB's group size cap), assigns their sequence
 //! numbers, writes one WAL record for the whole group and syncs it at most
-//! once. Then every member inserts its own batch into the memtable at the
-//! same time, and the leader publishes the new last sequence once all are in.
-//! A group of one (the common case without contention) logs its own batch
-//! instead of a copy, inserts it right after the WAL write without taking
-//! the lock in between, and wakes nobody when nobody waits.
+//! once. Then the memtable inserts: a small group's record is inserted by
+//! the leader right after the WAL write (as LevelDB does), a large group's
+//! members insert their own batches at the same time; the leader publishes
+//! the new last sequence once all are in. A group of one logs its own batch
+//! instead of a copy. Each queued writer waits on its own condition
+//! variable and is woken only for its turn to insert, its result, or its
+//! turn to lead.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,12 +23,16 @@ use lsmkit_memtable::Memtable;
 use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter, WriteBatch};
 
 use crate::options::WriteOptions;
-use crate::state::{DbShared, DbState, ImmutableMemtable, QueuedWriter, WriterStatus};
+use crate::state::{thread_wakeup, DbShared, DbState, ImmutableMemtable, QueuedWriter, WriterStatus};
 
 /// LevelDB's cap on the bytes of one write group (FORMAT.md §4).
 const MAX_GROUP_BYTES: usize = 1 << 20;
 /// A group led by a small batch grows by at most this much.
 const SMALL_BATCH_GROWTH: usize = 128 << 10;
+/// Groups of at least this many bytes have their members insert their own
+/// batches into the memtable in parallel; smaller ones are inserted by the
+/// leader alone.
+const PARALLEL_INSERT_MIN_BYTES: usize = 64 << 10;
 
 /// Inserts every operation of `batch`, numbered from `sequence`, into `mem`.
 pub(crate) fn insert_batch(mem: &Memtable, batch: &WriteBatch, sequence: SequenceNumber) -> Result<()> {
@@ -64,6 +70,7 @@ impl DbShared {
             disable_wal: options.disable_wal,
             sync_only: false,
             status: WriterStatus::Waiting,
+            wakeup: thread_wakeup(),
         })
     }
 
@@ -78,6 +85,7 @@ impl DbShared {
             disable_wal: false,
             sync_only: true,
             status: WriterStatus::Waiting,
+            wakeup: thread_wakeup(),
         })
     }
 
@@ -88,6 +96,7 @@ impl DbShared {
         let id = state.next_writer_id;
         state.next_writer_id += 1;
         writer.id = id;
+        let wakeup = Arc::clone(&writer.wakeup);
         state.writers.push_back(writer);
         loop {
             if let Some(result) = state.finished_writers.remove(&id) {
@@ -111,14 +120,17 @@ impl DbShared {
                         w.status = WriterStatus::Inserted;
                     }
                     state.group_inserts_pending -= 1;
-                    self.writer_cv.notify_all();
+                    if state.group_inserts_pending == 0 {
+                        // The leader, still at the front, waits for the last insert.
+                        state.wake_front_writer();
+                    }
                     continue;
                 }
                 if pos == 0 && matches!(state.writers[0].status, WriterStatus::Waiting) {
                     return self.lead_group(state);
                 }
             }
-            state = self.wait(&self.writer_cv, state);
+            state = self.wait(&wakeup, state);
         }
     }
 
@@ -127,7 +139,7 @@ impl DbShared {
         if state.writers[0].sync_only {
             let (result, mut state) = self.sync_all_wals(state);
             state.writers.pop_front();
-            self.writer_cv.notify_all();
+            state.wake_front_writer();
             return result;
         }
         let force_switch = state.writers[0].batch.is_none();
@@ -135,12 +147,12 @@ impl DbShared {
         state = guard;
         if let Err(e) = room {
             state.writers.pop_front();
-            self.writer_cv.notify_all();
+            state.wake_front_writer();
             return Err(e);
         }
         if force_switch {
             state.writers.pop_front();
-            self.writer_cv.notify_all();
+            state.wake_front_writer();
             return Ok(());
         }
 
@@ -180,11 +192,17 @@ impl DbShared {
             .map(|w| w.batch.as_ref().map_or(0, |b| b.approximate_size().saturating_sub(12)))
             .sum();
         let solo = group_len == 1;
+        // Small groups are inserted by the leader alone, as LevelDB does:
+        // waking every member to insert a few hundred bytes costs more
+        // context switches than the inserts save. Large groups insert in
+        // parallel, each member its own batch.
+        let leader_inserts_all = solo || group_size < PARALLEL_INSERT_MIN_BYTES;
 
         // One WAL record for the group, written without the lock: only the
         // leader touches the WAL, and it stays the leader until it pops.
         let mut wal_result = Ok(());
-        // A group of one inserts right after its WAL write, before locking again.
+        // The leader inserts the whole record right after the WAL write,
+        // before locking again, when it inserts alone (`leader_inserts_all`).
         let mut solo_insert = None;
         if !disable_wal {
             let record = self.group_record(&mut state, group_len, first_sequence);
@@ -208,7 +226,9 @@ impl DbShared {
                     result
                 }
             };
-            if solo && wal_result.is_ok() {
+            // The group's record holds every member's batch, numbered from
+            // `first_sequence`: inserting it is inserting all of them.
+            if leader_inserts_all && wal_result.is_ok() {
                 solo_insert = Some(insert_batch(&mem, &record, first_sequence));
             }
             state = self.lock();
@@ -229,10 +249,11 @@ impl DbShared {
                 if let Some(w) = state.writers.pop_front() {
                     if w.id != leader_id {
                         state.finished_writers.insert(w.id, Err(e.clone()));
+                        w.wakeup.notify_one();
                     }
                 }
             }
-            self.writer_cv.notify_all();
+            state.wake_front_writer();
             return Err(e);
         }
 
@@ -246,13 +267,11 @@ impl DbShared {
                     let count = u64::from(w.batch.as_ref().map_or(0, |b| b.count()));
                     if i > 0 {
                         w.status = WriterStatus::Insert { sequence: next, mem: mem.clone() };
+                        w.wakeup.notify_one();
                     }
                     next += count;
                 }
                 state.group_inserts_pending = group_len - 1;
-                if !solo {
-                    self.writer_cv.notify_all();
-                }
                 let leader_batch = state.writers[0].batch.clone();
                 drop(state);
                 let result = match &leader_batch {
@@ -260,8 +279,9 @@ impl DbShared {
                     None => Ok(()),
                 };
                 state = self.lock();
+                let leader_wakeup = Arc::clone(&state.writers[0].wakeup);
                 while state.group_inserts_pending > 0 {
-                    state = self.wait(&self.writer_cv, state);
+                    state = self.wait(&leader_wakeup, state);
                 }
                 result
             }
@@ -275,15 +295,12 @@ impl DbShared {
             if let Some(w) = state.writers.pop_front() {
                 if w.id != leader_id {
                     state.finished_writers.insert(w.id, Ok(()));
+                    w.wakeup.notify_one();
                 }
             }
         }
-        // Every waiter on `writer_cv` has an entry in the queue or, as a
-        // follower of this group, a result to pick up; with neither there is
-        // nobody to wake (a notification costs a system call).
-        if !solo || !state.writers.is_empty() {
-            self.writer_cv.notify_all();
-        }
+        // The next writer in the queue leads the next group.
+        state.wake_front_writer();
         insert_result
     }
 

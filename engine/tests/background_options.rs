@@ -205,3 +205,41 @@ fn write_buffer_size_counts_entries_as_leveldb_does() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Writers of large batches at once: groups of 64 KiB and more have each
+/// member insert its own batch in parallel (smaller groups are inserted by
+/// their leader). Every entry of every batch is there afterwards, and the
+/// last sequence number counts each entry once.
+#[test]
+fn large_concurrent_batches_are_inserted_whole() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let db = Db::open("/db", Options { write_buffer_size: 8 << 20, ..options(fs) }).expect("open");
+    let writers: Vec<_> = (0..4u32)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for b in 0..20u32 {
+                    let mut batch = lsmkit::WriteBatch::new();
+                    for k in 0..200u32 {
+                        batch.put(format!("w{w}-b{b:02}-k{k:03}").as_bytes(), &[b'x'; 512]);
+                    }
+                    batch.put(format!("marker-w{w}-b{b:02}").as_bytes(), b"done");
+                    db.write(lsmkit::WriteOptions::default(), batch).expect("write");
+                }
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().expect("writer");
+    }
+    for w in 0..4u32 {
+        for b in 0..20u32 {
+            assert!(db.get(format!("marker-w{w}-b{b:02}").as_bytes()).expect("get").is_some());
+            for k in 0..200u32 {
+                let value = db.get(format!("w{w}-b{b:02}-k{k:03}").as_bytes()).expect("get");
+                assert_eq!(value.as_deref(), Some(&[b'x'; 512][..]), "w{w} b{b} k{k}");
+            }
+        }
+    }
+    assert_eq!(db.latest_sequence(), 4 * 20 * 201);
+}
