@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use common::{assert_levels_disjoint, read_view_of, Entry, TestDb};
+use common::{assert_levels_disjoint, read_view_of, test_filter, Entry, FilterFn, TestDb};
 
 /// One write of the history: key index, value (None = delete), sequence gap.
 type Op = (u8, Option<Vec<u8>>, u64);
@@ -30,22 +30,6 @@ const KEYS: u8 = 30;
 
 fn user_key(index: u8) -> Vec<u8> {
     format!("key{index:03}").into_bytes()
-}
-
-/// The shape of [`test_filter`].
-type FilterFn = fn(usize, &[u8], &[u8]) -> FilterDecision;
-
-/// Removes values starting with 'x', rewrites 'y…' to 'z…' (idempotent).
-fn test_filter(_level: usize, _key: &[u8], value: &[u8]) -> FilterDecision {
-    match value.first() {
-        Some(b'x') => FilterDecision::Remove,
-        Some(b'y') => {
-            let mut changed = value.to_vec();
-            changed[0] = b'z';
-            FilterDecision::ChangeValue(changed)
-        }
-        _ => FilterDecision::Keep,
-    }
 }
 
 /// The state the history defines at `snapshot`.

@@ -20,7 +20,7 @@ use lsmkit_compaction::{
 use lsmkit_version::{FileMetaData, VersionEdit};
 use proptest::prelude::*;
 
-use common::{icmp, Entry, TestDb};
+use common::{icmp, test_filter, Entry, FilterFn, TestDb};
 
 /// One write: key index, value (None = delete).
 type Op = (u16, Option<Vec<u8>>);
@@ -30,19 +30,6 @@ const MAX_OUTPUT: u64 = 1500;
 
 fn user_key(index: u16) -> Vec<u8> {
     format!("key{index:05}").into_bytes()
-}
-
-/// Removes values starting with 'x', rewrites 'y…' to 'z…'.
-fn test_filter(_level: usize, _key: &[u8], value: &[u8]) -> FilterDecision {
-    match value.first() {
-        Some(b'x') => FilterDecision::Remove,
-        Some(b'y') => {
-            let mut changed = value.to_vec();
-            changed[0] = b'z';
-            FilterDecision::ChangeValue(changed)
-        }
-        _ => FilterDecision::Keep,
-    }
 }
 
 /// Sorted internal-key entries of `ops`, numbered from sequence `first`.
@@ -193,7 +180,7 @@ proptest! {
         use_filter in any::<bool>(),
     ) {
         let filter: Option<&dyn CompactionFilter> =
-            if use_filter { Some(&(test_filter as fn(usize, &[u8], &[u8]) -> FilterDecision)) } else { None };
+            if use_filter { Some(&(test_filter as FilterFn)) } else { None };
         let (mut one_db, mut one) = build(&base, &middle, &newest, per_table);
         let (mut four_db, mut four) = build(&base, &middle, &newest, per_table);
         let single = run(&mut one_db, &mut one, 1, &snapshot_picks, filter).unwrap();

@@ -358,13 +358,9 @@ impl DbShared {
                 }
             }
         } else {
+            // The picker keeps clear of the running compactions (`busy`).
             let picked = self.picker.pick_avoiding(&current, state.versions.compact_pointers(), &state.busy);
             let Some(compaction) = picked else { return Pick::Wait };
-            if self.conflicts_with_running(state, &compaction) {
-                // The picker keeps clear of running compactions; this only
-                // guards against a picker that does not.
-                return Pick::Wait;
-            }
             if let Some((level, key)) = compaction.compact_pointer() {
                 let key = key.to_vec();
                 state.versions.set_compact_pointer(level, &key);
@@ -390,12 +386,6 @@ impl DbShared {
             smallest_user_key: smallest.to_vec(),
             largest_user_key: largest.to_vec(),
         }
-    }
-
-    /// True when `compaction` would take an input of a running compaction,
-    /// or write into a level range a running compaction writes into.
-    fn conflicts_with_running(&self, state: &DbState, compaction: &Compaction) -> bool {
-        !state.busy.is_empty() && state.busy.conflicts_with(compaction)
     }
 
     fn run_compaction<'a>(

@@ -245,12 +245,17 @@ impl Db {
     /// that the read view published afterwards still holds, or whose table
     /// it holds.
     fn read_view(&self, snapshot: Option<&Snapshot>) -> ReadView {
-        let shared = self.shared();
-        let sequence = match snapshot {
+        let sequence = self.read_sequence(snapshot);
+        ReadView { view: self.shared().super_version.load_full(), sequence }
+    }
+
+    /// The sequence a read sees: the snapshot's, or the last published one.
+    /// Read before the read view is loaded (see [`read_view`](Self::read_view)).
+    fn read_sequence(&self, snapshot: Option<&Snapshot>) -> SequenceNumber {
+        match snapshot {
             Some(s) => s.sequence(),
-            None => shared.last_sequence.load(Ordering::Acquire),
-        };
-        ReadView { view: shared.super_version.load_full(), sequence }
+            None => self.shared().last_sequence.load(Ordering::Acquire),
+        }
     }
 
     /// The value of `key`, or `None` if it is absent or deleted.
@@ -268,10 +273,7 @@ impl Db {
     /// entry expiry) as of `options.snapshot` (or now).
     fn get_stored(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
         let shared = self.shared();
-        let sequence = match options.snapshot.as_ref() {
-            Some(s) => s.sequence(),
-            None => shared.last_sequence.load(Ordering::Acquire),
-        };
+        let sequence = self.read_sequence(options.snapshot.as_ref());
         // A guard, not a reference count: gets from many threads do not
         // contend on one counter.
         let view = shared.super_version.load();

@@ -215,13 +215,7 @@ impl DbShared {
                 Some(wal) => {
                     let mut result = wal.add_batch(&record);
                     if result.is_ok() && sync {
-                        result = sync_and_close(&mut earlier_wals);
-                    }
-                    if result.is_ok() && sync {
-                        result = wal.sync();
-                        if result.is_ok() && needs_dir_sync {
-                            result = self.fs.sync_dir(&self.dir);
-                        }
+                        result = self.sync_logs(&mut earlier_wals, Some(wal), needs_dir_sync);
                     }
                     result
                 }
@@ -319,15 +313,7 @@ impl DbShared {
         let mut earlier_wals = std::mem::take(&mut state.unsynced_wals);
         let needs_dir_sync = !state.wal_dir_synced;
         drop(state);
-        let mut result = sync_and_close(&mut earlier_wals);
-        if result.is_ok() {
-            if let Some(wal) = wal.as_mut() {
-                result = wal.sync();
-            }
-        }
-        if result.is_ok() && needs_dir_sync {
-            result = self.fs.sync_dir(&self.dir);
-        }
+        let result = self.sync_logs(&mut earlier_wals, wal.as_mut(), needs_dir_sync);
         let mut state = self.lock();
         state.wal = wal;
         match &result {
@@ -339,6 +325,32 @@ impl DbShared {
             Err(e) => self.record_background_error(&mut state, e.clone()),
         }
         (result, state)
+    }
+
+    /// Makes every logged write durable, in order: each earlier WAL switched
+    /// out unsynced (synced, then closed), the current WAL, and the
+    /// directory when a new WAL's entry is not yet durable. Stops at the
+    /// first error, leaving what follows unsynced (the caller records the
+    /// error, which stops all writes). Called without the lock by the leader
+    /// of the writer queue.
+    fn sync_logs(
+        &self,
+        earlier_wals: &mut Vec<(u64, WalWriter)>,
+        wal: Option<&mut WalWriter>,
+        needs_dir_sync: bool,
+    ) -> Result<()> {
+        for (_, earlier) in earlier_wals.iter_mut() {
+            earlier.sync()?;
+            let _ = earlier.close();
+        }
+        earlier_wals.clear();
+        if let Some(wal) = wal {
+            wal.sync()?;
+        }
+        if needs_dir_sync {
+            self.fs.sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// The WAL record of the group of `group_len` writers at the front of the
@@ -461,16 +473,4 @@ impl DbShared {
             self.work_cv.notify_all();
         }
     }
-}
-
-/// Syncs and closes each of `wals` (earlier WALs switched out unsynced), in
-/// order; stops at the first error, leaving that WAL and the later ones
-/// unsynced (the caller records the error, which stops all writes).
-fn sync_and_close(wals: &mut Vec<(u64, WalWriter)>) -> Result<()> {
-    for (_, wal) in wals.iter_mut() {
-        wal.sync()?;
-        let _ = wal.close();
-    }
-    wals.clear();
-    Ok(())
 }

@@ -13,13 +13,30 @@ use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FileSystem, MemFs, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{parse_internal_key, InternalKeyComparator, LookupKey, SequenceNumber, ValueKind};
-use lsmkit_compaction::{Compaction, CompactionFilter, CompactionJob, CompactionOutcome};
+use lsmkit_compaction::{Compaction, CompactionFilter, CompactionJob, CompactionOutcome, FilterDecision};
 use lsmkit_sstable::{ReadOptions, Table, TableBuilder, TableCache, TableOptions};
 use lsmkit_version::version_builder::VersionBuilder;
 use lsmkit_version::{CompactPointers, FileMetaData, Version, VersionEdit, NUM_LEVELS};
 
 /// One stored entry: internal key and value.
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// The shape of [`test_filter`].
+pub type FilterFn = fn(usize, &[u8], &[u8]) -> FilterDecision;
+
+/// The compaction filter the model tests use: removes values starting with
+/// 'x', rewrites 'y…' to 'z…' (idempotent).
+pub fn test_filter(_level: usize, _key: &[u8], value: &[u8]) -> FilterDecision {
+    match value.first() {
+        Some(b'x') => FilterDecision::Remove,
+        Some(b'y') => {
+            let mut changed = value.to_vec();
+            changed[0] = b'z';
+            FilterDecision::ChangeValue(changed)
+        }
+        _ => FilterDecision::Keep,
+    }
+}
 
 pub fn icmp() -> InternalKeyComparator {
     InternalKeyComparator::new(BytewiseComparator::shared())
