@@ -47,7 +47,8 @@ use lsmkit_version::{FileMetaData, Version, VersionEdit, NUM_LEVELS};
 use lsmkit_wal::LogWriter;
 
 use crate::db::Db;
-use crate::state::{DbShared, DbState, QueuedWriter, WriterStatus};
+use crate::state::{DbShared, DbState};
+use crate::write_queue::{with_thread_wakeup, WriteRequest};
 
 /// Bytes moved per read when a file is copied.
 const COPY_BUFFER_BYTES: usize = 64 << 10;
@@ -115,30 +116,22 @@ impl DbShared {
     /// Captures the checkpoint's state at a write-group boundary (see the
     /// module comment).
     fn capture_for_checkpoint(&self) -> Result<CapturedState> {
-        let mut state = self.lock();
+        let state = self.lock();
         if let Some(e) = &state.bg_error {
             return Err(e.clone());
         }
-        let id = state.next_writer_id;
-        state.next_writer_id += 1;
-        let wakeup = crate::state::thread_wakeup();
-        // No batch: a leader's group stops in front of this entry, and no
-        // other writer acts on an entry that is not its own.
-        state.writers.push_back(QueuedWriter {
-            id,
-            batch: None,
-            sync: false,
-            disable_wal: false,
-            sync_only: false,
-            status: WriterStatus::Waiting,
-            wakeup: Arc::clone(&wakeup),
+        // A barrier: a leader's group stops in front of it, and no other
+        // writer acts on an entry that is not its own.
+        let mut state = with_thread_wakeup(move |wakeup| {
+            let mut state = state;
+            let id = state.writers.push(WriteRequest::Barrier, Arc::clone(wakeup));
+            while !state.writers.is_front(id) {
+                state = self.wait(wakeup, state);
+            }
+            state
         });
-        while state.writers.front().map(|w| w.id) != Some(id) {
-            state = self.wait(&wakeup, state);
-        }
         let captured = self.capture_locked(&state);
         state.writers.pop_front();
-        state.wake_front_writer();
         captured
     }
 

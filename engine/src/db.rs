@@ -1,5 +1,6 @@
 //! [`Db`]: an open database — the public face of the engine.
 
+use std::cell::Cell;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,7 +9,6 @@ use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use lsmkit_base::coding::varint_length;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
     make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
@@ -19,7 +19,7 @@ use lsmkit_compaction::{new_picker_with, BusyFiles, LevelIterator, ManualCompact
 use lsmkit_memtable::{Memtable, MemtableGet};
 use lsmkit_sstable::{BlockCache, TableCache, TableOptions};
 use lsmkit_version::{GetStats, VersionSet, VersionSetOptions, NUM_LEVELS};
-use lsmkit_wal::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
+use lsmkit_wal::WriteBatch;
 
 use crate::db_iterator::DbIterator;
 use crate::options::{FlushOptions, Options, ReadOptions, WriteOptions};
@@ -35,6 +35,15 @@ use crate::super_version::SuperVersion;
 #[derive(Clone)]
 pub struct Db {
     owner: Arc<DbOwner>,
+}
+
+/// A single `put`/`delete` batch up to this size stays with its thread for
+/// the next one; a larger one is freed.
+const MAX_REUSED_BATCH_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// The calling thread's batch for single writes (`Db::write_one`).
+    static SINGLE_WRITE_BATCH: Cell<Option<Arc<WriteBatch>>> = const { Cell::new(None) };
 }
 
 /// Owns the background threads; its drop shuts the database down.
@@ -109,9 +118,7 @@ impl Db {
             next_compaction_id: 1,
             manifest_writing: false,
             writers: Default::default(),
-            next_writer_id: 1,
-            finished_writers: Default::default(),
-            group_inserts_pending: 0,
+            group_record: None,
             manual: None,
             next_manual_id: 1,
             finished_manuals: Default::default(),
@@ -199,11 +206,7 @@ impl Db {
 
     /// Sets `key` to `value` with write options.
     pub fn put_opt(&self, options: WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut batch = batch_with_room(
-            varint_length(key.len() as u64) + key.len() + varint_length(value.len() as u64) + value.len(),
-        );
-        batch.put(key, value);
-        self.write_well_formed(options, batch)
+        self.write_one(options, |batch| batch.put(key, value))
     }
 
     /// Deletes `key` (deleting a missing key is not an error).
@@ -213,9 +216,7 @@ impl Db {
 
     /// Deletes `key` with write options.
     pub fn delete_opt(&self, options: WriteOptions, key: &[u8]) -> Result<()> {
-        let mut batch = batch_with_room(varint_length(key.len() as u64) + key.len());
-        batch.delete(key);
-        self.write_well_formed(options, batch)
+        self.write_one(options, |batch| batch.delete(key))
     }
 
     /// Applies `batch` atomically. Its writes get consecutive sequence
@@ -228,14 +229,32 @@ impl Db {
             return Ok(());
         }
         let batch = self.shared().batch_for_ttl(batch)?;
-        self.shared().write(options, Some(Arc::new(batch)))
+        self.shared().write(options, Arc::new(batch))
     }
 
-    /// [`Db::write`] for a batch this module built with `put`/`delete`,
-    /// which needs no validation.
-    fn write_well_formed(&self, options: WriteOptions, batch: WriteBatch) -> Result<()> {
-        let batch = self.shared().batch_for_ttl(batch)?;
-        self.shared().write_well_formed(options, Some(Arc::new(batch)))
+    /// Writes the one-operation batch `fill` builds. The batch buffer is the
+    /// calling thread's, reused from one `put`/`delete` to the next (LevelDB
+    /// builds such a batch on the stack): a single write allocates nothing
+    /// of its own.
+    fn write_one(&self, options: WriteOptions, fill: impl FnOnce(&mut WriteBatch)) -> Result<()> {
+        let shared = self.shared();
+        let mut batch = SINGLE_WRITE_BATCH.with(Cell::take).unwrap_or_default();
+        if Arc::get_mut(&mut batch).is_none() {
+            // Still shared (not after a write returned; cheap to allow).
+            batch = Arc::default();
+        }
+        if let Some(own) = Arc::get_mut(&mut batch) {
+            own.clear();
+            fill(own);
+            if shared.options.enable_ttl {
+                own.frame_for_ttl();
+            }
+        }
+        let result = shared.write_well_formed(options, Arc::clone(&batch));
+        if batch.data().len() <= MAX_REUSED_BATCH_BYTES {
+            SINGLE_WRITE_BATCH.with(|cell| cell.set(Some(batch)));
+        }
+        result
     }
 
     // ----- reads --------------------------------------------------------------
@@ -393,7 +412,7 @@ impl Db {
     /// call, including those made with `disable_wal`, is then durable.
     pub fn flush(&self, options: FlushOptions) -> Result<()> {
         let shared = self.shared();
-        shared.write(WriteOptions::default(), None)?;
+        shared.switch_memtable()?;
         if options.wait {
             let mut state = shared.lock();
             while !state.imms.is_empty() {
@@ -513,14 +532,6 @@ impl Db {
 
 /// An empty batch with room for `ops_len` bytes of operations (one record
 /// byte is added here for the tag), so filling it does not reallocate.
-fn batch_with_room(ops_len: usize) -> WriteBatch {
-    let mut rep = Vec::with_capacity(WRITE_BATCH_HEADER_SIZE + 1 + ops_len);
-    rep.resize(WRITE_BATCH_HEADER_SIZE, 0);
-    // A zeroed header is a valid empty batch: `from_data` only rejects
-    // fewer bytes than a header.
-    WriteBatch::from_data(rep).unwrap_or_default()
-}
-
 fn owned_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Vec<u8>> {
     match bound {
         Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),

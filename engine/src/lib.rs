@@ -43,6 +43,7 @@ mod thread_priority;
 mod ttl;
 mod wal_retention;
 mod write;
+mod write_queue;
 
 pub use db::Db;
 pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, ValueFrameLen, READ_BYTES_PERIOD};

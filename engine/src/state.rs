@@ -20,57 +20,13 @@ use arc_swap::ArcSwap;
 use crate::options::Options;
 use crate::snapshot::SnapshotList;
 use crate::super_version::SuperVersion;
+use crate::write_queue::WriteQueue;
 
 /// A full memtable waiting to be flushed, with the WAL that holds its writes.
 #[derive(Clone)]
 pub(crate) struct ImmutableMemtable {
     pub(crate) mem: Memtable,
     pub(crate) log_number: u64,
-}
-
-/// What a queued writer is waiting for (group commit).
-pub(crate) enum WriterStatus {
-    /// Queued; the leader has not taken it into a group yet.
-    Waiting,
-    /// The group's WAL record is written: insert the batch at this sequence.
-    Insert { sequence: SequenceNumber, mem: Memtable },
-    /// Inserted; waiting for the leader to publish the group.
-    Inserted,
-}
-
-/// One caller of `Db::write` (or a forced memtable switch, with no batch).
-pub(crate) struct QueuedWriter {
-    pub(crate) id: u64,
-    pub(crate) batch: Option<Arc<WriteBatch>>,
-    pub(crate) sync: bool,
-    pub(crate) disable_wal: bool,
-    /// No batch: make every acknowledged write durable (`Db::sync_wal`).
-    pub(crate) sync_only: bool,
-    pub(crate) status: WriterStatus,
-    /// The queued thread waits here, and is woken only for its own turn or
-    /// result (LevelDB gives each writer its own condition variable too): a
-    /// group's progress does not wake every writer in the queue.
-    pub(crate) wakeup: Arc<Condvar>,
-}
-
-thread_local! {
-    /// Each thread's wake-up for its queue entries (a thread has at most
-    /// one entry at a time: writing blocks until the entry is done).
-    static THREAD_WAKEUP: Arc<Condvar> = Arc::new(Condvar::new());
-}
-
-/// The calling thread's wake-up, for a [`QueuedWriter`] it is about to queue.
-pub(crate) fn thread_wakeup() -> Arc<Condvar> {
-    THREAD_WAKEUP.with(Arc::clone)
-}
-
-impl DbState {
-    /// Wakes the writer at the front of the queue (it leads the next group).
-    pub(crate) fn wake_front_writer(&self) {
-        if let Some(front) = self.writers.front() {
-            front.wakeup.notify_one();
-        }
-    }
 }
 
 /// Counters reported by the `lsmkit.stats` property.
@@ -153,12 +109,10 @@ pub(crate) struct DbState {
     /// the next one waits on `manifest_cv`.
     pub(crate) manifest_writing: bool,
     /// Writers in arrival order; the front one leads the next group.
-    pub(crate) writers: VecDeque<QueuedWriter>,
-    pub(crate) next_writer_id: u64,
-    /// Results of writers whose group finished (followers pick them up).
-    pub(crate) finished_writers: HashMap<u64, Result<()>>,
-    /// Followers of the current group still inserting into the memtable.
-    pub(crate) group_inserts_pending: usize,
+    pub(crate) writers: WriteQueue,
+    /// The buffer write groups build their WAL record in, between groups
+    /// (taken by the leader while it logs).
+    pub(crate) group_record: Option<WriteBatch>,
     pub(crate) manual: Option<ManualRequest>,
     pub(crate) next_manual_id: u64,
     pub(crate) finished_manuals: HashMap<u64, Result<()>>,

@@ -13,17 +13,18 @@
 //! variable and is woken only for its turn to insert, its result, or its
 //! turn to lead.
 
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lsmkit_base::filename::log_file_name;
 use lsmkit_base::key::SequenceNumber;
 use lsmkit_base::{Error, Result};
 use lsmkit_memtable::Memtable;
-use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter, WriteBatch};
+use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter, WriteBatch, WRITE_BATCH_HEADER_SIZE};
 
 use crate::options::WriteOptions;
-use crate::state::{thread_wakeup, DbShared, DbState, ImmutableMemtable, QueuedWriter, WriterStatus};
+use crate::state::{DbShared, DbState, ImmutableMemtable};
+use crate::write_queue::{with_thread_wakeup, QueuedWriter, WriteRequest, WriterStatus};
 
 /// LevelDB's cap on the bytes of one write group (FORMAT.md §4).
 const MAX_GROUP_BYTES: usize = 1 << 20;
@@ -43,259 +44,326 @@ pub(crate) fn insert_batch(mem: &Memtable, batch: &WriteBatch, sequence: Sequenc
     Ok(())
 }
 
+/// One write group, as its leader formed it from the front of the queue.
+struct WriteGroup {
+    /// Queued writers in the group, the leader first.
+    len: usize,
+    /// Sync the WAL before acknowledging (some member asked for it).
+    sync: bool,
+    /// Apply without logging (every member asked for that).
+    disable_wal: bool,
+    /// The sequence of the group's first operation.
+    first_sequence: SequenceNumber,
+    /// The sequence of its last operation: published once all are inserted.
+    last_sequence: SequenceNumber,
+    /// The members' operation bytes (batch headers left out), for stats.
+    user_bytes: usize,
+    /// The leader inserts every batch itself: the group is small enough
+    /// that waking the members to insert their own would cost more than it
+    /// saves.
+    leader_inserts_all: bool,
+    /// The memtable the group goes into.
+    mem: Memtable,
+}
+
 impl DbShared {
-    /// Writes `batch` (or, with `None`, switches to a new memtable so the
-    /// current one gets flushed). The batch is validated first: a malformed
-    /// batch must not reach the WAL.
-    pub(crate) fn write(&self, options: WriteOptions, batch: Option<Arc<WriteBatch>>) -> Result<()> {
-        if let Some(b) = &batch {
-            for op in b.ops() {
-                op?;
-            }
+    /// Writes `batch` after validating it: a malformed batch must not reach
+    /// the WAL.
+    pub(crate) fn write(&self, options: WriteOptions, batch: Arc<WriteBatch>) -> Result<()> {
+        for op in batch.ops() {
+            op?;
         }
         self.write_well_formed(options, batch)
     }
 
     /// [`DbShared::write`] for a batch known to be well formed (built by the
     /// engine through `WriteBatch::put`/`delete`, or already validated).
-    pub(crate) fn write_well_formed(
-        &self,
-        options: WriteOptions,
-        batch: Option<Arc<WriteBatch>>,
-    ) -> Result<()> {
-        self.queue_and_wait(QueuedWriter {
-            id: 0,
+    pub(crate) fn write_well_formed(&self, options: WriteOptions, batch: Arc<WriteBatch>) -> Result<()> {
+        self.queue_and_wait(WriteRequest::Batch {
             batch,
             sync: options.sync,
             disable_wal: options.disable_wal,
-            sync_only: false,
-            status: WriterStatus::Waiting,
-            wakeup: thread_wakeup(),
         })
+    }
+
+    /// Switches the current memtable, if not empty, out for flushing, in
+    /// order with the writes queued before.
+    pub(crate) fn switch_memtable(&self) -> Result<()> {
+        self.queue_and_wait(WriteRequest::SwitchMemtable)
     }
 
     /// Makes every acknowledged write durable: syncs the current WAL and
     /// any earlier one switched out unsynced. Queued like a write, so the
     /// WAL is not in a leader's hands meanwhile.
     pub(crate) fn sync_wal(&self) -> Result<()> {
-        self.queue_and_wait(QueuedWriter {
-            id: 0,
-            batch: None,
-            sync: true,
-            disable_wal: false,
-            sync_only: true,
-            status: WriterStatus::Waiting,
-            wakeup: thread_wakeup(),
+        self.queue_and_wait(WriteRequest::SyncWal)
+    }
+
+    /// Queues `request` and waits until it is done: inserting its batch
+    /// when its group's leader asks, picking up its result when the group
+    /// finishes, or leading a group when it reaches the front.
+    fn queue_and_wait(&self, request: WriteRequest) -> Result<()> {
+        with_thread_wakeup(|wakeup| {
+            let mut state = self.lock();
+            let id = state.writers.push(request, Arc::clone(wakeup));
+            loop {
+                if let Some(front) = state.writers.front() {
+                    if front.id == id && matches!(front.status, WriterStatus::Waiting) {
+                        return self.lead(state);
+                    }
+                }
+                if let Some(result) = state.writers.take_result(id) {
+                    return result;
+                }
+                let insert = match state.writers.find(id) {
+                    Some(QueuedWriter {
+                        status: WriterStatus::Insert { sequence, mem }, request, ..
+                    }) => Some((*sequence, mem.clone(), request.batch().cloned())),
+                    _ => None,
+                };
+                if let Some((sequence, mem, batch)) = insert {
+                    state = self.insert_member_batch(state, id, sequence, &mem, batch.as_deref());
+                    continue;
+                }
+                state = self.wait(wakeup, state);
+            }
         })
     }
 
-    /// Queues `writer` (its id is assigned here) and waits until its group
-    /// is done, leading a group when it reaches the front.
-    fn queue_and_wait(&self, mut writer: QueuedWriter) -> Result<()> {
+    /// A member's part of a large group: inserts its own batch without the
+    /// lock, then tells the leader when it was the last to finish.
+    fn insert_member_batch<'a>(
+        &'a self,
+        state: MutexGuard<'a, DbState>,
+        id: u64,
+        sequence: SequenceNumber,
+        mem: &Memtable,
+        batch: Option<&WriteBatch>,
+    ) -> MutexGuard<'a, DbState> {
+        drop(state);
+        let result = batch.map_or(Ok(()), |b| insert_batch(mem, b, sequence));
         let mut state = self.lock();
-        let id = state.next_writer_id;
-        state.next_writer_id += 1;
-        writer.id = id;
-        let wakeup = Arc::clone(&writer.wakeup);
-        state.writers.push_back(writer);
-        loop {
-            if let Some(result) = state.finished_writers.remove(&id) {
-                return result;
+        if let Err(e) = result {
+            self.record_background_error(&mut state, e);
+        }
+        if let Some(w) = state.writers.find_mut(id) {
+            w.status = WriterStatus::Inserted;
+        }
+        if state.writers.insert_done() {
+            // The leader, still at the front, waits for the last insert.
+            state.writers.wake_front();
+        }
+        state
+    }
+
+    /// Carries out the request at the front of the queue, whose owner is
+    /// the caller.
+    fn lead<'a>(&'a self, state: MutexGuard<'a, DbState>) -> Result<()> {
+        let Some(front) = state.writers.front() else {
+            return Err(Error::InvalidArgument("the write queue is empty".into()));
+        };
+        match front.request {
+            WriteRequest::Batch { .. } => self.commit_group(state),
+            WriteRequest::SyncWal => {
+                let (result, mut state) = self.sync_all_wals(state);
+                state.writers.pop_front();
+                result
             }
-            let position = state.writers.iter().position(|w| w.id == id);
-            if let Some(pos) = position {
-                if let WriterStatus::Insert { sequence, mem } = &state.writers[pos].status {
-                    let (sequence, mem) = (*sequence, mem.clone());
-                    let batch = state.writers[pos].batch.clone();
-                    drop(state);
-                    let result = match &batch {
-                        Some(b) => insert_batch(&mem, b, sequence),
-                        None => Ok(()),
-                    };
-                    state = self.lock();
-                    if let Err(e) = result {
-                        self.record_background_error(&mut state, e);
-                    }
-                    if let Some(w) = state.writers.iter_mut().find(|w| w.id == id) {
-                        w.status = WriterStatus::Inserted;
-                    }
-                    state.group_inserts_pending -= 1;
-                    if state.group_inserts_pending == 0 {
-                        // The leader, still at the front, waits for the last insert.
-                        state.wake_front_writer();
-                    }
-                    continue;
-                }
-                if pos == 0 && matches!(state.writers[0].status, WriterStatus::Waiting) {
-                    return self.lead_group(state);
-                }
+            WriteRequest::SwitchMemtable => {
+                let (result, mut state) = self.make_room_for_write(state, true);
+                state.writers.pop_front();
+                result
             }
-            state = self.wait(&wakeup, state);
+            // Reaching the front is all a barrier waits for.
+            WriteRequest::Barrier => {
+                let mut state = state;
+                state.writers.pop_front();
+                Ok(())
+            }
         }
     }
 
-    /// Runs the group led by the writer at the front of the queue.
-    fn lead_group<'a>(&'a self, mut state: std::sync::MutexGuard<'a, DbState>) -> Result<()> {
-        if state.writers[0].sync_only {
-            let (result, mut state) = self.sync_all_wals(state);
-            state.writers.pop_front();
-            state.wake_front_writer();
-            return result;
-        }
-        let force_switch = state.writers[0].batch.is_none();
-        let (room, guard) = self.make_room_for_write(state, force_switch);
-        state = guard;
+    /// Leads a write group: makes room, forms the group, logs it, has it
+    /// inserted and publishes it.
+    fn commit_group<'a>(&'a self, state: MutexGuard<'a, DbState>) -> Result<()> {
+        let (room, mut state) = self.make_room_for_write(state, false);
         if let Err(e) = room {
             state.writers.pop_front();
-            state.wake_front_writer();
             return Err(e);
         }
-        if force_switch {
+        let Some(group) = self.form_group(&state) else {
             state.writers.pop_front();
-            state.wake_front_writer();
-            return Ok(());
-        }
-
-        // Build the group.
-        let leader_sync = state.writers[0].sync;
-        let disable_wal = state.writers[0].disable_wal;
-        let first_size = state.writers[0].batch.as_ref().map_or(0, |b| b.approximate_size());
-        let max_size =
-            if first_size <= SMALL_BATCH_GROWTH { first_size + SMALL_BATCH_GROWTH } else { MAX_GROUP_BYTES };
-        let mut group_len = 1;
-        let mut group_size = first_size;
-        let mut sync = leader_sync;
-        for w in state.writers.iter().skip(1) {
-            let Some(b) = &w.batch else { break };
-            if w.disable_wal != disable_wal || (w.sync && !leader_sync) {
-                break;
+            return Err(Error::InvalidArgument("the write queue's front holds no batch".into()));
+        };
+        let (logged, mut state) = self.log_group(state, &group);
+        let leader_insert = match logged {
+            Ok(leader_insert) => leader_insert,
+            Err(e) => {
+                // The log may now hold part of a record: nothing more may be
+                // appended to it, and the group's writes must not be applied.
+                self.record_background_error(&mut state, e.clone());
+                let result = Err(e);
+                state.writers.finish_group(group.len, &result);
+                return result;
             }
-            if group_size + b.approximate_size() > max_size {
-                break;
-            }
-            group_size += b.approximate_size();
-            sync |= w.sync;
-            group_len += 1;
-        }
-        let first_sequence = state.versions.last_sequence() + 1;
-        let last_sequence = state
-            .writers
-            .iter()
-            .take(group_len)
-            .fold(first_sequence, |next, w| next + u64::from(w.batch.as_ref().map_or(0, |b| b.count())))
-            - 1;
-        let mem = state.mem.clone();
-        let user_bytes: usize = state
-            .writers
-            .iter()
-            .take(group_len)
-            .map(|w| w.batch.as_ref().map_or(0, |b| b.approximate_size().saturating_sub(12)))
-            .sum();
-        let solo = group_len == 1;
-        // Small groups are inserted by the leader alone, as LevelDB does:
-        // waking every member to insert a few hundred bytes costs more
-        // context switches than the inserts save. Large groups insert in
-        // parallel, each member its own batch.
-        let leader_inserts_all = solo || group_size < PARALLEL_INSERT_MIN_BYTES;
-
-        // One WAL record for the group, written without the lock: only the
-        // leader touches the WAL, and it stays the leader until it pops.
-        let mut wal_result = Ok(());
-        // The leader inserts the whole record right after the WAL write,
-        // before locking again, when it inserts alone (`leader_inserts_all`).
-        let mut solo_insert = None;
-        if !disable_wal {
-            let record = self.group_record(&mut state, group_len, first_sequence);
-            let mut wal = state.wal.take();
-            let needs_dir_sync = sync && !state.wal_dir_synced;
-            let mut earlier_wals = if sync { std::mem::take(&mut state.unsynced_wals) } else { Vec::new() };
-            drop(state);
-            wal_result = match wal.as_mut() {
-                None => Err(Error::InvalidArgument("the database has no open WAL".into())),
-                Some(wal) => {
-                    let mut result = wal.add_batch(&record);
-                    if result.is_ok() && sync {
-                        result = self.sync_logs(&mut earlier_wals, Some(wal), needs_dir_sync);
-                    }
-                    result
-                }
-            };
-            // The group's record holds every member's batch, numbered from
-            // `first_sequence`: inserting it is inserting all of them.
-            if leader_inserts_all && wal_result.is_ok() {
-                solo_insert = Some(insert_batch(&mem, &record, first_sequence));
-            }
-            state = self.lock();
-            state.wal = wal;
-            if wal_result.is_ok() {
-                if needs_dir_sync {
-                    state.wal_dir_synced = true;
-                }
-                state.stats.wal_bytes_written += record.data().len() as u64;
-            }
-        }
-        if let Err(e) = wal_result {
-            // The log may now hold part of a record: nothing more may be
-            // appended to it, and the group's writes must not be applied.
-            self.record_background_error(&mut state, e.clone());
-            let leader_id = state.writers[0].id;
-            for _ in 0..group_len {
-                if let Some(w) = state.writers.pop_front() {
-                    if w.id != leader_id {
-                        state.finished_writers.insert(w.id, Err(e.clone()));
-                        w.wakeup.notify_one();
-                    }
-                }
-            }
-            state.wake_front_writer();
-            return Err(e);
-        }
-
-        let leader_id = state.writers[0].id;
-        let insert_result = match solo_insert {
-            Some(result) => result,
-            None => {
-                // Insert: followers in parallel with the leader.
-                let mut next = first_sequence;
-                for (i, w) in state.writers.iter_mut().enumerate().take(group_len) {
-                    let count = u64::from(w.batch.as_ref().map_or(0, |b| b.count()));
-                    if i > 0 {
-                        w.status = WriterStatus::Insert { sequence: next, mem: mem.clone() };
-                        w.wakeup.notify_one();
-                    }
-                    next += count;
-                }
-                state.group_inserts_pending = group_len - 1;
-                let leader_batch = state.writers[0].batch.clone();
-                drop(state);
-                let result = match &leader_batch {
-                    Some(b) => insert_batch(&mem, b, first_sequence),
-                    None => Ok(()),
-                };
-                state = self.lock();
-                let leader_wakeup = Arc::clone(&state.writers[0].wakeup);
-                while state.group_inserts_pending > 0 {
-                    state = self.wait(&leader_wakeup, state);
-                }
-                result
-            }
+        };
+        let (insert_result, mut state) = match leader_insert {
+            Some(result) => (result, state),
+            None => self.insert_in_parallel(state, &group),
         };
         if let Err(e) = &insert_result {
             self.record_background_error(&mut state, e.clone());
         }
-        self.set_last_sequence(&mut state, last_sequence);
-        state.stats.user_bytes_written += user_bytes as u64;
-        for _ in 0..group_len {
-            if let Some(w) = state.writers.pop_front() {
-                if w.id != leader_id {
-                    state.finished_writers.insert(w.id, Ok(()));
-                    w.wakeup.notify_one();
+        self.set_last_sequence(&mut state, group.last_sequence);
+        state.stats.user_bytes_written += group.user_bytes as u64;
+        // Members whose batches the leader inserted share its result; those
+        // that inserted their own reported any failure themselves.
+        let members_result = if group.leader_inserts_all { insert_result.clone() } else { Ok(()) };
+        state.writers.finish_group(group.len, &members_result);
+        insert_result
+    }
+
+    /// Takes the batches queued behind the leader into its group (up to
+    /// LevelDB's size cap, stopping at a request that is not a compatible
+    /// batch) and assigns the group its sequence numbers.
+    fn form_group(&self, state: &DbState) -> Option<WriteGroup> {
+        let mut writers = state.writers.iter();
+        let Some(WriteRequest::Batch { batch: leader_batch, sync: leader_sync, disable_wal }) =
+            writers.next().map(|w| &w.request)
+        else {
+            return None;
+        };
+        let (leader_sync, disable_wal) = (*leader_sync, *disable_wal);
+        let first_size = leader_batch.approximate_size();
+        let max_size =
+            if first_size <= SMALL_BATCH_GROWTH { first_size + SMALL_BATCH_GROWTH } else { MAX_GROUP_BYTES };
+        let mut len = 1;
+        let mut size = first_size;
+        let mut sync = leader_sync;
+        let mut count = u64::from(leader_batch.count());
+        let mut user_bytes = first_size.saturating_sub(WRITE_BATCH_HEADER_SIZE);
+        for w in writers {
+            let WriteRequest::Batch { batch, sync: member_sync, disable_wal: member_disable_wal } =
+                &w.request
+            else {
+                break;
+            };
+            if *member_disable_wal != disable_wal || (*member_sync && !leader_sync) {
+                break;
+            }
+            if size + batch.approximate_size() > max_size {
+                break;
+            }
+            size += batch.approximate_size();
+            sync |= member_sync;
+            count += u64::from(batch.count());
+            user_bytes += batch.approximate_size().saturating_sub(WRITE_BATCH_HEADER_SIZE);
+            len += 1;
+        }
+        let first_sequence = state.versions.last_sequence() + 1;
+        Some(WriteGroup {
+            len,
+            sync,
+            disable_wal,
+            first_sequence,
+            last_sequence: first_sequence + count - 1,
+            user_bytes,
+            // Small groups are inserted by the leader alone, as LevelDB
+            // does: waking every member to insert a few hundred bytes costs
+            // more context switches than the inserts save.
+            leader_inserts_all: len == 1 || size < PARALLEL_INSERT_MIN_BYTES,
+            mem: state.mem.clone(),
+        })
+    }
+
+    /// Writes the group's WAL record (and syncs it when asked) without the
+    /// lock: only the leader touches the WAL, and it stays the leader until
+    /// it pops. When the leader inserts alone it does so right after the
+    /// WAL write, before locking again, and the insert's result is returned
+    /// as `Some`. An error is the WAL's.
+    fn log_group<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, DbState>,
+        group: &WriteGroup,
+    ) -> (Result<Option<Result<()>>>, MutexGuard<'a, DbState>) {
+        if group.disable_wal && !group.leader_inserts_all {
+            return (Ok(None), state);
+        }
+        // The group's record holds every member's batch, numbered from
+        // `first_sequence`: inserting it is inserting all of them.
+        let record = self.group_record(&mut state, group.len, group.first_sequence);
+        if group.disable_wal {
+            drop(state);
+            let inserted = insert_batch(&group.mem, &record, group.first_sequence);
+            let mut state = self.lock();
+            self.return_group_record(&mut state, record);
+            return (Ok(Some(inserted)), state);
+        }
+        let mut wal = state.wal.take();
+        let needs_dir_sync = group.sync && !state.wal_dir_synced;
+        let mut earlier_wals = if group.sync { std::mem::take(&mut state.unsynced_wals) } else { Vec::new() };
+        drop(state);
+        let logged = match wal.as_mut() {
+            None => Err(Error::InvalidArgument("the database has no open WAL".into())),
+            Some(wal) => {
+                let mut result = wal.add_batch(&record);
+                if result.is_ok() && group.sync {
+                    result = self.sync_logs(&mut earlier_wals, Some(wal), needs_dir_sync);
+                }
+                result
+            }
+        };
+        let leader_insert = match &logged {
+            Ok(()) if group.leader_inserts_all => {
+                Some(insert_batch(&group.mem, &record, group.first_sequence))
+            }
+            _ => None,
+        };
+        let mut state = self.lock();
+        state.wal = wal;
+        if logged.is_ok() {
+            if needs_dir_sync {
+                state.wal_dir_synced = true;
+            }
+            state.stats.wal_bytes_written += record.data().len() as u64;
+        }
+        self.return_group_record(&mut state, record);
+        (logged.map(|()| leader_insert), state)
+    }
+
+    /// A large group's inserts: every member inserts its own batch while the
+    /// leader inserts its own; returns the leader's result once all are in.
+    fn insert_in_parallel<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, DbState>,
+        group: &WriteGroup,
+    ) -> (Result<()>, MutexGuard<'a, DbState>) {
+        let mut next = group.first_sequence;
+        let mut leader_batch = None;
+        for (i, w) in state.writers.iter_mut().enumerate().take(group.len) {
+            let batch = w.request.batch().cloned();
+            let count = u64::from(batch.as_ref().map_or(0, |b| b.count()));
+            if i == 0 {
+                leader_batch = batch;
+            } else {
+                w.status = WriterStatus::Insert { sequence: next, mem: group.mem.clone() };
+                w.wakeup.notify_one();
+            }
+            next += count;
+        }
+        state.writers.set_inserts_pending(group.len - 1);
+        drop(state);
+        let result = leader_batch.map_or(Ok(()), |b| insert_batch(&group.mem, &b, group.first_sequence));
+        let mut state = self.lock();
+        if state.writers.inserts_pending() > 0 {
+            let leader_wakeup = state.writers.front().map(|w| Arc::clone(&w.wakeup));
+            if let Some(leader_wakeup) = leader_wakeup {
+                while state.writers.inserts_pending() > 0 {
+                    state = self.wait(&leader_wakeup, state);
                 }
             }
         }
-        // The next writer in the queue leads the next group.
-        state.wake_front_writer();
-        insert_result
+        (result, state)
     }
 
     /// Syncs every WAL that may hold an unsynced acknowledged write (the
@@ -304,8 +372,8 @@ impl DbShared {
     /// no group writes meanwhile.
     fn sync_all_wals<'a>(
         &'a self,
-        mut state: std::sync::MutexGuard<'a, DbState>,
-    ) -> (Result<()>, std::sync::MutexGuard<'a, DbState>) {
+        mut state: MutexGuard<'a, DbState>,
+    ) -> (Result<()>, MutexGuard<'a, DbState>) {
         if let Some(e) = &state.bg_error {
             return (Err(e.clone()), state);
         }
@@ -353,35 +421,35 @@ impl DbShared {
         Ok(())
     }
 
-    /// The WAL record of the group of `group_len` writers at the front of the
-    /// queue, numbered from `first_sequence`. A group of one logs its own
-    /// batch, given its sequence in place (LevelDB does the same); a larger
-    /// group's batches are concatenated into a new one.
+    /// The WAL record of the group of `group_len` writers at the front of
+    /// the queue, numbered from `first_sequence`: their batches one after
+    /// the other, in a buffer reused from group to group (LevelDB's
+    /// `tmp_batch_`), so that logging a group allocates nothing. A group of
+    /// one is copied too, since its caller may keep a handle on its batch.
+    /// Hand the record back with [`DbShared::return_group_record`].
     fn group_record(
         &self,
         state: &mut DbState,
         group_len: usize,
         first_sequence: SequenceNumber,
-    ) -> Arc<WriteBatch> {
-        if group_len == 1 {
-            if let Some(batch) = state.writers[0].batch.as_mut() {
-                // Only the writer's queue entry holds its batch before the
-                // group's inserts begin; should another handle exist, the
-                // batch is copied instead of changed.
-                if let Some(own) = Arc::get_mut(batch) {
-                    own.set_sequence(first_sequence);
-                    return Arc::clone(batch);
-                }
-            }
-        }
-        let mut record = WriteBatch::new();
+    ) -> WriteBatch {
+        let mut record = state.group_record.take().unwrap_or_default();
+        record.clear();
         for w in state.writers.iter().take(group_len) {
-            if let Some(b) = &w.batch {
+            if let Some(b) = w.request.batch() {
                 record.append(b);
             }
         }
         record.set_sequence(first_sequence);
-        Arc::new(record)
+        record
+    }
+
+    /// Keeps `record`'s buffer for the next group, unless it grew past the
+    /// cap on a group's size (a single huge batch).
+    fn return_group_record(&self, state: &mut DbState, record: WriteBatch) {
+        if record.approximate_size() <= MAX_GROUP_BYTES {
+            state.group_record = Some(record);
+        }
     }
 
     /// LevelDB's MakeRoomForWrite: returns once the memtable has room (or,
@@ -389,9 +457,9 @@ impl DbShared {
     /// switched out for flushing).
     pub(crate) fn make_room_for_write<'a>(
         &'a self,
-        mut state: std::sync::MutexGuard<'a, DbState>,
+        mut state: MutexGuard<'a, DbState>,
         mut force: bool,
-    ) -> (Result<()>, std::sync::MutexGuard<'a, DbState>) {
+    ) -> (Result<()>, MutexGuard<'a, DbState>) {
         let mut allow_delay = !force;
         loop {
             if let Some(e) = &state.bg_error {
