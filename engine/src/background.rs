@@ -258,9 +258,11 @@ impl DbShared {
                 }
                 state.unsynced_wals = kept;
                 self.publish_super_version(&state);
+                state.flush_cleanups += 1;
                 self.progress_cv.notify_all();
                 self.work_cv.notify_all();
                 state = self.delete_obsolete_files_unlocked(state);
+                state.flush_cleanups -= 1;
             }
             Err(e) => {
                 // The table is kept: a MANIFEST write that failed (say, at its

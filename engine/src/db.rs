@@ -119,6 +119,7 @@ impl Db {
             manifest_writing: false,
             writers: Default::default(),
             group_record: None,
+            flush_cleanups: 0,
             manual: None,
             next_manual_id: 1,
             finished_manuals: Default::default(),
@@ -415,7 +416,9 @@ impl Db {
         shared.switch_memtable()?;
         if options.wait {
             let mut state = shared.lock();
-            while !state.imms.is_empty() {
+            // Until the flushes are installed and the logs they made obsolete
+            // are deleted (or archived).
+            while !state.imms.is_empty() || state.flush_cleanups > 0 {
                 if let Some(e) = &state.bg_error {
                     return Err(e.clone());
                 }

@@ -110,6 +110,9 @@ pub(crate) struct DbState {
     pub(crate) manifest_writing: bool,
     /// Writers in arrival order; the front one leads the next group.
     pub(crate) writers: WriteQueue,
+    /// Flushes installed whose obsolete files are being deleted (without
+    /// the mutex); `Db::flush` with `wait` waits for them too.
+    pub(crate) flush_cleanups: usize,
     /// The buffer write groups build their WAL record in, between groups
     /// (taken by the leader while it logs).
     pub(crate) group_record: Option<WriteBatch>,

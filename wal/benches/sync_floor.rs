@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lsmkit_base::fs::StdFs;
-use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter};
+use lsmkit_wal::{SyncPolicy, SyncPreallocation, WalOptions, WalWriter};
 
 const RECORD: usize = 100;
 
@@ -103,11 +103,11 @@ fn write_zeros(file: &File, len: u64, piece: usize) {
 }
 
 /// `WalWriter::add_record` of `RECORD` bytes under `SyncPolicy::EveryWrite`
-/// with sync preallocation `chunk` (0: off).
-fn wal_case(path: &Path, writes: usize, chunk: u64) -> Sample {
+/// with sync preallocation `preallocation`.
+fn wal_case(path: &Path, writes: usize, preallocation: SyncPreallocation) -> Sample {
     let options = WalOptions { sync_policy: SyncPolicy::EveryWrite, ..WalOptions::default() };
     let mut wal = WalWriter::create(&StdFs::new(), path, options).expect("create log");
-    wal.set_sync_preallocation(chunk);
+    wal.set_sync_preallocation(preallocation);
     let record = [0x5au8; RECORD];
     let sample = timed(writes, |_| wal.add_record(&record).expect("add_record"));
     wal.close().expect("close");
@@ -134,11 +134,12 @@ fn main() {
             Box::new(|| raw_case(&path, writes, |f, len| fallocate(f, libc::FALLOC_FL_KEEP_SIZE, len))),
         ),
         ("sparse", Box::new(|| raw_case(&path, writes, |f, len| f.set_len(len).expect("ftruncate")))),
-        ("wal prealloc off", Box::new(|| wal_case(&path, writes, 0))),
-        ("wal prealloc 64KiB", Box::new(|| wal_case(&path, writes, 64 << 10))),
-        ("wal prealloc 256KiB", Box::new(|| wal_case(&path, writes, 256 << 10))),
-        ("wal prealloc 1MiB", Box::new(|| wal_case(&path, writes, 1 << 20))),
-        ("wal prealloc 4MiB", Box::new(|| wal_case(&path, writes, 4 << 20))),
+        ("wal prealloc off", Box::new(|| wal_case(&path, writes, SyncPreallocation::Off))),
+        ("wal prealloc page tail", Box::new(|| wal_case(&path, writes, SyncPreallocation::PageTail))),
+        ("wal prealloc 64KiB", Box::new(|| wal_case(&path, writes, SyncPreallocation::Chunk(64 << 10)))),
+        ("wal prealloc 256KiB", Box::new(|| wal_case(&path, writes, SyncPreallocation::Chunk(256 << 10)))),
+        ("wal prealloc 1MiB", Box::new(|| wal_case(&path, writes, SyncPreallocation::Chunk(1 << 20)))),
+        ("wal prealloc 4MiB", Box::new(|| wal_case(&path, writes, SyncPreallocation::Chunk(4 << 20)))),
     ];
     const ROUNDS: usize = 3;
     let mut results = vec![Vec::new(); cases.len()];

@@ -56,5 +56,5 @@ pub use log_writer::LogWriter;
 pub use recovery_mode::RecoveryMode;
 pub use ttl_value::TtlValue;
 pub use wal_iterator::{WalBatch, WalIterator, WalIteratorOptions, WalOp};
-pub use wal_writer::{SyncPolicy, WalIoMode, WalOptions, WalWriter};
+pub use wal_writer::{SyncPolicy, SyncPreallocation, WalIoMode, WalOptions, WalWriter};
 pub use write_batch::{BatchOp, BatchOps, WriteBatch, WriteBatchHandler, WRITE_BATCH_HEADER_SIZE};

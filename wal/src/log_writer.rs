@@ -43,6 +43,21 @@ impl LogWriter {
         LogWriter { dest, block_offset, failed: None }
     }
 
+    /// Pads the rest of the current block with zeros, so that the next
+    /// record starts a fresh block (readers skip a zero-filled block tail).
+    /// Does nothing at a block boundary. A failed write is reported by the
+    /// next [`add_record`](Self::add_record).
+    pub fn start_new_block(&mut self) {
+        if self.block_offset == 0 || self.failed.is_some() {
+            return;
+        }
+        let padding = vec![0u8; BLOCK_SIZE - self.block_offset];
+        match self.dest.append(&padding).and_then(|()| self.dest.flush()) {
+            Ok(()) => self.block_offset = 0,
+            Err(error) => self.failed = Some(error),
+        }
+    }
+
     /// Appends one logical record (possibly empty) and flushes it to the OS.
     pub fn add_record(&mut self, data: &[u8]) -> Result<()> {
         if let Some(error) = &self.failed {

@@ -10,17 +10,31 @@
 //! An `fdatasync` that also has to commit a new file size (a journal commit
 //! on ext4) costs about twice one that only writes data. So in buffered
 //! mode, a sync that would make bytes durable past the end of the file as
-//! it is on storage first writes a chunk of zeros after the log
-//! ([`WritableFile::preallocate`]); that sync commits the new size once,
-//! and the syncs after it, whose records overwrite the zeros in place, are
-//! data writes only. Nothing is preallocated for a writer that never syncs,
-//! nor for a sync of more than a quarter of a chunk (big syncs gain little
+//! it is on storage first writes zeros after the log
+//! ([`WritableFile::preallocate`]), and the syncs after it, whose records
+//! overwrite the zeros in place, are data writes only. How far ahead is a
+//! [`SyncPreallocation`]:
+//!
+//! - [`SyncPreallocation::PageTail`] (the default) fills the rest of the
+//!   4 KiB page the log ends in. That page is written by the sync anyway, so
+//!   the zeros cost no extra byte on storage, and the size changes once per
+//!   page of log instead of once per sync: a stream of small synced writes
+//!   pays the size commit about once every `4096 / record size` syncs, and
+//!   writes exactly the pages LevelDB's log would.
+//! - [`SyncPreallocation::Chunk`] writes a larger chunk of zeros (whole 32 KiB
+//!   blocks): nearly every sync is data-only, at the cost of writing each
+//!   chunk's zeros once (one extra byte written per byte of log).
+//!
+//! Nothing is preallocated for a writer that never syncs, nor, in chunk
+//! mode, for a sync of more than a quarter of a chunk (big syncs gain little
 //! and would write every byte twice). The zeros are unused space to every
-//! reader of the log format, LevelDB 1.23's included (FORMAT.md §3.3); the
-//! chunk ends on a 32 KiB block boundary, so even a writer that appends
-//! after a leftover zero tail starts a fresh block. A clean close cuts the
-//! zeros off (so a closed log is byte for byte what it would be without
-//! them); after a crash they stay, and recovery ends the log at them.
+//! reader of the log format, LevelDB 1.23's included (FORMAT.md §3.3): a
+//! reader skips from a zero header to the end of its 32 KiB block. A clean
+//! close cuts the zeros off (so a closed log is byte for byte what it would
+//! be without them); after a crash they stay, and recovery ends the log at
+//! them. A writer that continues a log ([`WalWriter::from_file`]) whose end
+//! could be such a zero tail starts a fresh block, so no reader skips its
+//! records along with the zeros.
 //!
 //! Durability is unchanged: a sync is still an `fdatasync` of everything
 //! written, records and size alike. One thing differs after a real power
@@ -54,6 +68,26 @@ pub enum SyncPolicy {
     #[default]
     Os,
 }
+
+/// What a sync of a [`WalWriter`] in buffered mode writes ahead of the log
+/// so that later syncs need not commit a new file size (see the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPreallocation {
+    /// Nothing: every sync that grew the file commits its new size.
+    Off,
+    /// Zeros to the end of the 4 KiB page the log ends in: no extra bytes
+    /// on storage, one size commit per page of log.
+    #[default]
+    PageTail,
+    /// This many bytes of zeros (rounded up to whole 32 KiB blocks) past
+    /// the block the log ends in: one size commit per chunk, each chunk's
+    /// zeros written once. `Chunk(0)` is `Off`.
+    Chunk(u64),
+}
+
+/// The page [`SyncPreallocation::PageTail`] fills to the end of.
+const PAGE_SIZE: u64 = 4096;
 
 /// How a [`WalWriter`] moves bytes to its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,8 +144,8 @@ pub struct WalWriter {
     sync_policy: SyncPolicy,
     /// File length at the last successful sync.
     synced_len: u64,
-    /// Bytes of zeros written ahead at a time before a sync (0: never).
-    preallocation_chunk: u64,
+    /// What a sync writes ahead of the log.
+    preallocation: SyncPreallocation,
     /// The file's length on storage: records plus preallocated zeros.
     allocated: u64,
 }
@@ -131,53 +165,66 @@ impl WalWriter {
         let mut wal = WalWriter::from_file(file, path, options.sync_policy);
         if options.io_mode != WalIoMode::Buffered {
             // The mapping already grows in its own zero chunks.
-            wal.set_sync_preallocation(0);
+            wal.set_sync_preallocation(SyncPreallocation::Off);
         }
         Ok(wal)
     }
 
     /// A writer that continues the log in `file` (positioned at its end,
     /// e.g. from `FileSystem::open_appendable`); the bytes already there
-    /// count as synced. Sync preallocation is on with the default chunk; a
-    /// file that cannot preallocate (one from `open_appendable`) turns it
+    /// count as synced. Sync preallocation is on ([`SyncPreallocation::PageTail`]);
+    /// a file that cannot preallocate (one from `open_appendable`) turns it
     /// off at the first sync.
+    ///
+    /// A log left by a crash may end in zeros a sync wrote ahead, up to a
+    /// page boundary inside a block; records appended right after them would
+    /// be skipped by readers along with the zeros. So when the file ends on
+    /// a page boundary inside a block, the writer first pads that block with
+    /// zeros and starts a fresh one (if that write fails, the first
+    /// `add_record` reports it).
     pub fn from_file(
         file: Box<dyn WritableFile>,
         path: impl Into<PathBuf>,
         sync_policy: SyncPolicy,
     ) -> WalWriter {
         let existing_len = file.len();
+        let mut log = LogWriter::new_with_offset(file, existing_len);
+        if existing_len % PAGE_SIZE == 0 && log.block_offset() != 0 {
+            log.start_new_block();
+        }
         WalWriter {
-            log: LogWriter::new_with_offset(file, existing_len),
+            log,
             path: path.into(),
             sync_policy,
             synced_len: existing_len,
-            preallocation_chunk: Self::DEFAULT_SYNC_PREALLOCATION,
+            preallocation: SyncPreallocation::default(),
             allocated: existing_len,
         }
     }
 
-    /// The default chunk of zeros written ahead of the log before a sync:
-    /// 256 KiB. `cargo bench -p lsmkit-wal --bench sync_floor` puts 100-byte
-    /// synced writes at the floor (an `fdatasync` into an already sized
-    /// file) with any chunk from 64 KiB to 4 MiB, since the chunk's own
-    /// write is shared by thousands of syncs; a smaller chunk makes the
-    /// one slow sync per chunk shorter and leaves less unused space after a
-    /// crash, a larger one lets bigger syncs (up to a quarter of a chunk,
-    /// e.g. group commits) skip the size change.
-    pub const DEFAULT_SYNC_PREALLOCATION: u64 = 256 << 10;
+    /// A chunk size for [`SyncPreallocation::Chunk`]: 256 KiB.
+    /// `cargo bench -p lsmkit-wal --bench sync_floor` puts 100-byte synced
+    /// writes at the floor (an `fdatasync` into an already sized file) with
+    /// any chunk from 64 KiB to 4 MiB, since the chunk's own write is shared
+    /// by thousands of syncs.
+    pub const DEFAULT_SYNC_PREALLOCATION_CHUNK: u64 = 256 << 10;
 
-    /// Sets how many bytes of zeros a sync writes ahead of the log (rounded
-    /// up to whole 32 KiB blocks); 0 turns preallocation off. Zeros already
-    /// written stay until [`close`](Self::close).
-    pub fn set_sync_preallocation(&mut self, chunk: u64) {
+    /// Sets what a sync writes ahead of the log. Zeros already written stay
+    /// until [`close`](Self::close).
+    pub fn set_sync_preallocation(&mut self, preallocation: SyncPreallocation) {
         let block = BLOCK_SIZE as u64;
-        self.preallocation_chunk = chunk.div_ceil(block).saturating_mul(block);
+        self.preallocation = match preallocation {
+            SyncPreallocation::Chunk(0) => SyncPreallocation::Off,
+            SyncPreallocation::Chunk(chunk) => {
+                SyncPreallocation::Chunk(chunk.div_ceil(block).saturating_mul(block))
+            }
+            other => other,
+        };
     }
 
-    /// The sync preallocation chunk in bytes (0: off).
-    pub fn sync_preallocation(&self) -> u64 {
-        self.preallocation_chunk
+    /// What a sync writes ahead of the log.
+    pub fn sync_preallocation(&self) -> SyncPreallocation {
+        self.preallocation
     }
 
     /// The file's length on storage as far as this writer knows: the log
@@ -188,22 +235,34 @@ impl WalWriter {
     }
 
     /// Before a sync that would make bytes durable past the zeros written
-    /// so far, writes the next chunk of zeros, so that this sync commits the
-    /// file's new size once and the ones after it only write data.
+    /// so far, writes zeros ahead (as [`SyncPreallocation`] says), so that
+    /// this sync commits the file's new size and the ones after it, while
+    /// they land in the zeros, only write data.
     fn preallocate_for_sync(&mut self) {
-        let chunk = self.preallocation_chunk;
         let len = self.log.file_len();
-        if chunk == 0 || len <= self.allocated || len - self.synced_len > chunk / 4 {
+        if len <= self.allocated {
             return;
         }
-        let block = BLOCK_SIZE as u64;
-        let target = len.div_ceil(block).saturating_mul(block).saturating_add(chunk);
+        let target = match self.preallocation {
+            SyncPreallocation::Off => return,
+            SyncPreallocation::PageTail => len.div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE),
+            SyncPreallocation::Chunk(chunk) => {
+                if len - self.synced_len > chunk / 4 {
+                    return;
+                }
+                let block = BLOCK_SIZE as u64;
+                len.div_ceil(block).saturating_mul(block).saturating_add(chunk)
+            }
+        };
+        if target <= len {
+            return;
+        }
         match self.log.preallocate(target) {
             Ok(allocated) if allocated > len => self.allocated = allocated,
             // The file cannot preallocate, or failed to (a full disk, say):
             // plain syncs from now on. Nothing is lost by that; the sync
             // itself reports any failure that matters to the records.
-            _ => self.preallocation_chunk = 0,
+            _ => self.preallocation = SyncPreallocation::Off,
         }
     }
 
@@ -228,8 +287,9 @@ impl WalWriter {
     }
 
     /// Makes every record added so far durable (`fdatasync`: the records
-    /// and the file size needed to read them back), preallocating zeros
-    /// first if this sync would pass them (see the module documentation).
+    /// and the file size needed to read them back), writing zeros ahead
+    /// first if this sync would pass the ones written so far (see the
+    /// module documentation).
     pub fn sync(&mut self) -> Result<()> {
         self.preallocate_for_sync();
         self.log.sync()?;

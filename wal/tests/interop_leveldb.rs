@@ -12,7 +12,8 @@ use lsmkit_base::fs::{FileSystem, StdFs, WriteMode};
 use lsmkit_base::key::ValueKind;
 use lsmkit_wal::log_format::{BLOCK_SIZE, HEADER_SIZE};
 use lsmkit_wal::{
-    LogReader, LogWriter, RecoveryMode, SyncPolicy, WalIoMode, WalOptions, WalWriter, WriteBatch,
+    LogReader, LogWriter, RecoveryMode, SyncPolicy, SyncPreallocation, WalIoMode, WalOptions, WalWriter,
+    WriteBatch,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/wal_leveldb.py");
@@ -184,7 +185,16 @@ fn leveldb_recovers_a_log_written_by_log_writer() {
 }
 
 #[test]
-fn leveldb_recovers_a_preallocated_log_left_by_a_crash() {
+fn leveldb_recovers_a_log_with_a_zero_chunk_left_by_a_crash() {
+    leveldb_recovers_a_preallocated_log_left_by_a_crash(SyncPreallocation::Chunk(64 << 10));
+}
+
+#[test]
+fn leveldb_recovers_a_log_with_a_zero_page_tail_left_by_a_crash() {
+    leveldb_recovers_a_preallocated_log_left_by_a_crash(SyncPreallocation::PageTail);
+}
+
+fn leveldb_recovers_a_preallocated_log_left_by_a_crash(preallocation: SyncPreallocation) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     run_script(&["prepare", db.to_str().unwrap()]);
@@ -195,7 +205,7 @@ fn leveldb_recovers_a_preallocated_log_left_by_a_crash() {
     let fs = StdFs::new();
     let options = WalOptions { sync_policy: SyncPolicy::EveryWrite, io_mode: WalIoMode::Buffered };
     let mut wal = WalWriter::create(&fs, &path, options).unwrap();
-    wal.set_sync_preallocation(64 << 10);
+    wal.set_sync_preallocation(preallocation);
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for i in 0..600u32 {
         let mut batch = WriteBatch::new();

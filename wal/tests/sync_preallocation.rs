@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use lsmkit_base::fs::{read_file_to_vec, FaultFs, FaultOp, FaultRule, FileSystem, MemFs, StdFs};
 use lsmkit_wal::log_format::BLOCK_SIZE;
-use lsmkit_wal::{LogReader, RecoveryMode, SyncPolicy, WalIoMode, WalOptions, WalWriter};
+use lsmkit_wal::{LogReader, RecoveryMode, SyncPolicy, SyncPreallocation, WalIoMode, WalOptions, WalWriter};
 use proptest::prelude::*;
 
 use common::record;
@@ -46,9 +46,9 @@ fn synced_log_has_a_zero_tail_that_readers_skip_and_close_removes() {
     let path = dir.path().join(LOG);
     let plain_path = dir.path().join("plain.log");
     let mut wal = WalWriter::create(&fs, &path, options(SyncPolicy::EveryWrite)).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     let mut plain = WalWriter::create(&fs, &plain_path, options(SyncPolicy::EveryWrite)).unwrap();
-    plain.set_sync_preallocation(0);
+    plain.set_sync_preallocation(SyncPreallocation::Off);
     let records = mixed_records();
     let mut chunks_seen = std::collections::BTreeSet::new();
     for (i, r) in records.iter().enumerate() {
@@ -92,7 +92,7 @@ fn writers_that_do_not_sync_small_amounts_do_not_preallocate() {
     // Syncs of more than a quarter of a chunk write no zeros either.
     let path = Path::new("big.log");
     let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::EveryBytes(CHUNK / 2))).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     for i in 0..200 {
         wal.add_record(&record(i, 3000)).unwrap();
         assert_eq!(fs.file_size(path).unwrap(), wal.file_len(), "record {i}");
@@ -100,7 +100,7 @@ fn writers_that_do_not_sync_small_amounts_do_not_preallocate() {
     // Small syncs do.
     let path = Path::new("small.log");
     let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::EveryBytes(CHUNK / 8))).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     for i in 0..200 {
         wal.add_record(&record(i, 3000)).unwrap();
     }
@@ -108,7 +108,7 @@ fn writers_that_do_not_sync_small_amounts_do_not_preallocate() {
     // Mmap mode grows its own chunks and leaves this off.
     let mmap = WalOptions { sync_policy: SyncPolicy::EveryWrite, io_mode: WalIoMode::mmap() };
     let wal = WalWriter::create(&fs, Path::new("mmap.log"), mmap).unwrap();
-    assert_eq!(wal.sync_preallocation(), 0);
+    assert_eq!(wal.sync_preallocation(), SyncPreallocation::Off);
 }
 
 #[test]
@@ -119,9 +119,9 @@ fn appendable_file_falls_back_to_plain_syncs() {
     first.add_record(b"before").unwrap();
     first.close().unwrap();
     let mut wal = WalWriter::from_file(fs.open_appendable(path).unwrap(), path, SyncPolicy::EveryWrite);
-    assert!(wal.sync_preallocation() > 0);
+    assert_eq!(wal.sync_preallocation(), SyncPreallocation::PageTail);
     wal.add_record(b"after").unwrap();
-    assert_eq!(wal.sync_preallocation(), 0, "an O_APPEND file cannot preallocate");
+    assert_eq!(wal.sync_preallocation(), SyncPreallocation::Off, "an O_APPEND file cannot preallocate");
     assert_eq!(fs.file_size(path).unwrap(), wal.file_len());
     wal.add_record(b"again").unwrap();
     wal.close().unwrap();
@@ -138,7 +138,7 @@ fn failed_preallocation_is_not_a_failed_sync() {
     let path = Path::new(LOG);
     let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::EveryWrite)).unwrap();
     wal.add_record(b"durable anyway").unwrap();
-    assert_eq!(wal.sync_preallocation(), 0, "turned off after the failure");
+    assert_eq!(wal.sync_preallocation(), SyncPreallocation::Off, "turned off after the failure");
     assert_eq!(wal.synced_len(), wal.file_len());
     fs.crash().unwrap();
     assert_eq!(read_clean(&fs, path, RecoveryMode::AbsoluteConsistency), [&b"durable anyway"[..]]);
@@ -152,7 +152,7 @@ fn crash_keeps_synced_records(fs: &FaultFs, dir: &Path, records: &[(Vec<u8>, boo
     let path = dir.join(LOG);
     let mut wal = WalWriter::create(fs, &path, options(SyncPolicy::Os)).unwrap();
     fs.sync_dir(dir).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     let mut synced = 0;
     for (i, (r, sync)) in records.iter().enumerate() {
         wal.add_record(r).unwrap();
@@ -202,7 +202,7 @@ fn power_cut_after_a_clean_close_may_bring_the_zeros_back() {
     let fs = FaultFs::new(Arc::new(MemFs::new()));
     let path = Path::new(LOG);
     let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::EveryWrite)).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     wal.add_record(b"one").unwrap();
     wal.add_record(b"two").unwrap();
     let allocated = wal.allocated_len();
@@ -243,7 +243,7 @@ fn half_written_last_record_before_the_zeros_is_tolerated_at_the_end() {
     let fs = MemFs::new();
     let path = Path::new(LOG);
     let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::Os)).unwrap();
-    wal.set_sync_preallocation(CHUNK);
+    wal.set_sync_preallocation(SyncPreallocation::Chunk(CHUNK));
     let synced: Vec<Vec<u8>> = (0..20).map(|i| record(i, 300)).collect();
     for r in &synced {
         wal.add_record(r).unwrap();
@@ -263,5 +263,62 @@ fn half_written_last_record_before_the_zeros_is_tolerated_at_the_end() {
         } else {
             assert!(outcome.end.is_ok(), "{mode:?}: {:?}", outcome.end);
         }
+    }
+}
+
+#[test]
+fn page_tail_syncs_fill_only_the_page_the_log_ends_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = StdFs::new();
+    let path = dir.path().join(LOG);
+    // The default.
+    let mut wal = WalWriter::create(&fs, &path, options(SyncPolicy::EveryWrite)).unwrap();
+    assert_eq!(wal.sync_preallocation(), SyncPreallocation::PageTail);
+    let records = mixed_records();
+    let mut tails_seen = 0;
+    for (i, r) in records.iter().enumerate() {
+        wal.add_record(r).unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        let len = wal.file_len();
+        // Exactly the page the log ends in is filled, never a page more.
+        assert_eq!(on_disk.len() as u64, len.div_ceil(4096) * 4096, "record {i}");
+        assert_eq!(wal.allocated_len(), on_disk.len() as u64);
+        assert!(on_disk[len as usize..].iter().all(|&b| b == 0));
+        tails_seen += usize::from(on_disk.len() as u64 > len);
+        if i % 50 == 0 {
+            for mode in [RecoveryMode::AbsoluteConsistency, RecoveryMode::TolerateCorruptedTailRecords] {
+                assert_eq!(read_clean(&fs, &path, mode), records[..=i], "{mode:?} after {i}");
+            }
+        }
+    }
+    assert!(tails_seen > records.len() / 2, "most syncs left a zero tail: {tails_seen}");
+    wal.close().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap().len() as u64, wal.file_len(), "close cuts the tail off");
+}
+
+#[test]
+fn a_continued_log_starts_a_fresh_block_after_a_page_tail_left_by_a_crash() {
+    let fs = MemFs::new();
+    let path = Path::new(LOG);
+    let mut wal = WalWriter::create(&fs, path, options(SyncPolicy::EveryWrite)).unwrap();
+    wal.add_record(b"first").unwrap();
+    wal.add_record(&record(1, 5000)).unwrap();
+    // The crash: the file as it is now, zero tail up to the page boundary
+    // included (a dropped writer would cut the tail off, as a close does).
+    let crashed = read_file_to_vec(&fs, path).unwrap();
+    let left = crashed.len() as u64;
+    assert!(left > wal.file_len() && left % 4096 == 0 && left % BLOCK_SIZE as u64 != 0);
+    drop(wal);
+    lsmkit_base::fs::write_file(&fs, path, &crashed, false).unwrap();
+
+    let mut continued = WalWriter::from_file(fs.open_appendable(path).unwrap(), path, SyncPolicy::EveryWrite);
+    continued.add_record(b"after the crash").unwrap();
+    assert_eq!(continued.file_len(), BLOCK_SIZE as u64 + 7 + 15, "the new record opens the second block");
+    continued.close().unwrap();
+    for mode in [RecoveryMode::AbsoluteConsistency, RecoveryMode::TolerateCorruptedTailRecords] {
+        assert_eq!(
+            read_clean(&fs, path, mode),
+            [b"first".to_vec(), record(1, 5000), b"after the crash".to_vec()]
+        );
     }
 }
