@@ -13,8 +13,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in lsmkit.
 ///
 /// `Error` is `Clone` so that iterators can keep a sticky status and the
-/// engine can hand its first background error to every later writer.
+/// engine can hand its first background error to every later writer. It is
+/// `#[non_exhaustive]`: matches outside this crate need a catch-all arm, so
+/// a later kind of error is not a breaking change.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Bytes read from storage are malformed.
     #[error("corruption: {message}{}", Location { file: file.as_deref(), offset: *offset })]
@@ -45,6 +48,10 @@ pub enum Error {
     /// The resource (a database directory) is held by someone else.
     #[error("busy: {0}")]
     Busy(String),
+    /// The database is closing (its last handle was dropped): the
+    /// operation was not carried out.
+    #[error("the database is closing")]
+    Closed,
 }
 
 struct Location<'a> {
@@ -104,6 +111,11 @@ impl Error {
         matches!(self, Error::Corruption { .. })
     }
 
+    /// True for [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed)
+    }
+
     /// True for [`Error::Io`] whose OS error is "not found".
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
@@ -125,6 +137,13 @@ mod tests {
     fn location_is_not_overwritten() {
         let e = Error::corruption_at("a.log", 7, "x").in_file("b.log").at_offset(9);
         assert_eq!(e.to_string(), "corruption: x (in a.log at offset 7)");
+    }
+
+    #[test]
+    fn closed_is_its_own_kind() {
+        assert!(Error::Closed.is_closed());
+        assert!(!Error::InvalidArgument("the database is closing".into()).is_closed());
+        assert_eq!(Error::Closed.to_string(), "the database is closing");
     }
 
     #[test]

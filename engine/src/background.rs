@@ -287,7 +287,7 @@ impl DbShared {
         loop {
             if self.is_shutting_down() {
                 if let Some(manual) = state.manual.as_mut() {
-                    manual.result = Some(Err(Error::InvalidArgument("the database is closing".into())));
+                    manual.result = Some(Err(Error::Closed));
                     self.finish_manual(&mut state);
                 }
                 return;
@@ -421,7 +421,7 @@ impl DbShared {
             drop(state);
             let interrupt = || -> Result<()> {
                 if self.is_shutting_down() {
-                    Err(Error::InvalidArgument("the database is closing".into()))
+                    Err(Error::Closed)
                 } else {
                     Ok(())
                 }
@@ -499,4 +499,31 @@ enum Pick {
     Again,
     /// Nothing to run now: wait for work or for a running compaction to end.
     Wait,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use lsmkit_base::fs::MemFs;
+    use lsmkit_base::Error;
+
+    use crate::{Db, FlushOptions, Options};
+
+    /// Once the database is closing (the first thing the last handle's drop
+    /// marks), writes, flushes and manual compactions are refused with
+    /// `Error::Closed`; reads still answer.
+    #[test]
+    fn work_asked_of_a_closing_database_is_refused_as_closed() {
+        let options = Options { create_if_missing: true, fs: Arc::new(MemFs::new()), ..Options::default() };
+        let db = Db::open("/db", options).unwrap();
+        db.put(b"key", b"before").unwrap();
+        db.shared().shutting_down.store(true, Ordering::Release);
+        assert!(matches!(db.put(b"key", b"after"), Err(Error::Closed)));
+        assert!(matches!(db.flush(FlushOptions::default()), Err(Error::Closed)));
+        assert!(matches!(db.compact_range(None, None), Err(Error::Closed)));
+        assert_eq!(db.get(b"key").unwrap().as_deref(), Some(&b"before"[..]));
+        assert!(db.background_error().is_none(), "closing is not a background error");
+    }
 }

@@ -381,8 +381,19 @@ impl Db {
         let view = self.read_view(options.snapshot.as_ref());
         let internal = self.internal_iterator(&view, &options);
         let sequence = view.sequence;
+        // Read sampling (LevelDB's): a key that several files may hold
+        // charges a seek to the first, so a range read over and over gets
+        // its overlapping files compacted, as repeated gets would.
+        let version = Arc::clone(&view.view.version);
+        let shared = Arc::clone(self.shared());
+        let sampler = Box::new(move |internal_key: &[u8], _bytes: usize| {
+            if version.record_read_sample(internal_key) {
+                shared.work_cv.notify_all();
+            }
+        });
         let pins: Box<dyn std::any::Any + Send> = Box::new((view.view, options.snapshot));
-        let iterator = DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins);
+        let iterator = DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins)
+            .with_read_sampler(sampler);
         self.shared().with_ttl(iterator)
     }
 

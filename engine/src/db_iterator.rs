@@ -36,22 +36,22 @@ use lsmkit_base::{Error, Result};
 
 /// Decides from a stored value whether it has expired; an expired value is
 /// treated exactly like a deletion (used for entries with a time to live).
-pub type ExpiryCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+pub(crate) type ExpiryCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 /// The length of the frame an extension stores before the user's value
 /// (the TTL frame), or `Error::Corruption` for a malformed one; the iterator
 /// shows values without it.
-pub type ValueFrameLen = Arc<dyn Fn(&[u8]) -> Result<usize> + Send + Sync>;
+pub(crate) type ValueFrameLen = Arc<dyn Fn(&[u8]) -> Result<usize> + Send + Sync>;
 
 /// Called about once per [`READ_BYTES_PERIOD`] bytes iterated with the
 /// internal key of the entry that crossed the sampling point and that entry's
 /// size in bytes (key + value), so the engine can charge a seek to the file
 /// holding it (FORMAT.md §11, "read sampling period").
-pub type ReadSampler = Box<dyn FnMut(&[u8], usize) + Send>;
+pub(crate) type ReadSampler = Box<dyn FnMut(&[u8], usize) + Send>;
 
 /// Average number of bytes (keys + values) read between two read samples
 /// (LevelDB's `kReadBytesPeriod`).
-pub const READ_BYTES_PERIOD: u64 = 1 << 20;
+pub(crate) const READ_BYTES_PERIOD: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -62,39 +62,39 @@ enum Direction {
     Reverse,
 }
 
-/// A cursor over the user keys and values visible at one snapshot.
+/// A cursor over the user keys and values visible at one snapshot, made by
+/// [`Db::iter`](crate::Db::iter).
 ///
 /// ```
-/// use lsmkit_base::comparator::BytewiseComparator;
-/// use lsmkit_base::iterator::InternalIterator;
-/// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
-/// use lsmkit_memtable::Memtable;
-/// use lsmkit::DbIterator;
+/// use std::sync::Arc;
+/// use lsmkit::{Db, Options, ReadOptions};
+/// use lsmkit_base::fs::MemFs;
 ///
-/// let memtable = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
-/// memtable.add(1, ValueKind::Value, b"a", b"old");
-/// memtable.add(2, ValueKind::Value, b"b", b"b");
-/// memtable.add(3, ValueKind::Value, b"a", b"new");
-/// memtable.add(4, ValueKind::Deletion, b"b", b"");
+/// let db = Db::open("/db", Options { create_if_missing: true, fs: Arc::new(MemFs::new()), ..Options::default() })?;
+/// db.put(b"a", b"old")?;
+/// db.put(b"b", b"b")?;
+/// let snapshot = db.snapshot();
+/// db.put(b"a", b"new")?;
+/// db.delete(b"b")?;
 ///
-/// // At snapshot 3: "a" has its newer value, "b" is not deleted yet.
-/// let mut it = DbIterator::new(Box::new(memtable.iter()), BytewiseComparator::shared(), 3, Box::new(()));
+/// // At the snapshot: "a" has its older value, "b" is not deleted yet.
+/// let mut it = db.iter(ReadOptions { snapshot: Some(snapshot), ..ReadOptions::new() });
 /// it.seek_to_first();
-/// assert_eq!((it.key(), it.value()), (&b"a"[..], &b"new"[..]));
+/// assert_eq!((it.key(), it.value()), (&b"a"[..], &b"old"[..]));
 /// it.next();
 /// assert_eq!(it.key(), b"b");
 /// it.prev();
 /// assert_eq!(it.key(), b"a");
 ///
-/// // At snapshot 4 the deletion hides "b".
-/// let mut it = DbIterator::new(Box::new(memtable.iter()), BytewiseComparator::shared(), 4, Box::new(()));
+/// // Now the deletion hides "b".
+/// let mut it = db.iter(ReadOptions::new());
 /// it.seek_to_last();
-/// assert_eq!(it.key(), b"a");
+/// assert_eq!((it.key(), it.value()), (&b"a"[..], &b"new"[..]));
 /// it.status()?;
-/// # Ok::<(), lsmkit_base::Error>(())
+/// # Ok::<(), lsmkit::Error>(())
 /// ```
 pub struct DbIterator {
-    // Declared before `pins` so the stream is dropped before what it borrows from.
+    // Declared before `_pins` so the stream is dropped before what it borrows from.
     inner: Box<dyn InternalIterator>,
     icmp: InternalKeyComparator,
     sequence: SequenceNumber,
@@ -113,7 +113,7 @@ pub struct DbIterator {
     value_offset: usize,
     sampling: Option<ReadSampling>,
     /// Whatever keeps the stream's data alive (memtables, a Version).
-    pins: Box<dyn Any + Send>,
+    _pins: Box<dyn Any + Send>,
 }
 
 impl DbIterator {
@@ -121,7 +121,7 @@ impl DbIterator {
     /// keys ordered by the internal-key comparator over `user_comparator`.
     /// `pins` is kept alive (and dropped after `inner`) for as long as the
     /// iterator lives. The iterator starts unpositioned.
-    pub fn new(
+    pub(crate) fn new(
         inner: Box<dyn InternalIterator>,
         user_comparator: Arc<dyn Comparator>,
         sequence: SequenceNumber,
@@ -140,19 +140,19 @@ impl DbIterator {
             value_frame_len: None,
             value_offset: 0,
             sampling: None,
-            pins,
+            _pins: pins,
         }
     }
 
     /// Treats values for which `is_expired` returns true as deletions.
-    pub fn with_expiry(mut self, is_expired: ExpiryCheck) -> DbIterator {
+    pub(crate) fn with_expiry(mut self, is_expired: ExpiryCheck) -> DbIterator {
         self.is_expired = Some(is_expired);
         self
     }
 
     /// Shows values without the frame `frame_len` measures; a malformed
     /// frame makes the iterator fail with its error.
-    pub fn with_value_frame(mut self, frame_len: ValueFrameLen) -> DbIterator {
+    pub(crate) fn with_value_frame(mut self, frame_len: ValueFrameLen) -> DbIterator {
         self.value_frame_len = Some(frame_len);
         self
     }
@@ -160,7 +160,7 @@ impl DbIterator {
     /// Calls `sampler` about once per [`READ_BYTES_PERIOD`] bytes read (the
     /// gap between samples is drawn uniformly from half to one and a half
     /// periods, so samples do not line up with the data).
-    pub fn with_read_sampler(mut self, sampler: ReadSampler) -> DbIterator {
+    pub(crate) fn with_read_sampler(mut self, sampler: ReadSampler) -> DbIterator {
         self.sampling = Some(ReadSampling::new(sampler));
         self
     }
@@ -176,8 +176,9 @@ impl DbIterator {
     }
 
     /// The value passed as `pins` to [`DbIterator::new`].
-    pub fn pins(&self) -> &(dyn Any + Send) {
-        &*self.pins
+    #[cfg(test)]
+    pub(crate) fn pins(&self) -> &(dyn Any + Send) {
+        &*self._pins
     }
 
     /// True while positioned on a visible entry.

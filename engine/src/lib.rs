@@ -29,6 +29,8 @@ mod background;
 mod checkpoint;
 mod db;
 mod db_iterator;
+#[cfg(test)]
+mod db_iterator_tests;
 mod destroy;
 mod fd_limit;
 mod options;
@@ -46,7 +48,7 @@ mod write;
 mod write_queue;
 
 pub use db::Db;
-pub use db_iterator::{DbIterator, ExpiryCheck, ReadSampler, ValueFrameLen, READ_BYTES_PERIOD};
+pub use db_iterator::DbIterator;
 pub use lsmkit_base::{Error, Result};
 pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
 pub use lsmkit_sstable::Compression;

@@ -183,8 +183,9 @@ impl Options {
     }
 }
 
-/// Options of one read.
-#[derive(Clone, Default)]
+/// Options of one read. [`ReadOptions::new`] and [`Default`] give the same
+/// options: the latest state, no checksum verification, fill the cache.
+#[derive(Clone)]
 pub struct ReadOptions {
     /// Read as of this snapshot (default: the latest state).
     pub snapshot: Option<Snapshot>,
@@ -198,6 +199,13 @@ impl ReadOptions {
     /// Default read options: latest state, no checksum verification, fill the cache.
     pub fn new() -> ReadOptions {
         ReadOptions { snapshot: None, verify_checksums: false, fill_cache: true }
+    }
+}
+
+impl Default for ReadOptions {
+    /// The same as [`ReadOptions::new`].
+    fn default() -> ReadOptions {
+        ReadOptions::new()
     }
 }
 

@@ -24,24 +24,26 @@ use crate::db_iterator::DbIterator;
 /// The first error either end meets is yielded once as `Some(Err(..))`;
 /// after it both ends yield `None`.
 ///
+/// [`Db::range`](crate::Db::range) and [`Db::prefix`](crate::Db::prefix)
+/// read the latest state; [`DbRange::new`] reads a range with any read
+/// options, through two iterators at one snapshot.
+///
 /// ```
-/// use lsmkit_base::comparator::BytewiseComparator;
-/// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
-/// use lsmkit_memtable::Memtable;
-/// use lsmkit::{DbIterator, DbRange};
+/// use std::sync::Arc;
+/// use lsmkit::{Db, DbRange, Options, ReadOptions};
+/// use lsmkit_base::fs::MemFs;
 ///
-/// let memtable = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
-/// for (sequence, key) in [b"a", b"b", b"c", b"d"].into_iter().enumerate() {
-///     memtable.add(sequence as u64 + 1, ValueKind::Value, key, b"v");
+/// let db = Db::open("/db", Options { create_if_missing: true, fs: Arc::new(MemFs::new()), ..Options::default() })?;
+/// for key in [b"a", b"b", b"c", b"d"] {
+///     db.put(key, b"v")?;
 /// }
-/// let cursor = || DbIterator::new(Box::new(memtable.iter()), BytewiseComparator::shared(), 10, Box::new(()));
-///
-/// let mut range = DbRange::new(cursor(), cursor(), b"b".to_vec()..);
+/// let read = ReadOptions { snapshot: Some(db.snapshot()), verify_checksums: true, ..ReadOptions::new() };
+/// let mut range = DbRange::new(db.iter(read.clone()), db.iter(read), b"b".to_vec()..);
 /// assert_eq!(range.next().unwrap()?.0, &b"b"[..]);
 /// assert_eq!(range.next_back().unwrap()?.0, &b"d"[..]);
 /// assert_eq!(range.next().unwrap()?.0, &b"c"[..]);
 /// assert!(range.next_back().is_none()); // the ends met
-/// # Ok::<(), lsmkit_base::Error>(())
+/// # Ok::<(), lsmkit::Error>(())
 /// ```
 pub struct DbRange {
     front: DbIterator,
@@ -62,7 +64,8 @@ pub struct DbRange {
 
 impl DbRange {
     /// The entries with keys in `bounds`, read through `front` and `back`:
-    /// two fresh iterators over the same view.
+    /// two fresh iterators over the same view (made by [`Db::iter`](crate::Db::iter)
+    /// with the same snapshot).
     pub fn new(front: DbIterator, back: DbIterator, bounds: impl RangeBounds<Vec<u8>>) -> DbRange {
         let start = bounds.start_bound().cloned();
         let end = bounds.end_bound().cloned();

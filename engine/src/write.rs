@@ -466,7 +466,7 @@ impl DbShared {
                 return (Err(e.clone()), state);
             }
             if self.is_shutting_down() {
-                return (Err(Error::InvalidArgument("the database is closing".into())), state);
+                return (Err(Error::Closed), state);
             }
             let level0_files = state.versions.num_level_files(0);
             if allow_delay && level0_files >= self.options.l0_slowdown_trigger {

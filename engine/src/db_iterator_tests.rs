@@ -3,6 +3,9 @@
 //! with a `BTreeMap` of the writes seen at a snapshot; `DbRange` from both
 //! ends; `LevelIterator` over tables on `MemFs`; and the error paths
 //! (corrupt keys, a source failing mid-scan, missing or damaged tables).
+//!
+//! A unit-test module, not an integration test: it builds `DbIterator`s
+//! over streams of its own, which only the crate can do.
 
 use std::any::Any;
 use std::cmp::Ordering;
@@ -13,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use lsmkit::{DbIterator, DbRange, ExpiryCheck, READ_BYTES_PERIOD};
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule, FileSystem, MemFs, WriteMode};
@@ -26,6 +28,9 @@ use lsmkit_memtable::Memtable;
 use lsmkit_sstable::{Compression, ReadOptions, TableBuilder, TableCache, TableOptions};
 use lsmkit_version::FileMetaData;
 use proptest::prelude::*;
+
+use crate::db_iterator::{DbIterator, ExpiryCheck, READ_BYTES_PERIOD};
+use crate::range_iter::DbRange;
 
 const DB_DIR: &str = "/db";
 
