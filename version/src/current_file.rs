@@ -32,7 +32,11 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
         Err(e) => return Err(e),
     };
     let Some(name) = contents.strip_suffix(b"\n") else {
-        return Err(Error::corruption("CURRENT file does not end with newline").in_file(path));
+        return Err(Error::corruption_at(
+            path,
+            contents.len() as u64,
+            "CURRENT file does not end with newline",
+        ));
     };
     let manifest = std::str::from_utf8(name).ok().and_then(|name| match parse_file_name(name) {
         Some((number, FileType::Manifest)) => Some((name.to_string(), number)),
@@ -45,6 +49,7 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
             shown.escape_ascii()
         ))
         .in_file(path)
+        .at_offset(0)
     })
 }
 
