@@ -244,4 +244,18 @@ fn wal_batch_with_sequence_past_the_maximum() {
     let scan = lsmkit([&db, "scan"]).ok();
     assert_eq!(scan.lines().count(), 2000);
     assert!(!scan.contains("\np :"), "{scan}");
+
+    // Sequence numbers that would pass 2^64 are shown as far as they go.
+    let lone = tmp.path().join("000009.log");
+    std::fs::write(&lone, b"").unwrap();
+    let mut batch = lsmkit::WriteBatch::new();
+    batch.set_sequence(u64::MAX);
+    batch.put(b"p", b"1");
+    batch.put(b"q", b"2");
+    append_record(&lone, batch.data());
+    let dump = lsmkit([Path::new("dump"), &lone]);
+    dump.fails(1);
+    let text = dump.text();
+    assert!(text.contains(&format!("  {} put 'p' => '1'\n  ? put 'q' => '2'\n", u64::MAX)), "{text}");
+    assert!(text.contains("largest sequence number"), "{text}");
 }
