@@ -15,9 +15,13 @@
 //!
 //! Nothing may panic, and every error must be `Error::Corruption` (a gap in
 //! the sequence numbers is `InvalidArgument` for the WAL iterator). When
-//! the open succeeds, lookups agree with the scan, and a second open (of a
-//! database whose logs the first one turned into tables) succeeds and shows
-//! the same entries. After a repair the open must succeed.
+//! the open succeeds, a second open (of a database whose logs the first one
+//! turned into tables) succeeds and shows the same entries, and, as long as
+//! every crafted record that can be applied has fresh sequence numbers,
+//! lookups agree with the scan. (A reused sequence number can give one user
+//! key two entries with the same internal key in different tables; which
+//! one a lookup and a scan see is then unspecified, in LevelDB as here.)
+//! After a repair the open must succeed.
 //!
 //! Input layout: byte 0 is the configuration — bits 0-1 the WAL recovery
 //! mode (index into `RecoveryMode::ALL`), bit 2 `paranoid_checks`, bit 3
@@ -61,6 +65,14 @@ pub struct Summary {
     pub wal_ops: usize,
     /// The repair ran (and the open after it succeeded).
     pub repaired: bool,
+}
+
+/// The state of the crafting: the sequence number a well-formed batch
+/// would take next, and whether every record that may be applied used
+/// fresh sequence numbers (see the module comment).
+struct Crafting {
+    next_sequence: u64,
+    fresh_sequences: bool,
 }
 
 /// Reads input bytes one at a time; past the end it yields zeros.
@@ -135,13 +147,14 @@ pub fn run(data: &[u8]) -> Summary {
     let config = Config::from_byte(input.byte());
     let fs = Arc::new(MemFs::new());
     let dir = Path::new(DB_DIR);
-    let mut next_sequence = make_database(&fs, config);
+    let mut crafting = Crafting { next_sequence: make_database(&fs, config), fresh_sequences: true };
     let mut summary = Summary::default();
     let log = newest_log(&fs, dir);
     while !input.is_empty() && summary.records < MAX_RECORDS {
-        append_crafted(&fs, &log, &mut input, &mut next_sequence);
+        append_crafted(&fs, &log, &mut input, &mut crafting);
         summary.records += 1;
     }
+    let compare_lookups = crafting.fresh_sequences;
 
     summary.wal_ops = read_wal(&fs, dir, config.mode);
     if config.repair {
@@ -160,14 +173,14 @@ pub fn run(data: &[u8]) -> Summary {
     };
     summary.opened = true;
     summary.repaired = config.repair;
-    let first = read_back(&db);
+    let first = read_back(&db, compare_lookups);
     drop(db);
     // The first open turned the logs into tables: a second one must succeed.
     let db = match Db::open(dir, config.options(&fs)) {
         Ok(db) => db,
         Err(e) => panic!("the second open failed: {e}"),
     };
-    let second = read_back(&db);
+    let second = read_back(&db, compare_lookups);
     if let (Some(first), Some(second)) = (&first, &second) {
         assert_eq!(first, second, "the second open shows other entries");
     }
@@ -226,14 +239,14 @@ fn newest_log(fs: &MemFs, dir: &Path) -> PathBuf {
 /// - `4`: a valid filler batch of up to 32 KiB, to move later records
 ///   across block boundaries;
 /// - `5`: a torn tail: the last 1 to 256 bytes of the log are cut.
-fn append_crafted(fs: &MemFs, log: &Path, input: &mut ByteReader<'_>, next_sequence: &mut u64) {
+fn append_crafted(fs: &MemFs, log: &Path, input: &mut ByteReader<'_>, crafting: &mut Crafting) {
     match input.byte() % 6 {
         0 => {
-            let batch = crafted_batch(input, next_sequence);
+            let batch = crafted_batch(input, crafting);
             append_logical(fs, log, &batch);
         }
         1 => {
-            let batch = crafted_batch(input, next_sequence);
+            let batch = crafted_batch(input, crafting);
             let pieces = usize::from(input.byte() % 4) + 1;
             let size = batch.len().div_ceil(pieces).max(1);
             for (i, chunk) in batch.chunks(size).enumerate() {
@@ -242,6 +255,8 @@ fn append_crafted(fs: &MemFs, log: &Path, input: &mut ByteReader<'_>, next_seque
                 let type_byte = if type_byte < 128 {
                     fragment_type(i, batch.len().div_ceil(size))
                 } else {
+                    // A piece may now be read as a record of its own.
+                    crafting.fresh_sequences = false;
                     type_byte % 8
                 };
                 append_physical(fs, log, type_byte, chunk);
@@ -250,20 +265,22 @@ fn append_crafted(fs: &MemFs, log: &Path, input: &mut ByteReader<'_>, next_seque
         2 => {
             let len = usize::from(input.byte());
             let payload = input.bytes(len);
+            crafting.fresh_sequences = false;
             append_logical(fs, log, &payload);
         }
         3 => {
             let type_byte = input.byte();
             let len = usize::from(input.byte());
             let payload = input.bytes(len);
+            crafting.fresh_sequences = false;
             append_physical(fs, log, type_byte, &payload);
         }
         4 => {
             let len = usize::from(input.byte()) * 128;
             let mut batch = lsmkit::WriteBatch::new();
-            batch.set_sequence(*next_sequence);
+            batch.set_sequence(crafting.next_sequence);
             batch.put(b"filler", &vec![b'f'; len]);
-            *next_sequence = next_sequence.saturating_add(1);
+            crafting.next_sequence = crafting.next_sequence.saturating_add(1);
             append_logical(fs, log, batch.data());
         }
         _ => {
@@ -289,9 +306,11 @@ fn fragment_type(index: usize, pieces: usize) -> u8 {
 /// among the extremes (or the next one, or raw), up to 8 operations of
 /// which some have unknown kinds or malformed length varints, a count that
 /// may disagree with them, and possibly trailing bytes.
-fn crafted_batch(input: &mut ByteReader<'_>, next_sequence: &mut u64) -> Vec<u8> {
-    let sequence = match input.byte() % 12 {
-        0 => *next_sequence,
+fn crafted_batch(input: &mut ByteReader<'_>, crafting: &mut Crafting) -> Vec<u8> {
+    let selector = input.byte() % 12;
+    let next_sequence = crafting.next_sequence;
+    let sequence = match selector {
+        0 => next_sequence,
         1 => 0,
         2 => 1,
         3 => MAX_SEQUENCE_NUMBER - 1,
@@ -370,7 +389,10 @@ fn crafted_batch(input: &mut ByteReader<'_>, next_sequence: &mut u64) -> Vec<u8>
         let extra = input.bytes(usize::from(trailing >> 2) % 8 + 1);
         body.extend_from_slice(&extra);
     }
-    *next_sequence = sequence.saturating_add(u64::from(count));
+    if selector != 0 {
+        crafting.fresh_sequences = false;
+    }
+    crafting.next_sequence = sequence.saturating_add(u64::from(count));
     let mut batch = Vec::with_capacity(12 + body.len());
     batch.extend_from_slice(&sequence.to_le_bytes());
     batch.extend_from_slice(&count.to_le_bytes());
@@ -471,9 +493,10 @@ fn read_wal(fs: &Arc<MemFs>, dir: &Path, mode: RecoveryMode) -> usize {
     ops
 }
 
-/// Scans the database forward and backward and looks every key up; returns
-/// the entries when the reads succeed. Reads may fail only with a corruption.
-fn read_back(db: &Db) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Scans the database forward and backward and looks every key up (and
+/// checks the lookups against the scan when `compare_lookups`); returns the
+/// entries when the reads succeed. Reads may fail only with a corruption.
+fn read_back(db: &Db, compare_lookups: bool) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut forward = Vec::new();
     let mut it = db.iter(ReadOptions::default());
     it.seek_to_first();
@@ -499,10 +522,11 @@ fn read_back(db: &Db) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     assert_eq!(forward, backward, "forward and backward scans differ");
     for key in KEYS.iter().chain([&&b"filler"[..]]) {
         match db.get(key) {
-            Ok(found) => {
+            Ok(found) if compare_lookups => {
                 let scanned = forward.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice());
                 assert_eq!(found.as_deref(), scanned, "get and scan disagree on {:?}", key.escape_ascii());
             }
+            Ok(_) => {}
             Err(e) => assert!(e.is_corruption(), "get failed with {e}"),
         }
     }
