@@ -31,7 +31,7 @@ pub fn check_log(fs: &dyn FileSystem, path: &Path, last_sequence: &mut Option<Se
             LogItem::Damage(region) => check.problems.push(region.to_string()),
             LogItem::Record { offset, data } => {
                 check.records += 1;
-                check_batch(offset, data, last_sequence, &mut check);
+                check_batch(path, offset, data, last_sequence, &mut check);
             }
         }
         Ok(())
@@ -42,18 +42,20 @@ pub fn check_log(fs: &dyn FileSystem, path: &Path, last_sequence: &mut Option<Se
     check
 }
 
-fn check_batch(offset: u64, data: Vec<u8>, last_sequence: &mut Option<SequenceNumber>, check: &mut LogCheck) {
-    let batch = match WriteBatch::from_data(data) {
+fn check_batch(
+    path: &Path,
+    offset: u64,
+    data: Vec<u8>,
+    last_sequence: &mut Option<SequenceNumber>,
+    check: &mut LogCheck,
+) {
+    let batch = match WriteBatch::from_log_record(data, path, offset) {
         Ok(batch) => batch,
         Err(e) => {
             check.problems.push(format!("record at offset {offset}: {e}"));
             return;
         }
     };
-    if let Some(Err(e)) = batch.ops().find(|op| op.is_err()) {
-        check.problems.push(format!("record at offset {offset}: {e}"));
-        return;
-    }
     check.operations += u64::from(batch.count());
     let first = batch.sequence();
     if let Some(last) = *last_sequence {
@@ -64,7 +66,8 @@ fn check_batch(offset: u64, data: Vec<u8>, last_sequence: &mut Option<SequenceNu
         }
     }
     if batch.count() > 0 {
-        let end = first.saturating_add(u64::from(batch.count()) - 1);
+        // Validated: the batch's last sequence is at most 2^56 - 1.
+        let end = first + u64::from(batch.count() - 1);
         *last_sequence = Some(last_sequence.map_or(end, |last| last.max(end)));
     }
 }

@@ -17,8 +17,8 @@ use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{parse_internal_key, InternalKeyComparator};
 use lsmkit_bloom::LevelDbBloom;
 use lsmkit_sstable::{
-    BlockHandle, ReadOptions, Table, TableOptions, BLOCK_TRAILER_LEN, FOOTER_LEN, NO_COMPRESSION,
-    SNAPPY_COMPRESSION,
+    BlockHandle, ReadOptions, ScannedBlock, Table, TableOptions, BLOCK_TRAILER_LEN, FOOTER_LEN,
+    NO_COMPRESSION, SNAPPY_COMPRESSION,
 };
 use lsmkit_version::FileMetaData;
 
@@ -155,28 +155,21 @@ fn check_other_blocks(table: &Table, file: &dyn RandomAccessFile, check: &mut Ta
 /// Every data block, through the index, with its entries.
 fn check_data_blocks(table: &Table, meta: &FileMetaData, check: &mut TableCheck) {
     let icmp = InternalKeyComparator::new(BytewiseComparator::shared());
-    let read = ReadOptions { verify_checksums: true, fill_cache: false };
     let mut first_key: Option<Vec<u8>> = None;
     let mut last_key: Vec<u8> = Vec::new();
-    let mut index = table.index_iter();
-    index.seek_to_first();
-    while index.valid() {
-        let handle = match BlockHandle::decode(index.value()) {
-            Ok(handle) => handle,
-            Err(e) => {
-                check.problems.push(format!("index block: bad block handle: {e}"));
-                break;
+    let scan = table.scan_data_blocks(|scanned| {
+        let (handle, index_key, block) = match scanned {
+            ScannedBlock::Block { handle, index_key, block } => (handle, index_key, block),
+            ScannedBlock::Damaged { handle, error, .. } => {
+                check.data_blocks += u64::from(handle.is_some());
+                check.problems.push(match handle {
+                    Some(_) => error.to_string(),
+                    None => format!("index block: {error}"),
+                });
+                return Ok(());
             }
         };
         check.data_blocks += 1;
-        let block = match table.read_data_block(&read, handle) {
-            Ok(block) => block,
-            Err(e) => {
-                check.problems.push(e.to_string());
-                index.next();
-                continue;
-            }
-        };
         let entries_before = check.entries;
         let mut it = block.iter(Arc::clone(&table.options().comparator));
         it.seek_to_first();
@@ -210,17 +203,17 @@ fn check_data_blocks(table: &Table, meta: &FileMetaData, check: &mut TableCheck)
             check.problems.push(format!("data block at offset {}: {e}", handle.offset));
         }
         if check.entries > entries_before
-            && icmp.compare_internal_keys(&last_key, index.key()) == Ordering::Greater
+            && icmp.compare_internal_keys(&last_key, index_key) == Ordering::Greater
         {
             check.problems.push(format!(
                 "index entry for the block at offset {} is before the block's last key",
                 handle.offset
             ));
         }
-        index.next();
-    }
-    if let Err(e) = index.status() {
-        check.problems.push(format!("index block: {e}"));
+        Ok(())
+    });
+    if let Err(e) = scan {
+        check.problems.push(e.to_string());
     }
     match first_key {
         Some(first) => {

@@ -197,3 +197,65 @@ fn bad_hex_and_bad_command_lines() {
     }
     assert!(lsmkit(["--help"]).ok().contains("Exit status: 0 success"));
 }
+
+/// Appends `record` to the log at `path` with a valid checksum (written by
+/// a `LogWriter` through an in-memory copy of the file); returns the
+/// record's offset.
+fn append_record(path: &Path, record: &[u8]) -> u64 {
+    use lsmkit_base::fs::{read_file_to_vec, write_file, FileSystem, MemFs};
+    let bytes = std::fs::read(path).unwrap();
+    let offset = bytes.len() as u64;
+    let fs = MemFs::new();
+    let copy = Path::new("copy.log");
+    write_file(&fs, copy, &bytes, false).unwrap();
+    let mut writer = lsmkit_wal::LogWriter::new_with_offset(fs.open_appendable(copy).unwrap(), offset);
+    writer.add_record(record).unwrap();
+    writer.close().unwrap();
+    std::fs::write(path, read_file_to_vec(&fs, copy).unwrap()).unwrap();
+    offset
+}
+
+#[test]
+fn wal_batch_with_sequence_past_the_maximum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    make_db(&dir, false);
+    let db = db_arg(&dir);
+    let log = only(files_ending(&dir, ".log"));
+    // A batch of two puts from sequence 2^56 - 1: the second would be 2^56.
+    let mut batch = lsmkit::WriteBatch::new();
+    batch.set_sequence((1 << 56) - 1);
+    batch.put(b"p", b"1");
+    batch.put(b"q", b"2");
+    let offset = append_record(&log, batch.data());
+    let location = format!("(in {} at offset {offset})", log.display());
+
+    let dump = lsmkit([Path::new("dump"), &log]);
+    dump.fails(1);
+    assert!(dump.text().contains("largest sequence number"), "{}", dump.text());
+    assert!(dump.text().contains(&location), "{}", dump.text());
+    let verify = lsmkit([&db, "verify"]);
+    verify.fails(1);
+    assert!(verify.text().contains("largest sequence number"), "{}", verify.text());
+    // `wal` reads the log as complete but tolerates damage at its tail.
+    let wal = lsmkit([&db, "wal", "--since=1"]).ok();
+    assert_eq!(wal.lines().count(), 2000, "{wal}");
+    // The default recovery mode (point in time) ends the log before the record.
+    let scan = lsmkit([&db, "scan"]).ok();
+    assert_eq!(scan.lines().count(), 2000);
+    assert!(!scan.contains("\np :"), "{scan}");
+
+    // Sequence numbers that would pass 2^64 are shown as far as they go.
+    let lone = tmp.path().join("000009.log");
+    std::fs::write(&lone, b"").unwrap();
+    let mut batch = lsmkit::WriteBatch::new();
+    batch.set_sequence(u64::MAX);
+    batch.put(b"p", b"1");
+    batch.put(b"q", b"2");
+    append_record(&lone, batch.data());
+    let dump = lsmkit([Path::new("dump"), &lone]);
+    dump.fails(1);
+    let text = dump.text();
+    assert!(text.contains(&format!("  {} put 'p' => '1'\n  ? put 'q' => '2'\n", u64::MAX)), "{text}");
+    assert!(text.contains("largest sequence number"), "{text}");
+}

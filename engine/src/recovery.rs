@@ -10,7 +10,7 @@ use lsmkit_base::fs::FileLock;
 use lsmkit_base::{Error, Result};
 use lsmkit_memtable::Memtable;
 use lsmkit_version::VersionEdit;
-use lsmkit_wal::{LogReader, RecoveryMode, WalOptions, WalWriter, WriteBatch, WRITE_BATCH_HEADER_SIZE};
+use lsmkit_wal::{LogReader, RecoveryMode, WalOptions, WalWriter, WriteBatch};
 
 use crate::state::DbShared;
 use crate::write::insert_batch;
@@ -106,28 +106,21 @@ impl DbShared {
             let file = self.fs.open_sequential(&path)?;
             let mut reader = LogReader::new(file, &path, mode);
             while let Some(record) = reader.read_record()? {
-                if record.len() < WRITE_BATCH_HEADER_SIZE {
-                    if self.options.paranoid_checks {
-                        return Err(Error::corruption_at(
-                            &path,
-                            reader.last_record_offset(),
-                            "log record too small",
-                        ));
-                    }
-                    continue;
-                }
                 let offset = reader.last_record_offset();
-                let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(offset))?;
+                // Checked in full before anything reaches the memtable: a
+                // malformed batch is damage for the recovery mode to handle.
+                let batch = match WriteBatch::from_log_record(record, &path, offset) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        reader.reject_record(&e)?;
+                        continue;
+                    }
+                };
                 let sequence = batch.sequence();
-                match insert_batch(&mem, &batch, sequence) {
-                    Ok(()) => {}
-                    Err(e) if self.options.paranoid_checks => return Err(e.in_file(&path).at_offset(offset)),
-                    // LevelDB keeps what was applied and goes on.
-                    Err(_) => {}
-                }
-                let last = sequence + u64::from(batch.count()).saturating_sub(1);
-                if batch.count() > 0 && last > max_sequence {
-                    max_sequence = last;
+                insert_batch(&mem, &batch, sequence).map_err(|e| e.in_file(&path).at_offset(offset))?;
+                // Validated: the batch's last sequence is at most 2^56 - 1.
+                if batch.count() > 0 {
+                    max_sequence = max_sequence.max(sequence + u64::from(batch.count() - 1));
                 }
                 if mem.write_buffer_charge() > self.options.write_buffer_size {
                     let full = std::mem::replace(&mut mem, Memtable::new(self.icmp.clone()));

@@ -32,7 +32,11 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
         Err(e) => return Err(e),
     };
     let Some(name) = contents.strip_suffix(b"\n") else {
-        return Err(Error::corruption("CURRENT file does not end with newline").in_file(path));
+        return Err(Error::corruption_at(
+            path,
+            contents.len() as u64,
+            "CURRENT file does not end with newline",
+        ));
     };
     let manifest = std::str::from_utf8(name).ok().and_then(|name| match parse_file_name(name) {
         Some((number, FileType::Manifest)) => Some((name.to_string(), number)),
@@ -45,6 +49,7 @@ pub fn read_current_file(fs: &dyn FileSystem, dir: &Path) -> Result<(String, u64
             shown.escape_ascii()
         ))
         .in_file(path)
+        .at_offset(0)
     })
 }
 
@@ -115,20 +120,22 @@ mod tests {
         fs.create_dir_all(dir).unwrap();
         let err = read_current_file(&fs, dir).unwrap_err();
         assert!(err.is_corruption() && message(err).contains("CURRENT file missing"));
-        let cases: [(&[u8], &str); 6] = [
-            (b"", "does not end with newline"),
-            (b"MANIFEST-000002", "does not end with newline"),
-            (b"\n", "not a MANIFEST file name"),
-            (b"000002.log\n", "not a MANIFEST file name"),
-            (b"../MANIFEST-000002\n", "not a MANIFEST file name"),
-            (b"MANIFEST-000002\n\n", "not a MANIFEST file name"),
+        // Each with the offset where the problem is: the end of the file for
+        // a missing newline, the start of the name for a bad name.
+        let cases: [(&[u8], &str, u64); 6] = [
+            (b"", "does not end with newline", 0),
+            (b"MANIFEST-000002", "does not end with newline", 15),
+            (b"\n", "not a MANIFEST file name", 0),
+            (b"000002.log\n", "not a MANIFEST file name", 0),
+            (b"../MANIFEST-000002\n", "not a MANIFEST file name", 0),
+            (b"MANIFEST-000002\n\n", "not a MANIFEST file name", 0),
         ];
-        for (contents, expected) in cases {
+        for (contents, expected, offset) in cases {
             write_file(&fs, &current_file_name(dir), contents, false).unwrap();
             let err = read_current_file(&fs, dir).unwrap_err();
             assert!(err.is_corruption(), "{err}");
             assert!(message(err.clone()).contains(expected), "{contents:?}: {err}");
-            assert!(message(err).contains("CURRENT"));
+            assert!(message(err).ends_with(&format!("(in db/CURRENT at offset {offset})")), "{contents:?}");
         }
     }
 }

@@ -41,6 +41,10 @@ pub enum DropReason {
     /// [`RecoveryMode::PointInTimeRecovery`]: everything after the first
     /// dropped region.
     IgnoredAfterCorruption,
+    /// A record with correct checksums and framing whose contents the
+    /// caller found malformed ([`LogReader::reject_record`]); the text says
+    /// what is wrong.
+    MalformedRecord(String),
 }
 
 impl fmt::Display for DropReason {
@@ -56,6 +60,7 @@ impl fmt::Display for DropReason {
             DropReason::IgnoredAfterCorruption => {
                 f.write_str("ignored after corruption (point-in-time recovery)")
             }
+            DropReason::MalformedRecord(problem) => write!(f, "malformed record: {problem}"),
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct LogReader {
     fragment_start: u64,
     scratch: Vec<u8>,
     last_record_offset: u64,
+    /// File offset just past the last fragment of the record last returned.
+    last_record_end: u64,
 
     dropped: Vec<DroppedRegion>,
     /// [`RecoveryMode::TolerateCorruptedTailRecords`]: the first region
@@ -208,6 +215,7 @@ impl LogReader {
             fragment_start: 0,
             scratch: Vec::new(),
             last_record_offset: 0,
+            last_record_end: 0,
             dropped: Vec::new(),
             tolerated: None,
             stopping: false,
@@ -229,6 +237,7 @@ impl LogReader {
         reader.block_start = offset;
         reader.fragment_start = offset;
         reader.last_record_offset = offset;
+        reader.last_record_end = offset;
         Ok(reader)
     }
 
@@ -303,6 +312,7 @@ impl LogReader {
                             if !self.stopping {
                                 record.extend_from_slice(&self.block[start..end]);
                                 self.last_record_offset = offset;
+                                self.last_record_end = fragment_end;
                                 return Ok(true);
                             }
                         }
@@ -323,6 +333,7 @@ impl LogReader {
                                 std::mem::swap(record, &mut self.scratch);
                                 self.in_fragment = false;
                                 self.last_record_offset = self.fragment_start;
+                                self.last_record_end = fragment_end;
                                 return Ok(true);
                             }
                         }
@@ -357,6 +368,43 @@ impl LogReader {
     /// File offset of the first header of the record last returned (0 before any).
     pub fn last_record_offset(&self) -> u64 {
         self.last_record_offset
+    }
+
+    /// Tells the reader that the record it last returned, though its
+    /// checksums and framing are correct, holds malformed contents
+    /// (`problem`, for example a write batch that fails
+    /// `WriteBatch::validate`). The record's bytes become a dropped region
+    /// ([`DropReason::MalformedRecord`]), reported and handled by the
+    /// recovery mode exactly as damage the reader found itself:
+    ///
+    /// - [`AbsoluteConsistency`](RecoveryMode::AbsoluteConsistency): returns
+    ///   `Error::Corruption` at the record's offset (and so does every later call);
+    /// - [`PointInTimeRecovery`](RecoveryMode::PointInTimeRecovery): the log
+    ///   ends before the record (what follows is reported as ignored);
+    /// - [`TolerateCorruptedTailRecords`](RecoveryMode::TolerateCorruptedTailRecords):
+    ///   fine if no valid record follows, an error when one does;
+    /// - [`SkipAnyCorruptedRecords`](RecoveryMode::SkipAnyCorruptedRecords):
+    ///   reading goes on with the next record.
+    ///
+    /// Call it at most once per record, before the next `read_record`.
+    pub fn reject_record(&mut self, problem: &Error) -> Result<()> {
+        if let Status::Failed(error) = &self.status {
+            return Err(error.clone());
+        }
+        let message = match problem {
+            Error::Corruption { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        let region = DroppedRegion {
+            offset: self.last_record_offset,
+            bytes: self.last_record_end.saturating_sub(self.last_record_offset),
+            reason: DropReason::MalformedRecord(message),
+        };
+        self.report(region)?;
+        if self.stopping {
+            self.stop_after_damage()?;
+        }
+        Ok(())
     }
 
     /// Where a fresh reader of the same file would start

@@ -19,7 +19,7 @@ use lsmkit_base::{Error, Result};
 
 use crate::log_reader::LogReader;
 use crate::recovery_mode::RecoveryMode;
-use crate::write_batch::{WriteBatch, WRITE_BATCH_HEADER_SIZE};
+use crate::write_batch::WriteBatch;
 
 /// The name of the subdirectory of a database directory that holds archived
 /// (obsolete but retained) logs. A log only ever moves from the directory
@@ -361,8 +361,10 @@ impl WalIterator {
             Err(e) => return Err(e),
         };
         while let Some(record) = reader.read_record()? {
-            if record.len() >= WRITE_BATCH_HEADER_SIZE {
-                return Ok(Some(WriteBatch::from_data(record)?.sequence()));
+            // A malformed batch is reported when the forward reader meets it.
+            let offset = reader.last_record_offset();
+            if let Ok(batch) = WriteBatch::from_log_record(record, reader.path(), offset) {
+                return Ok(Some(batch.sequence()));
             }
         }
         Ok(None)
@@ -445,7 +447,14 @@ impl WalIterator {
             if let Some(record) = read {
                 let offset = forward.reader.last_record_offset();
                 let path = forward.reader.path().to_path_buf();
-                let batch = WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(offset))?;
+                let batch = match WriteBatch::from_log_record(record, &path, offset) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        // Damage like any other, for the recovery mode.
+                        forward.reader.reject_record(&e)?;
+                        continue;
+                    }
+                };
                 let location = BatchLocation {
                     log_number: forward.log_number,
                     offset,
@@ -515,8 +524,7 @@ impl WalIterator {
             let record = reader.read_record()?.ok_or_else(|| {
                 Error::corruption_at(&path, location.offset, "a logged batch can no longer be read")
             })?;
-            let batch =
-                WriteBatch::from_data(record).map_err(|e| e.in_file(&path).at_offset(location.offset))?;
+            let batch = WriteBatch::from_log_record(record, &path, location.offset)?;
             if batch.sequence() != location.sequence || batch.count() != location.count {
                 return Err(Error::corruption_at(
                     &path,

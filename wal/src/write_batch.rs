@@ -9,12 +9,14 @@
 //! TTL frame of [`crate::ttl_value`]; the layout above is unchanged.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use lsmkit_base::coding::{
-    decode_fixed32, decode_fixed64, get_length_prefixed_slice, put_length_prefixed_slice,
+    decode_fixed32, decode_fixed64, get_length_prefixed_slice, get_varint32, put_length_prefixed_slice,
+    DecodeError,
 };
-use lsmkit_base::key::{SequenceNumber, ValueKind};
+use lsmkit_base::key::{SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER};
 use lsmkit_base::{Error, Result};
 
 use crate::ttl_value::{expire_at_after, put_length_prefixed_ttl_value, system_time_millis, TtlValue};
@@ -257,6 +259,110 @@ impl WriteBatch {
             found: 0,
             done: false,
         }
+    }
+
+    /// A batch read back from a log: the payload of the WAL record that
+    /// starts at file offset `offset` of the log `path`, checked in full by
+    /// [`validate`](Self::validate) before anything uses it. Every reader of
+    /// logged batches (recovery, repair, the WAL iterator, the CLI) goes
+    /// through here, so a record with a valid checksum but malformed
+    /// contents is always `Error::Corruption` naming `path` and `offset`,
+    /// never a panic further on.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use lsmkit_wal::WriteBatch;
+    ///
+    /// let mut batch = WriteBatch::new();
+    /// batch.set_sequence((1 << 56) - 1);
+    /// batch.put(b"k", b"v");
+    /// let path = Path::new("000003.log");
+    /// assert!(WriteBatch::from_log_record(batch.data().to_vec(), path, 0).is_ok());
+    /// batch.put(b"k2", b"v"); // its sequence would be 2^56, past the largest
+    /// let error = WriteBatch::from_log_record(batch.data().to_vec(), path, 96).unwrap_err();
+    /// assert!(error.is_corruption());
+    /// assert!(error.to_string().ends_with("(in 000003.log at offset 96)"), "{error}");
+    /// ```
+    pub fn from_log_record(record: Vec<u8>, path: &Path, offset: u64) -> Result<WriteBatch> {
+        let located = |error: Error| error.in_file(path).at_offset(offset);
+        let batch = WriteBatch::from_data(record).map_err(located)?;
+        batch.validate().map_err(located)?;
+        Ok(batch)
+    }
+
+    /// Checks the whole batch: every operation decodes (known kind byte,
+    /// complete length varints, lengths within the record), the number of
+    /// operations is the header's count with no bytes after the last one,
+    /// and every operation's sequence number (`sequence() + i`) is at most
+    /// 2^56 − 1, the largest an internal key can carry. The first problem
+    /// found is `Error::Corruption` (with no location; see
+    /// [`from_log_record`](Self::from_log_record)).
+    pub fn validate(&self) -> Result<()> {
+        let declared = self.count();
+        let sequence = self.sequence();
+        if declared > 0 {
+            let last = sequence.checked_add(u64::from(declared) - 1);
+            if last.is_none_or(|last| last > MAX_SEQUENCE_NUMBER) {
+                return Err(Error::corruption(format!(
+                    "WriteBatch sequence range {sequence} + {declared} operations runs past \
+                     the largest sequence number {MAX_SEQUENCE_NUMBER}"
+                )));
+            }
+        } else if sequence > MAX_SEQUENCE_NUMBER + 1 {
+            // An empty batch takes no number; the one it would give next
+            // must still be representable (at most 2^56).
+            return Err(Error::corruption(format!(
+                "empty WriteBatch with sequence {sequence}, past the largest sequence number {MAX_SEQUENCE_NUMBER}"
+            )));
+        }
+        let record = &self.rep[..];
+        let mut input = &record[WRITE_BATCH_HEADER_SIZE..];
+        let mut found: u32 = 0;
+        while let Some((&tag, rest)) = input.split_first() {
+            let at = record.len() - input.len();
+            if found == declared {
+                return Err(Error::corruption(format!(
+                    "WriteBatch has {} trailing bytes at byte {at}, after the {declared} operations its header declares",
+                    input.len()
+                )));
+            }
+            let kind = ValueKind::from_byte(tag).ok_or_else(|| {
+                Error::corruption(format!("unknown WriteBatch tag {tag} in operation {found} at byte {at}"))
+            })?;
+            input = rest;
+            let fields: &[&str] = match kind {
+                ValueKind::Value => &["key", "value"],
+                ValueKind::Deletion => &["key"],
+            };
+            for field in fields {
+                let field_at = record.len() - input.len();
+                let mut after_length = input;
+                let problem = match get_varint32(&mut after_length) {
+                    Err(DecodeError::Truncated) => Some("truncated length varint"),
+                    Err(DecodeError::Overlong) => Some("overlong length varint"),
+                    Ok(len) if (len as usize) > after_length.len() => {
+                        Some("length past the end of the record")
+                    }
+                    Ok(len) => {
+                        input = &after_length[len as usize..];
+                        None
+                    }
+                };
+                if let Some(problem) = problem {
+                    return Err(Error::corruption(format!(
+                        "bad WriteBatch {}: {problem} of the {field} in operation {found} at byte {field_at}",
+                        if kind == ValueKind::Value { "Put" } else { "Delete" }
+                    )));
+                }
+            }
+            found += 1;
+        }
+        if found != declared {
+            return Err(Error::corruption(format!(
+                "WriteBatch has wrong count: the header declares {declared} operations, the record holds {found}"
+            )));
+        }
+        Ok(())
     }
 }
 

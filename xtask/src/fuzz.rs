@@ -75,11 +75,29 @@ fn parse_libfuzzer_output(output: &str) -> (Option<u64>, Option<u64>) {
     (executions, coverage)
 }
 
+/// The committed seed corpus of `target`, if it has one: the folder
+/// `tests/fuzz_regressions/<target>_inputs` of its crate, which the crate's
+/// tests also replay (so CI runs every seed).
+fn seed_corpus(crate_dir: &Path, target: &str) -> Option<PathBuf> {
+    let dir = crate_dir.join("tests/fuzz_regressions").join(format!("{target}_inputs"));
+    dir.is_dir().then_some(dir)
+}
+
 fn run_target(krate: &str, fuzz_dir: &Path, target: &str, seconds: u64) -> Result<TargetReport, String> {
     eprintln!("xtask: fuzzing {krate}/{target} for {seconds} s");
+    let crate_dir = fuzz_dir.parent().unwrap_or(fuzz_dir);
+    let mut args = vec!["+nightly".to_string(), "fuzz".into(), "run".into(), target.into()];
+    if let Some(seeds) = seed_corpus(crate_dir, target) {
+        // New inputs go to the (ignored) working corpus; the seeds are read only.
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+        args.push(corpus.display().to_string());
+        args.push(seeds.display().to_string());
+    }
+    args.extend(["--".to_string(), format!("-max_total_time={seconds}")]);
     let output = Command::new("cargo")
-        .current_dir(fuzz_dir.parent().unwrap_or(fuzz_dir))
-        .args(["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={seconds}")])
+        .current_dir(crate_dir)
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()

@@ -71,7 +71,7 @@ fn dump_log(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult<u
             LogItem::Record { offset, data } => match WriteBatch::from_data(data) {
                 Err(e) => {
                     problems += 1;
-                    writeln!(out, "--- offset {offset}; {e}")?;
+                    writeln!(out, "--- offset {offset}; {}", e.in_file(path).at_offset(offset))?;
                 }
                 Ok(batch) => {
                     writeln!(
@@ -80,25 +80,21 @@ fn dump_log(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult<u
                         batch.sequence(),
                         batch.count()
                     )?;
-                    for (sequence, op) in (batch.sequence()..).zip(batch.ops()) {
-                        match op {
-                            Ok(op) => {
-                                write!(
-                                    out,
-                                    "  {sequence} {} {}",
-                                    kind_name(op.kind),
-                                    format.show_key(op.key)
-                                )?;
-                                if op.kind == lsmkit_base::key::ValueKind::Value {
-                                    write!(out, " => {}", format.show_value(op.value))?;
-                                }
-                                writeln!(out)?;
-                            }
-                            Err(e) => {
-                                problems += 1;
-                                writeln!(out, "  {e}")?;
-                            }
+                    // The operations that decode are shown even when the
+                    // batch as a whole is malformed; the problem follows them.
+                    for (i, op) in batch.ops().enumerate() {
+                        let Ok(op) = op else { break };
+                        let sequence = batch.sequence().checked_add(i as u64);
+                        let sequence = sequence.map_or_else(|| "?".to_string(), |s| s.to_string());
+                        write!(out, "  {sequence} {} {}", kind_name(op.kind), format.show_key(op.key))?;
+                        if op.kind == lsmkit_base::key::ValueKind::Value {
+                            write!(out, " => {}", format.show_value(op.value))?;
                         }
+                        writeln!(out)?;
+                    }
+                    if let Err(e) = batch.validate() {
+                        problems += 1;
+                        writeln!(out, "  {}", e.in_file(path).at_offset(offset))?;
                     }
                 }
             },
