@@ -131,11 +131,13 @@ impl Memtable {
                 node_overhead::<ComparatorKey>(),
             ),
         };
-        // A chunk stays allocated whether or not this entry went in.
-        self.shared.memory_usage.add(allocated);
+        // A chunk stays allocated whether or not this entry went in. One
+        // atomic add per counter: these run on every write.
         if inserted {
-            self.shared.memory_usage.add(overhead);
+            self.shared.memory_usage.add(allocated + overhead);
             self.shared.write_buffer_charge.add(leveldb_entry_charge(internal_key_len, value.len()));
+        } else if allocated > 0 {
+            self.shared.memory_usage.add(allocated);
         }
     }
 
