@@ -249,3 +249,29 @@ fn updates_since_reports_a_malformed_batch_with_its_location() {
         other => panic!("expected a corruption, got {other}"),
     }
 }
+
+#[test]
+fn paranoid_checks_treat_a_malformed_batch_as_tail_damage() {
+    let paranoid =
+        |fs: &Arc<MemFs>| Options { paranoid_checks: true, ..options(fs, RecoveryMode::default()) };
+    let bad = batch(MAX_SEQUENCE_NUMBER, &[b"p", b"q"]);
+
+    // At the end of the log: dropped, the rest of the log recovered.
+    let fs = database_with_one_key();
+    append_records(&fs, &[&batch(4, &[b"before"]), &bad]);
+    let db = Db::open(DIR, paranoid(&fs)).unwrap();
+    assert_eq!(keys(&db), [b"a".to_vec(), b"before".to_vec()]);
+    drop(db);
+
+    // Followed by a valid record: records were lost from the middle.
+    let fs = database_with_one_key();
+    let (path, offset) = append_records(&fs, &[&bad, &batch(4, &[b"after"])]);
+    match Db::open(DIR, paranoid(&fs)) {
+        Ok(_) => panic!("the open succeeded"),
+        Err(Error::Corruption { file, offset: at, message }) => {
+            assert!(message.contains("valid records follow"), "{message}");
+            assert_eq!((file.as_deref(), at), (Some(path.as_path()), Some(offset)));
+        }
+        Err(other) => panic!("expected a corruption, got {other}"),
+    }
+}
