@@ -31,6 +31,18 @@ pub(crate) fn read_block(
     handle: BlockHandle,
     verify_checksum: bool,
 ) -> Result<BlockContents> {
+    read_block_via(blocks_end, handle, verify_checksum, |offset, len| file.read_at(offset, len))
+}
+
+/// [`read_block`] with the block's bytes (`len` bytes at `offset`, trailer
+/// included) fetched by `read` (a readahead buffer, say). A stored
+/// uncompressed block is a view of what `read` returned.
+pub(crate) fn read_block_via(
+    blocks_end: u64,
+    handle: BlockHandle,
+    verify_checksum: bool,
+    read: impl FnOnce(u64, usize) -> Result<Bytes>,
+) -> Result<BlockContents> {
     let end = handle.offset.checked_add(handle.size).and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64));
     let (Some(end), Ok(size)) = (end, usize::try_from(handle.size)) else {
         return Err(Error::corruption(format!("block handle out of range: {handle:?}")));
@@ -41,7 +53,7 @@ pub(crate) fn read_block(
             handle.offset, handle.size
         )));
     }
-    let bytes = file.read_at(handle.offset, size + BLOCK_TRAILER_LEN)?;
+    let bytes = read(handle.offset, size + BLOCK_TRAILER_LEN)?;
     if bytes.len() != size + BLOCK_TRAILER_LEN {
         return Err(Error::corruption(format!(
             "truncated block read: wanted {} bytes, got {}",

@@ -64,6 +64,7 @@ mod filter_block;
 mod internal_key_filter_policy;
 mod options;
 mod properties;
+mod readahead;
 mod table;
 mod table_builder;
 mod table_cache;

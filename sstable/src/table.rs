@@ -17,10 +17,11 @@ use lsmkit_base::{Error, Result};
 
 use crate::block::{Block, BlockIter};
 use crate::block_handle::{BlockHandle, Footer, FOOTER_LEN};
-use crate::block_read::read_block;
+use crate::block_read::{read_block, read_block_via};
 use crate::filter_block::FilterBlockReader;
 use crate::options::{ReadOptions, TableOptions};
 use crate::properties::{TableProperties, PROPERTIES_BLOCK_NAME};
+use crate::readahead::Readahead;
 use crate::table_iterator::TableIterator;
 
 /// An open, immutable table. Share it as `Arc<Table>`; every method takes
@@ -186,16 +187,46 @@ impl Table {
     /// Checksums are verified when `read_options.verify_checksums` or the
     /// table's `paranoid_checks` asks.
     pub fn read_data_block(&self, read_options: &ReadOptions, handle: BlockHandle) -> Result<Block> {
+        self.read_data_block_with(read_options, handle, None)
+    }
+
+    /// [`read_data_block`](Self::read_data_block) for an iterator: a block
+    /// missing from the cache is read through `readahead` (positional reads
+    /// only; a mapped file is read in place anyway).
+    pub(crate) fn read_data_block_with(
+        &self,
+        read_options: &ReadOptions,
+        handle: BlockHandle,
+        readahead: Option<&mut Readahead>,
+    ) -> Result<Block> {
         let cache = self.options.block_cache.as_ref();
         if let Some(block) = cache.and_then(|cache| cache.get(self.cache_id, handle.offset)) {
             return Ok(block);
         }
         let verify = read_options.verify_checksums || self.options.paranoid_checks;
-        let contents = read_block(self.file.as_ref(), self.blocks_end(), handle, verify)
-            .map_err(|e| self.locate(e, handle.offset))?;
+        let blocks_end = self.blocks_end();
+        let positional = self.options.read_mode == ReadMode::Positional;
+        let contents = match readahead {
+            Some(readahead) if positional => {
+                let file = self.file.as_ref();
+                read_block_via(blocks_end, handle, verify, |offset, len| {
+                    readahead.read(file, blocks_end, offset, len)
+                })
+                .map(|mut contents| {
+                    if !contents.was_compressed {
+                        // A view of the readahead buffer would keep all of it
+                        // alive for as long as the block is cached.
+                        contents.data = Bytes::copy_from_slice(&contents.data);
+                    }
+                    contents
+                })
+            }
+            _ => read_block(self.file.as_ref(), blocks_end, handle, verify),
+        }
+        .map_err(|e| self.locate(e, handle.offset))?;
         // A block that is a view of a memory mapping costs nothing to re-read
         // and is not cached (as in LevelDB).
-        let owns_memory = contents.was_compressed || self.options.read_mode == ReadMode::Positional;
+        let owns_memory = contents.was_compressed || positional;
         let block = Block::new(contents.data).map_err(|e| self.locate(e, handle.offset))?;
         if let Some(cache) = cache {
             if owns_memory && read_options.fill_cache {

@@ -16,6 +16,7 @@ use lsmkit_base::{Error, Result};
 use crate::block::BlockIter;
 use crate::block_handle::BlockHandle;
 use crate::options::ReadOptions;
+use crate::readahead::Readahead;
 use crate::table::Table;
 
 /// An iterator over all entries of a [`Table`], keeping the table open.
@@ -26,12 +27,14 @@ pub struct TableIterator {
     /// The current data block's handle and iterator.
     data: Option<(BlockHandle, BlockIter)>,
     error: Option<Error>,
+    /// Larger reads for blocks read one after the other (scans).
+    readahead: Readahead,
 }
 
 impl TableIterator {
     pub(crate) fn new(table: Arc<Table>, read_options: ReadOptions) -> TableIterator {
         let index = table.index_iter();
-        TableIterator { table, read_options, index, data: None, error: None }
+        TableIterator { table, read_options, index, data: None, error: None, readahead: Readahead::default() }
     }
 
     /// The table being iterated.
@@ -86,7 +89,7 @@ impl TableIterator {
         if matches!(&self.data, Some((current, _)) if *current == handle) {
             return true;
         }
-        match self.table.read_data_block(&self.read_options, handle) {
+        match self.table.read_data_block_with(&self.read_options, handle, Some(&mut self.readahead)) {
             Ok(block) => {
                 self.data = Some((handle, block.iter_inline(self.table.inline_comparator())));
                 true
