@@ -7,6 +7,7 @@
 //! - [`filename`]: the names of the files in a database directory (FORMAT.md §10.4);
 //! - [`fs`]: the file-system trait with real, in-memory and fault-injecting implementations;
 //! - [`iterator`] and [`merging_iterator`]: the internal iterator contract and the n-way merge;
+//! - [`os`]: the open-file limit and background-thread priority;
 //! - [`Error`]: the one error type, with file and offset for corruption.
 //!
 //! ```
@@ -35,5 +36,6 @@ pub mod fs;
 pub mod iterator;
 pub mod key;
 pub mod merging_iterator;
+pub mod os;
 
 pub use error::{Error, Result};

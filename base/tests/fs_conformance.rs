@@ -1,6 +1,8 @@
 //! One behaviour for every `FileSystem`: the same round trips run against
 //! `StdFs` (in a temporary directory), `MemFs`, and `FaultFs` over each.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,6 +3,8 @@
 //! bytes, and the preallocated zeros synced after them), over a
 //! `MemFs` and over a `StdFs` in a temporary directory.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! whole number of chunks and everything after the written bytes is zero;
 //! after close it holds exactly the bytes a buffered writer would have written.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::path::Path;
 
 use lsmkit_base::fs::{FileSystem, StdFs, WriteMode};

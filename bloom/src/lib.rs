@@ -31,6 +31,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod blocked_bloom;
 mod leveldb_bloom;
 mod leveldb_hash;

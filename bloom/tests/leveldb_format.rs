@@ -2,6 +2,8 @@
 //! FORMAT.md §8 (hash, single-key filter) and §6.10 (a whole filter block of
 //! a table LevelDB wrote).
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod support {
     pub mod filter_block;
 }

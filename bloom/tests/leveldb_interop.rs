@@ -7,6 +7,8 @@
 //!
 //! These tests fail, not skip, when plyvel is missing.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod support {
     pub mod filter_block;
     pub mod table;

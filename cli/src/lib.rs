@@ -32,6 +32,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod byte_format;
 pub mod check_log;

@@ -1,6 +1,8 @@
 //! The `lsmkit` binary: runs [`lsmkit_cli::run`] on the process's arguments
 //! with buffered stdout and exits with the code it returns.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -3,6 +3,8 @@
 //! `lsmkit: …` line on stderr and the documented exit code (1 for a failed
 //! command, 2 for a bad command line), never a panic or a backtrace.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! it is missing): read-only inspection leaves the directory untouched,
 //! reads agree with LevelDB, and LevelDB reads what the CLI writes.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::BTreeMap;

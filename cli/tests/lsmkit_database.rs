@@ -3,6 +3,8 @@
 //! while the binary reads its files — and LevelDB 1.23 (python3-plyvel)
 //! reading the result.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::BTreeMap;

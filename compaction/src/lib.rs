@@ -65,6 +65,8 @@
 //! # Ok::<(), lsmkit_base::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod compaction;
 pub mod compaction_filter;
 pub mod compaction_job;

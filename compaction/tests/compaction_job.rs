@@ -2,6 +2,8 @@
 //! the drop rules at and above the base level, the filter, determinism,
 //! and cleanup when something fails.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -6,6 +6,8 @@
 //! change as the compaction filter asked. Every output must be a valid table
 //! and levels ≥ 1 must not overlap.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

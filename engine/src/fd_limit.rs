@@ -1,6 +1,7 @@
 //! The process's open-file limit, used to bound the table cache so that a
 //! low `ulimit -n` does not make reads fail with "too many open files"
-//! (RocksDB caps `max_open_files` the same way).
+//! (RocksDB caps `max_open_files` the same way). The limit is read by
+//! `lsmkit_base::os`.
 
 /// Descriptors kept free for the WAL, the MANIFEST, the LOCK, compaction
 /// outputs and whatever else the process has open.
@@ -9,14 +10,10 @@ const RESERVED_DESCRIPTORS: u64 = 20;
 /// The most tables the cache may keep open: `wanted`, lowered to fit the
 /// soft `RLIMIT_NOFILE` minus a reserve (at least 8).
 pub(crate) fn table_cache_capacity(wanted: usize) -> usize {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one `rlimit` into the valid, exclusively
-    // borrowed struct passed to it and reads nothing else.
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if status != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+    let Some(limit) = lsmkit_base::os::open_file_limit() else {
         return wanted;
-    }
-    let fits = limit.rlim_cur.saturating_sub(RESERVED_DESCRIPTORS).max(8);
+    };
+    let fits = limit.saturating_sub(RESERVED_DESCRIPTORS).max(8);
     wanted.min(usize::try_from(fits).unwrap_or(usize::MAX))
 }
 

@@ -4,6 +4,8 @@
 //! run at once; the thread count is checked in `background_threads.rs`,
 //! alone in its process).
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! waiting for a flush, with tables copied instead of linked, and with an
 //! mmap WAL whose file is longer than what was written.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::BTreeMap;

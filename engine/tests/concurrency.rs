@@ -17,6 +17,8 @@
 //! range, racing with the others. At the end every key is checked, before
 //! and after a reopen.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -31,6 +31,8 @@
 //! offset that differs per file). `LSMKIT_CORRUPTION_SWEEP=full` (which
 //! `cargo xtask corrupt` sets) sweeps every byte and every length.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 mod sweep_common;
 

@@ -17,6 +17,8 @@
 //! write in a new WAL while the previous memtable is not flushed yet, and a
 //! MANIFEST write failing while a flush installs its table.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::io::ErrorKind;

@@ -21,6 +21,8 @@
 //! in about 12 s (debug build, 2 cores). `LSMKIT_FAULT_SWEEP_STRIDE=N` runs
 //! only every N-th operation index, for a quicker look.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 mod sweep_common;
 

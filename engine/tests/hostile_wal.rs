@@ -5,6 +5,8 @@
 //! says, and never panics. One test per kind of malformed batch, then one
 //! per reader of logged batches.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -23,6 +23,8 @@
 //! deleted and never-written keys. These tests fail, never skip, when plyvel
 //! is missing.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::collections::BTreeSet;

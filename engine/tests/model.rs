@@ -13,6 +13,8 @@
 //! reads cross table boundaries — and checks it against the same kind of
 //! model.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::ops::Bound;

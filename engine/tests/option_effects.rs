@@ -45,6 +45,8 @@
 //! | `WriteOptions::disable_wal` | `crash.rs`: `unlogged_writes_survive_a_crash_after_a_completed_flush`; `updates_since.rs`: `disable_wal_writes_are_a_gap` |
 //! | `FlushOptions::wait`        | `flush_wait_decides_whether_flush_returns_before_the_table_is_installed` |
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::cmp::Ordering;

@@ -6,6 +6,8 @@
 //! `enable_ttl` from opening a database that uses the extension
 //! (`docs/format-extensions.md`, "Entry expiry (TTL)").
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::cmp::Ordering as KeyOrdering;

@@ -4,6 +4,8 @@
 //! deleted); gap errors after `disable_wal` writes and once logs are gone;
 //! the archive's size limit and its life across reopens.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::path::Path;

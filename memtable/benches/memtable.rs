@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
@@ -415,7 +415,13 @@ fn print_summary() {
     }
 }
 
-criterion_group!(benches, bench_inserts, bench_reads);
+/// Runs every benchmark of this file (what `criterion_group!` defines,
+/// written out so that it can be documented).
+fn benches() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_inserts(&mut criterion);
+    bench_reads(&mut criterion);
+}
 
 fn main() {
     benches();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{black_box, criterion_main, BatchSize, Criterion, Throughput};
 use lsmkit_base::comparator::BytewiseComparator;
 use lsmkit_base::fs::{FileSystem, ReadMode, StdFs, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
@@ -51,12 +51,12 @@ fn options(compression: Compression) -> TableOptions {
 }
 
 fn build(fs: &StdFs, path: &Path, options: &TableOptions, entries: &[(Vec<u8>, Vec<u8>)]) -> u64 {
-    let file = fs.create_writable(path, WriteMode::Buffered).unwrap();
+    let file = fs.create_writable(path, WriteMode::Buffered).expect("create table file");
     let mut builder = TableBuilder::new(options.clone(), file);
     for (key, value) in entries {
-        builder.add(key, value).unwrap();
+        builder.add(key, value).expect("add entry");
     }
-    builder.finish(false).unwrap().file_size
+    builder.finish(false).expect("finish table").file_size
 }
 
 fn raw_bytes(entries: &[(Vec<u8>, Vec<u8>)]) -> u64 {
@@ -70,7 +70,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let entries = entries();
     let fs = StdFs::new();
     let mut paths = Vec::new();
@@ -97,7 +97,7 @@ fn mode_name(mode: ReadMode) -> &'static str {
 }
 
 fn bench_build(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let entries = entries();
     let fs = StdFs::new();
     let mut group = c.benchmark_group("build");
@@ -115,7 +115,7 @@ fn bench_build(c: &mut Criterion) {
 
 fn open(path: &Path, compression: Compression, mode: ReadMode, cache: Option<Arc<BlockCache>>) -> Arc<Table> {
     let options = TableOptions { read_mode: mode, block_cache: cache, ..options(compression) };
-    Arc::new(Table::open_path(&StdFs::new(), path, options).unwrap())
+    Arc::new(Table::open_path(&StdFs::new(), path, options).expect("open table"))
 }
 
 fn bench_get(c: &mut Criterion) {
@@ -138,7 +138,7 @@ fn bench_get(c: &mut Criterion) {
             let cache = Arc::new(BlockCache::new(64 << 20));
             let table = open(path, *compression, mode, Some(cache));
             for key in &lookups {
-                table.get(&ReadOptions::default(), key).unwrap();
+                table.get(&ReadOptions::default(), key).expect("get");
             }
             let mut i = 0;
             group.bench_function(
@@ -146,7 +146,7 @@ fn bench_get(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         i = (i + 1) % lookups.len();
-                        black_box(table.get(&ReadOptions::default(), &lookups[i]).unwrap())
+                        black_box(table.get(&ReadOptions::default(), &lookups[i]).expect("get"))
                     })
                 },
             );
@@ -157,7 +157,7 @@ fn bench_get(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         i = (i + 1) % lookups.len();
-                        black_box(table.get(&ReadOptions::default(), &lookups[i]).unwrap())
+                        black_box(table.get(&ReadOptions::default(), &lookups[i]).expect("get"))
                     })
                 },
             );
@@ -167,7 +167,7 @@ fn bench_get(c: &mut Criterion) {
     let table = open(&fx.paths[0].1, Compression::None, ReadMode::Positional, None);
     let absent = make_internal_key(b"absent-user-key!", MAX_SEQUENCE_NUMBER, ValueKind::Value);
     group.bench_function("absent-key", |b| {
-        b.iter(|| black_box(table.get(&ReadOptions::default(), &absent).unwrap()))
+        b.iter(|| black_box(table.get(&ReadOptions::default(), &absent).expect("get")))
     });
     group.finish();
 }
@@ -202,5 +202,12 @@ fn bench_scan(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_build, bench_get, bench_scan);
+/// Runs every benchmark of this file (what `criterion_group!` defines,
+/// written out so that it can be documented).
+fn benches() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_build(&mut criterion);
+    bench_get(&mut criterion);
+    bench_scan(&mut criterion);
+}
 criterion_main!(benches);

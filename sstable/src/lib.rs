@@ -53,6 +53,8 @@
 //! # Ok::<(), lsmkit_base::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod block;
 mod block_builder;
 mod block_cache;

@@ -3,6 +3,8 @@
 //! filter on/off, with or without a block cache) read back exactly: `get`,
 //! full scans both ways and random seeks with steps, compared to a BTreeMap.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::path::Path;

@@ -51,6 +51,8 @@
 //! # Ok::<(), lsmkit_base::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod compact_pointers;
 pub mod config;
 pub mod current_file;

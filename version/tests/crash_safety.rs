@@ -11,6 +11,8 @@
 //! failure without a crash, a retry on the same VersionSet must succeed and
 //! be durable.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;

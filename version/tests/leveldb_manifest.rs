@@ -10,6 +10,8 @@
 //!    switch CURRENT; LevelDB opens the result with `paranoid_checks` and
 //!    reads exactly the same contents as from an untouched copy.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

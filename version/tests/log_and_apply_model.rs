@@ -6,6 +6,8 @@
 //! step and must never delete a file some live Version or the live MANIFEST
 //! needs.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;

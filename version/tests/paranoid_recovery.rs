@@ -11,6 +11,8 @@
 //! number on and then delete the older WAL, compactions delete their inputs
 //! after their edit is durable.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,6 +7,8 @@
 //! other version-set calls (file numbers, last sequence) going on while an
 //! edit is out.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;

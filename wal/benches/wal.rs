@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_main, BatchSize, Criterion, Throughput};
 use lsmkit_base::fs::{FileSystem, StdFs};
 use lsmkit_wal::{LogReader, RecoveryMode, SyncPolicy, WalIoMode, WalOptions, WalWriter};
 
@@ -79,5 +79,11 @@ fn bench_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_append, bench_read);
+/// Runs every benchmark of this file (what `criterion_group!` defines,
+/// written out so that it can be documented).
+fn benches() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_append(&mut criterion);
+    bench_read(&mut criterion);
+}
 criterion_main!(benches);

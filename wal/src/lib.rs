@@ -42,6 +42,8 @@
 //! # Ok::<(), lsmkit_base::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod log_format;
 pub mod log_reader;
 pub mod log_writer;

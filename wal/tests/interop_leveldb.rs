@@ -4,6 +4,8 @@
 //! `LogWriter` wrote, also when a crash left a `WalWriter`'s preallocated
 //! zero tail behind it. These tests fail (they do not skip) when plyvel is missing.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

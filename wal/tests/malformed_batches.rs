@@ -3,6 +3,8 @@
 //! `WriteBatch::from_log_record` locates it, and `LogReader::reject_record`
 //! hands the record to the recovery mode like any other damage.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::path::Path;
 
 use lsmkit_base::fs::{FileSystem, MemFs, WriteMode};

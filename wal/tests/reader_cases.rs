@@ -2,6 +2,8 @@
 //! physical record, read with LevelDB's behaviour (`SkipAnyCorruptedRecords`)
 //! and, where the modes differ, with the others.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use lsmkit_wal::log_format::{encode_header, record_checksum, RecordType, BLOCK_SIZE, HEADER_SIZE};

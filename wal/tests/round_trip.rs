@@ -3,6 +3,8 @@
 //! leftover at the end of a block, and tail following of a file that grows
 //! while it is read.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! that never sync (or sync big amounts) do not preallocate, and a power cut
 //! (`FaultFs::crash`) keeps every synced record and reports nothing.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::path::Path;

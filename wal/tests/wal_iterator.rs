@@ -1,6 +1,8 @@
 //! WalIterator: starting points, both directions, whole batches, gaps and
 //! tail following, against a Vec model of the operations written.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,6 +3,8 @@
 //! mmap zero tail read as the end of the log, and tail following of a log
 //! being written in either mode.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 mod common;
 
 use std::io;

@@ -1,6 +1,8 @@
 //! `WriteBatch` (FORMAT.md §4): building, appending, decoding through the
 //! handler and the operation iterator, and every decode error §4 lists.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use lsmkit_base::key::ValueKind;
 use lsmkit_base::Error;
 use lsmkit_wal::{BatchOp, WriteBatch, WriteBatchHandler, WRITE_BATCH_HEADER_SIZE};

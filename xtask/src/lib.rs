@@ -18,4 +18,6 @@
 //! # let _ = Step::Flush { through: 0 };
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod crash;

@@ -5,6 +5,8 @@
 //! a kill can land in recovery) and waits. It exits if its stdin closes, so
 //! it never outlives a harness that died.
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
