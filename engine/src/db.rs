@@ -508,13 +508,14 @@ impl Db {
                     make_internal_key(start, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
                 let end_key = make_internal_key(end, lsmkit_base::key::MAX_SEQUENCE_NUMBER, ValueKind::Value);
                 let offset = |key: &[u8]| -> u64 {
-                    let mut total = 0;
+                    // Sizes come from the MANIFEST: saturate rather than overflow.
+                    let mut total: u64 = 0;
                     for level in 0..NUM_LEVELS {
                         for file in version.files(level) {
                             if shared.icmp.compare_internal_keys(&file.largest, key)
                                 != std::cmp::Ordering::Greater
                             {
-                                total += file.file_size;
+                                total = total.saturating_add(file.file_size);
                             } else if shared.icmp.compare_internal_keys(&file.smallest, key)
                                 == std::cmp::Ordering::Greater
                             {
@@ -524,7 +525,7 @@ impl Db {
                             } else if let Ok(table) =
                                 shared.table_cache.find_table(file.number, file.file_size)
                             {
-                                total += table.approximate_offset_of(key);
+                                total = total.saturating_add(table.approximate_offset_of(key));
                             }
                         }
                     }

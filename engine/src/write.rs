@@ -17,7 +17,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lsmkit_base::filename::log_file_name;
-use lsmkit_base::key::SequenceNumber;
+use lsmkit_base::key::{SequenceNumber, MAX_SEQUENCE_NUMBER};
 use lsmkit_base::{Error, Result};
 use lsmkit_memtable::Memtable;
 use lsmkit_wal::{SyncPolicy, WalOptions, WalWriter, WriteBatch, WRITE_BATCH_HEADER_SIZE};
@@ -195,6 +195,16 @@ impl DbShared {
             state.writers.pop_front();
             return Err(Error::InvalidArgument("the write queue's front holds no batch".into()));
         };
+        if group.last_sequence > MAX_SEQUENCE_NUMBER {
+            // Every sequence number is used (a log replayed from elsewhere
+            // may have reached the end): nothing more can be numbered.
+            let result = Err(Error::InvalidArgument(format!(
+                "sequence numbers are exhausted: the last one used is {}, the largest is {MAX_SEQUENCE_NUMBER}",
+                group.first_sequence - 1
+            )));
+            state.writers.finish_group(group.len, &result);
+            return result;
+        }
         let (logged, mut state) = self.log_group(state, &group);
         let leader_insert = match logged {
             Ok(leader_insert) => leader_insert,
@@ -260,13 +270,13 @@ impl DbShared {
             user_bytes += batch.approximate_size().saturating_sub(WRITE_BATCH_HEADER_SIZE);
             len += 1;
         }
-        let first_sequence = state.versions.last_sequence() + 1;
+        let first_sequence = state.versions.last_sequence().saturating_add(1);
         Some(WriteGroup {
             len,
             sync,
             disable_wal,
             first_sequence,
-            last_sequence: first_sequence + count - 1,
+            last_sequence: first_sequence.saturating_add(count) - 1,
             user_bytes,
             // Small groups are inserted by the leader alone, as LevelDB
             // does: waking every member to insert a few hundred bytes costs

@@ -147,6 +147,14 @@ fn the_largest_sequence_itself_is_accepted() {
     append_records(&fs, &[&batch(MAX_SEQUENCE_NUMBER - 1, &[b"p", b"q"])]);
     let db = Db::open(DIR, options(&fs, RecoveryMode::AbsoluteConsistency)).unwrap();
     assert_eq!(keys(&db), [b"a".to_vec(), b"p".to_vec(), b"q".to_vec()]);
+    // Every sequence number is used: a write is refused, not a panic, and
+    // the database stays readable.
+    let error = db.put(b"r", b"1").unwrap_err();
+    assert!(matches!(&error, Error::InvalidArgument(m) if m.contains("exhausted")), "{error}");
+    let mut batch = lsmkit::WriteBatch::new();
+    batch.delete(b"a");
+    assert!(db.write(lsmkit::WriteOptions::default(), batch).is_err());
+    assert_eq!(keys(&db), [b"a".to_vec(), b"p".to_vec(), b"q".to_vec()]);
 }
 
 #[test]
