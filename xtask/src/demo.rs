@@ -1,7 +1,9 @@
-//! `cargo xtask demo`: the main job of step 1. Writes a WAL of thousands of
-//! batches (rolling to a new log file every 4 MiB) in a temporary directory,
-//! reads every operation back through the `WalIterator`, checks each one
-//! against what was written, and prints what it did and how fast.
+//! The second half of `cargo xtask demo` (the first is the engine run of
+//! `db_bench.rs`): the WAL demo. Writes a WAL of thousands of batches
+//! (rolling to a new log file every 4 MiB) in a temporary directory with
+//! the `WalWriter`, buffered or mmap, reads every operation back through
+//! the `WalIterator`, checks each one against what was written, and prints
+//! what it did and how fast.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -51,7 +51,7 @@ enum Task {
     },
     /// LevelDB's db_bench workloads against lsmkit and peer engines.
     Bench(bench::flags::BenchFlags),
-    /// Run the fuzz targets of a crate (wal, memtable, bloom, sstable) or of all.
+    /// Run the fuzz targets of a crate (wal, memtable, bloom, sstable, version, engine) or of all.
     Fuzz {
         /// Crate directory name, or `all`.
         krate: String,
