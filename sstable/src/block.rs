@@ -7,6 +7,17 @@
 //! against the entry region before it is used, and a malformed entry makes
 //! the iterator invalid with a `Corruption` status. Nothing here panics or
 //! reads out of bounds, whatever the bytes.
+//!
+//! ```text
+//!  0                                    restart_offset          len-4   len
+//!  +------------------------------------+-----------------------+-------+
+//!  | entries (prefix-compressed keys)   | fixed32 × num_restarts| count |
+//!  +------------------------------------+-----------------------+-------+
+//!    entry: shared | non_shared | value_len (varint32 each) | key suffix | value
+//!
+//!  restart_offset = len − 4 − 4 × count; every restart offset and every entry
+//!  must lie in [0, restart_offset); a restart entry has shared = 0.
+//! ```
 
 use std::cmp::Ordering;
 use std::sync::Arc;

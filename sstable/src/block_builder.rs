@@ -1,6 +1,20 @@
 //! Builds one block in the format of FORMAT.md §6.5: prefix-compressed
 //! entries, a restart point every `restart_interval` entries, then the
 //! restart array and its length.
+//!
+//! ```text
+//! +---------+---------+-----+-----------+-------------------+----------+
+//! | entry 0 | entry 1 | ... | entry n-1 | restarts: fixed32 | count:   |
+//! |         |         |     |           | × count           | fixed32  |
+//! +---------+---------+-----+-----------+-------------------+----------+
+//!
+//! entry = varint32 shared | varint32 non_shared | varint32 value_len
+//!         | key[shared..] (non_shared bytes) | value (value_len bytes)
+//!
+//! Entries 0, R, 2R, … (R = restart_interval) are restart points: shared = 0,
+//! and their offsets form the restart array. "apple"=1 then "apply"=2, R = 16:
+//!   00 05 01 'apple' '1' | 04 01 01 'y' '2' | 00 00 00 00 | 01 00 00 00
+//! ```
 
 use lsmkit_base::coding::{put_fixed32, put_varint32};
 

@@ -4,6 +4,20 @@
 //! block inside a table file (the size excludes the 5-byte trailer). The
 //! [`Footer`] is the table's last 48 bytes: the metaindex and index handles,
 //! zero padding, and the magic number.
+//!
+//! ```text
+//! BlockHandle:  varint64 offset | varint64 size        (2..=20 bytes; size
+//!                                                        excludes the trailer)
+//! Block on disk: | block (size bytes) | type u8 | masked crc32c fixed32 |
+//!
+//! Footer (the last 48 bytes of a table):
+//!  0                                          40                 48
+//!  +-------------------+-------------------+---+-----------------+
+//!  | metaindex handle  | index handle      | 0 | magic fixed64   |
+//!  +-------------------+-------------------+---+-----------------+
+//!                                              57 fb 80 8b 24 75 47 db
+//! e.g. 31 2f | 65 16 | 36 × 00 | magic: metaindex (49, 47), index (101, 22)
+//! ```
 
 use lsmkit_base::coding::{decode_fixed64, get_varint64, put_varint64, MAX_VARINT64_LEN};
 use lsmkit_base::{Error, Result};

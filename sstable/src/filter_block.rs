@@ -6,6 +6,17 @@
 //! [`FilterBlockReader`] treats malformed contents the way LevelDB does:
 //! anything it cannot interpret answers "may match", so a damaged filter
 //! costs a block read and never hides a key.
+//!
+//! ```text
+//!  +----------+-----+------------+--------------------+--------------+---------+
+//!  | filter 0 | ... | filter N-1 | offset[i]: fixed32 | array_offset | base_lg |
+//!  |          |     |            | × N                | fixed32      | u8 = 11 |
+//!  +----------+-----+------------+--------------------+--------------+---------+
+//!  filter i: bytes offset[i] .. offset[i+1] (the last ends at array_offset),
+//!  covering the data blocks whose start offset o has o >> 11 == i; empty
+//!  (zero bytes) when no block starts in that 2 KiB window.
+//!  e.g. one key "k": 40 00 00 01 04 04 10 10 06 | 00 00 00 00 | 09 00 00 00 | 0b
+//! ```
 
 use std::sync::Arc;
 

@@ -10,6 +10,21 @@
 //! internal key must be a well-formed internal key (at least 8 bytes, kind 0
 //! or 1), where LevelDB only requires it to be non-empty — LevelDB never
 //! writes anything else, and a malformed key would give wrong answers later.
+//!
+//! ```text
+//! record = (varint32 tag | value)*
+//!  tag 1 comparator       length-prefixed name
+//!  tag 2 log number       varint64
+//!  tag 9 prev log number  varint64
+//!  tag 3 next file        varint64
+//!  tag 4 last sequence    varint64
+//!  tag 5 compact pointer  varint32 level | length-prefixed internal key
+//!  tag 6 deleted file     varint32 level | varint64 number
+//!  tag 7 new file         varint32 level | varint64 number | varint64 size
+//!                         | length-prefixed smallest | length-prefixed largest
+//! e.g. 02 06 | 09 00 | 03 07 | 04 01 | 07 00 05 b0 01 09 'k' 01 01 00.. 09 'k' 01 01 00..
+//!      (log 6, prev 0, next file 7, last sequence 1, level-0 table #5 of 176 bytes)
+//! ```
 
 use std::collections::BTreeSet;
 

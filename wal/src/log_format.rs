@@ -4,6 +4,19 @@
 //! A log file is a sequence of 32 KiB blocks. Each block holds physical
 //! records (a 7-byte header, then the payload) and possibly a trailer of 1–6
 //! zero bytes that is too short for another header.
+//!
+//! ```text
+//! | block 0: 32 768 bytes              | block 1             | ... last block may be short
+//! | record | record | ... | 0..6 zeros | record | ...
+//!                            (trailer)
+//! record (header 7 bytes):
+//!  +----------------+--------------+---------+===================+
+//!  | crc: fixed32   | length: u16  | type u8 | payload           |
+//!  +----------------+--------------+---------+===================+
+//!   masked crc32c(type ++ payload)    1 FULL, 2 FIRST, 3 MIDDLE, 4 LAST
+//!                                     (0 with length 0: zero-filled space)
+//! e.g. e7 5a 4d 00 | 11 00 | 01 | 17-byte WriteBatch
+//! ```
 
 use lsmkit_base::coding::encode_fixed32;
 use lsmkit_base::crc;

@@ -1,6 +1,18 @@
 //! [`LogReader`]: reads logical records back from a log file (FORMAT.md §3.3),
 //! with LevelDB's handling of every damaged-record case, the four
 //! [`RecoveryMode`]s, and tail following for a file that is still being written.
+//!
+//! ```text
+//! physical level, per block:           | hdr | payload | hdr | payload | trailer |
+//!   < 7 bytes left                  -> next block (at EOF: a torn header)
+//!   type 0, length 0                -> zero-filled: skip the rest of the block
+//!   7 + length past the block       -> bad length: drop the rest of the block
+//!                                      (at EOF: a torn record)
+//!   crc mismatch                    -> drop the rest of the block
+//!   type not 1..=4                  -> unknown type: drop the fragment
+//! logical level: FULL | FIRST MIDDLE* LAST -> one record; anything else dropped,
+//!   each dropped region reported and handled by the RecoveryMode
+//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,16 @@
 //! [`LogWriter`]: appends logical records to a log file in LevelDB's format
 //! (FORMAT.md §3.2), byte for byte what LevelDB 1.23 writes.
+//!
+//! ```text
+//! one logical record of n bytes, starting `block_offset` bytes into a block:
+//!   fits in the block         -> | hdr FULL | n bytes |
+//!   does not fit              -> | hdr FIRST | rest of block || hdr MIDDLE | 32 761 ||
+//!                                ... || hdr LAST | remainder |
+//!   < 7 bytes left in block   -> that many zero bytes first (the trailer)
+//!   exactly 7 bytes left      -> | hdr FIRST, length 0 | then the data from the
+//!                                next block as MIDDLE/LAST
+//! hdr = masked crc32c(type ++ fragment): fixed32 | length: u16 | type: u8
+//! ```
 
 use lsmkit_base::fs::WritableFile;
 use lsmkit_base::{Error, Result};
