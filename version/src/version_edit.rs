@@ -22,8 +22,8 @@
 //!  tag 6 deleted file     varint32 level | varint64 number
 //!  tag 7 new file         varint32 level | varint64 number | varint64 size
 //!                         | length-prefixed smallest | length-prefixed largest
-//! e.g. 02 06 | 09 00 | 03 07 | 04 01 | 07 00 05 b0 01 09 'k' 01 01 00.. 09 'k' 01 01 00..
-//!      (log 6, prev 0, next file 7, last sequence 1, level-0 table #5 of 176 bytes)
+//! e.g. 02 06 | 09 00 | 03 07 | 04 01 | 07 00 05 72 09 'k' 01 01 00.. 09 'k' 01 01 00..
+//!      (log 6, prev 0, next file 7, last sequence 1, level-0 table #5 of 114 bytes)
 //! ```
 
 use std::collections::BTreeSet;
