@@ -4,6 +4,13 @@
 //! Encoders append to a `Vec<u8>` and always emit the shortest form.
 //! Decoders take a cursor (`&mut &[u8]`), advance it past what they read and
 //! return a [`DecodeError`] on truncated or over-long input; none panics.
+//!
+//! ```text
+//! fixed32 / fixed64      4 / 8 bytes, little-endian          17 -> 11 00 00 00
+//! varint32 / varint64    7 bits per byte, low group first;   300 -> ac 02
+//!                        top bit set = more bytes follow     (at most 5 / 10 bytes)
+//! length-prefixed slice  varint32 len | len bytes            "k" -> 01 6b
+//! ```
 
 use std::fmt;
 

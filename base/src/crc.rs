@@ -2,6 +2,14 @@
 //!
 //! Every CRC stored on disk is masked: a CRC computed over bytes that
 //! themselves contain CRCs stays well distributed.
+//!
+//! ```text
+//! mask(c)   = rotate_right(c, 15) + 0xa282ead8    (wrapping)
+//! unmask(m) = rotate_left(m - 0xa282ead8, 15)
+//! log record:  masked crc32c(type ++ payload)          in the 7-byte header
+//! table block: masked crc32c(stored bytes ++ type)     in the 5-byte trailer
+//! e.g. crc32c(01 ++ batch) = 0x3807aee5 -> stored 0x004d5ae7 -> e7 5a 4d 00
+//! ```
 
 const MASK_DELTA: u32 = 0xa282_ead8;
 

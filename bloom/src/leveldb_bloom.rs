@@ -1,6 +1,14 @@
 //! LevelDB's built-in bloom filter, `leveldb.BuiltinBloomFilter2`
 //! (`util/bloom.cc`), FORMAT.md §8: byte for byte what LevelDB 1.23 writes and
 //! reads.
+//!
+//! ```text
+//! | bit array: max(n × bits_per_key, 64) bits, rounded up to bytes | k: u8 |
+//!   bit b = byte b / 8, mask 1 << (b % 8);  k = trunc(bits_per_key × 0.69), 1..=30
+//!   per key: h = leveldb_hash(key, 0xbc9f1d34), delta = h rotr 17,
+//!            k times { set bit h % bits; h += delta }
+//! e.g. "k" at 10 bits per key: 40 00 00 01 04 04 10 10 06
+//! ```
 
 use crate::leveldb_hash::{leveldb_hash, BLOOM_HASH_SEED};
 use crate::policy::FilterPolicy;

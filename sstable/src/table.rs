@@ -5,6 +5,14 @@
 //!
 //! Every `Corruption` a table reports names its file and the offset of the
 //! block (or footer) that holds the bad bytes.
+//!
+//! ```text
+//! open:   footer (last 48 bytes) -> index block, metaindex block
+//!         metaindex "filter.<policy>" -> filter block; "lsmkit.properties"
+//! get:    index: first separator >= key -> BlockHandle of the one data block
+//!         filter for that block's offset: "no match" skips the read
+//!         data block (via the block cache): first entry >= key
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,6 +4,16 @@
 //!
 //! With compression off and properties off, the bytes are identical to what
 //! LevelDB 1.23's `TableBuilder` writes for the same entries and options.
+//!
+//! ```text
+//! | data block | trailer | data block | trailer | ...      entries in key order
+//! | filter block | trailer |                               with a filter policy
+//! | properties block | trailer |                           with write_properties
+//! | metaindex block | trailer |                            name -> BlockHandle
+//! | index block | trailer |                                separator -> BlockHandle
+//! | footer: metaindex handle, index handle, zeros, magic | the last 48 bytes
+//! trailer = compression type u8 | masked crc32c(stored block ++ type) fixed32
+//! ```
 
 use std::cmp::Ordering;
 

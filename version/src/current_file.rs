@@ -4,6 +4,11 @@
 //! atomically: the text goes to `NNNNNN.dbtmp`, which is synced and renamed
 //! over `CURRENT`, and then the directory is synced so the rename itself is
 //! durable (LevelDB 1.23 skips that last step; we do not).
+//!
+//! ```text
+//! CURRENT:       4d 41 4e 49 46 45 53 54 2d 30 30 30 30 30 32 0a   "MANIFEST-000002\n"
+//! switching:     write NNNNNN.dbtmp -> sync -> rename over CURRENT -> sync the directory
+//! ```
 
 use std::path::Path;
 
