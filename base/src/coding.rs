@@ -1,5 +1,5 @@
 //! Primitive encodings: fixed32/64 little-endian, varint32/64 and
-//! length-prefixed slices (FORMAT.md §1).
+//! length-prefixed slices (docs/format.md §1).
 //!
 //! Encoders append to a `Vec<u8>` and always emit the shortest form.
 //! Decoders take a cursor (`&mut &[u8]`), advance it past what they read and

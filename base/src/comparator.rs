@@ -1,5 +1,5 @@
 //! User-key ordering: the [`Comparator`] trait and LevelDB's bytewise
-//! comparator (FORMAT.md §9).
+//! comparator (docs/format.md §9).
 //!
 //! A comparator's name is stored in the MANIFEST and must match on open, so a
 //! database is always reopened with the ordering it was written with.

@@ -1,4 +1,4 @@
-//! CRC-32C (Castagnoli) and LevelDB's mask (FORMAT.md §2).
+//! CRC-32C (Castagnoli) and LevelDB's mask (docs/format.md §2).
 //!
 //! Every CRC stored on disk is masked: a CRC computed over bytes that
 //! themselves contain CRCs stays well distributed.
@@ -54,7 +54,7 @@ mod tests {
         assert_eq!(mask(0), 0xa282_ead8);
         assert_eq!(value(b"foo"), 0xcfc4_ae1d);
         assert_eq!(mask(value(b"foo")), 0xfebe_8a61);
-        // The log record of FORMAT.md §3.4: crc32c(type ++ payload) and its stored form.
+        // The log record of docs/format.md §3.4: crc32c(type ++ payload) and its stored form.
         assert_eq!(mask(0x3807_aee5), 0x004d_5ae7);
         assert_eq!(mask(value(&[0x02])), 0xe9d0_5164);
     }

@@ -1,4 +1,4 @@
-//! The one error type every lsmkit crate returns (DESIGN.md, "The contracts in base").
+//! The one error type every lsmkit crate returns (docs/architecture.md, "The contracts in base").
 //!
 //! `Corruption` carries the file and byte offset where they are known, so a
 //! report of bad bytes on disk always says where to look.

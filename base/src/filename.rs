@@ -1,4 +1,4 @@
-//! Names of the files in a database directory (FORMAT.md §10.4).
+//! Names of the files in a database directory (docs/format.md §10.4).
 //!
 //! Numbers are printed zero-padded to at least six digits; parsing accepts
 //! any run of decimal digits, exactly as LevelDB 1.23 does, and ignores every

@@ -1,4 +1,4 @@
-//! The internal iterator contract (DESIGN.md, "The contracts in base"), plus
+//! The internal iterator contract (docs/architecture.md, "The contracts in base"), plus
 //! two small implementations: [`VecIterator`] over sorted owned entries and
 //! [`EmptyIterator`], which may carry an error.
 //!

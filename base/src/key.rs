@@ -1,5 +1,5 @@
 //! Internal keys, lookup keys and the internal-key comparator
-//! (FORMAT.md §5 and the index-key shortening of §6.7).
+//! (docs/format.md §5 and the index-key shortening of §6.7).
 //!
 //! An internal key is `user_key ++ fixed64(sequence << 8 | kind)`; internal
 //! keys order by user key ascending, then by that trailer descending, so the
@@ -124,7 +124,7 @@ pub fn compare_internal_keys_bytewise(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// The key a memtable is probed with for "`user_key` as of `sequence`"
-/// (FORMAT.md §5.3): `varint32(ikey_len) ++ user_key ++ fixed64(seq << 8 | 1)`.
+/// (docs/format.md §5.3): `varint32(ikey_len) ++ user_key ++ fixed64(seq << 8 | 1)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupKey {
     bytes: Vec<u8>,
@@ -241,7 +241,7 @@ impl Comparator for InternalKeyComparator {
         }
     }
 
-    /// FORMAT.md §6.7: shorten the user-key part; use the result with the
+    /// docs/format.md §6.7: shorten the user-key part; use the result with the
     /// maximal trailer only when it is strictly shorter and greater.
     fn shortest_separator(&self, start: &[u8], limit: &[u8]) -> Vec<u8> {
         let shortened = self.user.shortest_separator(extract_user_key(start), extract_user_key(limit));
@@ -310,7 +310,7 @@ mod tests {
         assert_eq!((p.user_key, p.sequence, p.kind), (&b"key"[..], 300, ValueKind::Deletion));
     }
 
-    /// The index keys LevelDB 1.23 wrote, FORMAT.md §6.7.
+    /// The index keys LevelDB 1.23 wrote, docs/format.md §6.7.
     #[test]
     fn format_md_index_key_shortening() {
         let c = icmp();

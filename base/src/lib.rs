@@ -1,10 +1,10 @@
 //! `lsmkit-base`: the foundation every lsmkit crate stands on.
 //!
-//! - [`coding`]: varints, fixed-width integers and length-prefixed slices (FORMAT.md §1);
-//! - [`crc`]: CRC-32C with LevelDB's mask (FORMAT.md §2);
-//! - [`comparator`]: user-key ordering and the bytewise comparator (FORMAT.md §9);
-//! - [`key`]: internal keys, lookup keys and the internal-key comparator (FORMAT.md §5, §6.7);
-//! - [`filename`]: the names of the files in a database directory (FORMAT.md §10.4);
+//! - [`coding`]: varints, fixed-width integers and length-prefixed slices (docs/format.md §1);
+//! - [`crc`]: CRC-32C with LevelDB's mask (docs/format.md §2);
+//! - [`comparator`]: user-key ordering and the bytewise comparator (docs/format.md §9);
+//! - [`key`]: internal keys, lookup keys and the internal-key comparator (docs/format.md §5, §6.7);
+//! - [`filename`]: the names of the files in a database directory (docs/format.md §10.4);
 //! - [`fs`]: the file-system trait with real, in-memory and fault-injecting implementations;
 //! - [`iterator`] and [`merging_iterator`]: the internal iterator contract and the n-way merge;
 //! - [`os`]: the open-file limit and background-thread priority;

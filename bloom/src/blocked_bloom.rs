@@ -154,7 +154,7 @@ impl FilterPolicy for BlockedBloom {
     fn key_may_match(&self, key: &[u8], filter: &[u8]) -> bool {
         if filter.is_empty() {
             // The empty filter a filter block holds for a range of data with
-            // no keys (FORMAT.md §7) matches nothing, as for LevelDB's policy.
+            // no keys (docs/format.md §7) matches nothing, as for LevelDB's policy.
             return false;
         }
         // Anything else that is not a well-formed layout-1 filter may match.

@@ -1,5 +1,5 @@
 //! LevelDB's built-in bloom filter, `leveldb.BuiltinBloomFilter2`
-//! (`util/bloom.cc`), FORMAT.md §8: byte for byte what LevelDB 1.23 writes and
+//! (`util/bloom.cc`), docs/format.md §8: byte for byte what LevelDB 1.23 writes and
 //! reads.
 //!
 //! ```text
@@ -14,7 +14,7 @@ use crate::leveldb_hash::{leveldb_hash, BLOOM_HASH_SEED};
 use crate::policy::FilterPolicy;
 use crate::theory::standard_bloom_false_positive_rate;
 
-/// LevelDB's built-in bloom filter policy (FORMAT.md §8).
+/// LevelDB's built-in bloom filter policy (docs/format.md §8).
 ///
 /// A filter is `bytes` bytes of bits (at least 8) followed by one byte holding
 /// the probe count `k`. Each key is hashed once with [`leveldb_hash`] and its
@@ -33,7 +33,7 @@ use crate::theory::standard_bloom_false_positive_rate;
 /// let bloom = LevelDbBloom::new(10);
 /// let mut filter = Vec::new();
 /// bloom.create_filter(&[b"k"], &mut filter);
-/// // FORMAT.md §8.3's example, identical to what LevelDB writes.
+/// // docs/format.md §8.3's example, identical to what LevelDB writes.
 /// assert_eq!(filter, [0x40, 0x00, 0x00, 0x01, 0x04, 0x04, 0x10, 0x10, 0x06]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl LevelDbBloom {
     /// A policy that spends `bits_per_key` bits per key, as LevelDB's
     /// `NewBloomFilterPolicy(bits_per_key)`; 10 gives about 1% false positives.
     pub fn new(bits_per_key: u32) -> LevelDbBloom {
-        // FORMAT.md §8.2: k = trunc(bits_per_key * 0.69) as an f64 product
+        // docs/format.md §8.2: k = trunc(bits_per_key * 0.69) as an f64 product
         // (LevelDB's approximation of ln 2), clamped to [1, 30].
         let probes = (f64::from(bits_per_key) * 0.69) as u32;
         let probes = probes.clamp(1, u32::from(Self::MAX_PROBES)) as u8;
@@ -126,7 +126,7 @@ impl FilterPolicy for LevelDbBloom {
     }
 
     fn key_may_match(&self, key: &[u8], filter: &[u8]) -> bool {
-        // FORMAT.md §8.3: a filter shorter than 2 bytes matches nothing.
+        // docs/format.md §8.3: a filter shorter than 2 bytes matches nothing.
         let Some((&probes, array)) = filter.split_last() else {
             return false;
         };
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn single_key_probes_the_bits_of_the_worked_example() {
-        // FORMAT.md §8.3: "k" in 64 bits probes 60, 42, 24, 6, 52, 34.
+        // docs/format.md §8.3: "k" in 64 bits probes 60, 42, 24, 6, 52, 34.
         let mut bits = Vec::new();
         for_each_probe(b"k", 64, 6, |bit| {
             bits.push(bit);

@@ -1,14 +1,14 @@
-//! LevelDB's 32-bit hash (`util/hash.cc`), FORMAT.md §8.1. The built-in bloom
+//! LevelDB's 32-bit hash (`util/hash.cc`), docs/format.md §8.1. The built-in bloom
 //! filter hashes every key with it, so it is part of the on-disk format.
 
-/// The seed the built-in bloom filter passes to [`leveldb_hash`] (FORMAT.md §8.1).
+/// The seed the built-in bloom filter passes to [`leveldb_hash`] (docs/format.md §8.1).
 pub const BLOOM_HASH_SEED: u32 = 0xbc9f1d34;
 
 /// The multiplier of LevelDB's hash.
 const MULTIPLIER: u32 = 0xc6a4a793;
 
 /// LevelDB's `Hash(data, n, seed)`: a Murmur-like 32-bit hash, bytes taken as
-/// unsigned (FORMAT.md §8.1).
+/// unsigned (docs/format.md §8.1).
 ///
 /// ```
 /// use lsmkit_bloom::{leveldb_hash, BLOOM_HASH_SEED};

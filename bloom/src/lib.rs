@@ -1,10 +1,10 @@
 //! Filter policies for lsmkit tables: the summaries a table stores per data
-//! block (FORMAT.md §7) so that a lookup of an absent key can usually skip
+//! block (docs/format.md §7) so that a lookup of an absent key can usually skip
 //! reading the block.
 //!
 //! * [`FilterPolicy`] is the interface a table builder and reader use; tables
 //!   hold an `Arc<dyn FilterPolicy>`.
-//! * [`LevelDbBloom`] is LevelDB's `leveldb.BuiltinBloomFilter2` (FORMAT.md §8),
+//! * [`LevelDbBloom`] is LevelDB's `leveldb.BuiltinBloomFilter2` (docs/format.md §8),
 //!   byte for byte, so tables stay readable by LevelDB and LevelDB's filters
 //!   are readable here. [`leveldb_hash`] is its hash function.
 //! * [`BlockedBloom`] (`lsmkit.BlockedBloom1`) is lsmkit's faster,

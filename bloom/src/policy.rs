@@ -1,5 +1,5 @@
 //! The `FilterPolicy` trait: how a table builder turns a block's keys into a
-//! filter and how a table reader asks that filter about one key (FORMAT.md §7
+//! filter and how a table reader asks that filter about one key (docs/format.md §7
 //! stores the filters; §8 and docs/format-extensions.md define their bytes).
 
 /// A way of summarising a set of keys in a few bytes so that most lookups of
@@ -38,7 +38,7 @@ pub trait FilterPolicy: Send + Sync {
     /// built `filter`. `filter` comes from disk and is untrusted: any bytes,
     /// including truncated or corrupted filters, give an answer and never a
     /// panic. The empty filter, which a filter block stores for a range of
-    /// data with no keys (FORMAT.md §7), matches nothing. Other bytes the
+    /// data with no keys (docs/format.md §7), matches nothing. Other bytes the
     /// policy cannot interpret should answer `true`, so that a damaged filter
     /// costs a read rather than hiding a key (a policy that reproduces an
     /// existing format follows that format's rules instead).

@@ -61,7 +61,7 @@ proptest! {
     ) {
         let leveldb = LevelDbBloom::new(10);
         let answer = leveldb.key_may_match(&key, &filter);
-        // LevelDB's rules for what it cannot probe (FORMAT.md §8.3).
+        // LevelDB's rules for what it cannot probe (docs/format.md §8.3).
         if filter.len() < 2 {
             prop_assert!(!answer);
         } else if filter[filter.len() - 1] > LevelDbBloom::MAX_PROBES {

@@ -1,5 +1,5 @@
 //! LevelDB's bloom filter against the vectors and worked examples of
-//! FORMAT.md §8 (hash, single-key filter) and §6.10 (a whole filter block of
+//! docs/format.md §8 (hash, single-key filter) and §6.10 (a whole filter block of
 //! a table LevelDB wrote).
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
@@ -13,7 +13,7 @@ use support::filter_block::{FilterBlockBuilder, FilterBlockReader};
 
 #[test]
 fn hash_matches_the_upstream_vectors() {
-    // FORMAT.md §8.1: LevelDB's hash_test (bytes >= 0x80 in every tail
+    // docs/format.md §8.1: LevelDB's hash_test (bytes >= 0x80 in every tail
     // length, so a signed-byte hash fails) and the worked examples.
     let vectors: &[(&[u8], u32)] = &[
         (b"", 0xbc9f1d34),
@@ -58,7 +58,7 @@ fn create_filter_appends_after_existing_bytes() {
 
 #[test]
 fn filter_block_of_the_section_6_10_table_is_reproduced() {
-    // 000005.ldb of FORMAT.md §6.10: one data block at offset 0 of 21 bytes
+    // 000005.ldb of docs/format.md §6.10: one data block at offset 0 of 21 bytes
     // holding the user key "k"; its filter block, as LevelDB wrote it.
     let leveldb_filter_block = [
         0x40, 0x00, 0x00, 0x01, 0x04, 0x04, 0x10, 0x10, 0x06, // filter 0

@@ -1,7 +1,7 @@
 //! Interoperability with the real LevelDB 1.23 (Debian's python3-plyvel, via
 //! interop/bloom_leveldb_tables.py): the filter blocks of tables LevelDB wrote
 //! are reproduced byte for byte by `LevelDbBloom` and have no false negative
-//! (FORMAT.md §7, §8); and LevelDB still reads a table whose filter was
+//! (docs/format.md §7, §8); and LevelDB still reads a table whose filter was
 //! replaced by `BlockedBloom`, because it ignores a filter whose policy name
 //! it does not know (docs/format-extensions.md).
 //!

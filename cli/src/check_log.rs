@@ -1,4 +1,4 @@
-//! Checking one live write-ahead log in full (FORMAT.md §3, §4): every
+//! Checking one live write-ahead log in full (docs/format.md §3, §4): every
 //! record's checksum and framing (a torn tail counts as damage too), every
 //! record a well-formed WriteBatch whose operation count matches its
 //! header, and sequence numbers that only go up from batch to batch.

@@ -1,4 +1,4 @@
-//! Checking one live table file in full (FORMAT.md §6, §7): its size
+//! Checking one live table file in full (docs/format.md §6, §7): its size
 //! against the MANIFEST, the footer (including its zero padding), the checksum of every block (index,
 //! metaindex, each meta block, each data block), that every key is a
 //! well-formed internal key in strictly increasing order, that each index

@@ -1,6 +1,6 @@
 //! Text renderings of on-disk structures for `dump`, `manifest` and
-//! `verify`: internal keys (FORMAT.md §5.1), table file metadata and
-//! VersionEdits (FORMAT.md §10.1).
+//! `verify`: internal keys (docs/format.md §5.1), table file metadata and
+//! VersionEdits (docs/format.md §10.1).
 
 use std::io::Write;
 

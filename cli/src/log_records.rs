@@ -1,5 +1,5 @@
 //! Reading every record of a log-format file (a WAL or a MANIFEST,
-//! FORMAT.md §3) while keeping every damaged region: the reader skips damage
+//! docs/format.md §3) while keeping every damaged region: the reader skips damage
 //! and goes on (LevelDB's own behaviour), and each dropped region is handed
 //! to the caller in file order, between the records around it.
 

@@ -1,4 +1,4 @@
-//! Replaying a database's live MANIFEST (the one `CURRENT` names, FORMAT.md
+//! Replaying a database's live MANIFEST (the one `CURRENT` names, docs/format.md
 //! §10.3) record by record: every VersionEdit with its offset, the counters
 //! as the MANIFEST last recorded them, and every damaged part.
 //!

@@ -1,6 +1,6 @@
 //! [`Compaction`]: the description of one compaction — which files of which
 //! levels are merged, where the output goes, and the per-compaction rules of
-//! FORMAT.md §11 (trivial moves, the grandparent-overlap cut, the base-level
+//! docs/format.md §11 (trivial moves, the grandparent-overlap cut, the base-level
 //! test for deletion markers, the compaction pointer of §10.1 tag 5).
 //!
 //! A picker ([`crate::Picker`]) builds it under the engine's mutex; the

@@ -1,6 +1,6 @@
 //! [`CompactionJob`]: runs a [`Compaction`] — merges the input tables into
 //! new tables at the output level and describes the result as a
-//! [`VersionEdit`] (LevelDB's `DBImpl::DoCompactionWork`, FORMAT.md §6 for
+//! [`VersionEdit`] (LevelDB's `DBImpl::DoCompactionWork`, docs/format.md §6 for
 //! the tables written, §10.1 for the edit, §11 for the size limits).
 //!
 //! The inputs are read through a [`MergingIterator`]: one table iterator per

@@ -1,5 +1,5 @@
 //! Key ranges of sets of files, and LevelDB's boundary-input rule, used by
-//! the pickers to grow a compaction's inputs (FORMAT.md §11).
+//! the pickers to grow a compaction's inputs (docs/format.md §11).
 //!
 //! A compaction output may be cut between two entries of one user key, so
 //! two neighbouring files of a level ≥ 1 can share a user key (`k@5` ends

@@ -1,7 +1,7 @@
 //! [`LevelIterator`]: the entries of a sorted, non-overlapping list of
 //! tables (a level ≥ 1, or part of one) as one iterator, opening one table
 //! at a time through the [`TableCache`] (LevelDB's concatenating iterator
-//! over a level, FORMAT.md §10.1 ordering).
+//! over a level, docs/format.md §10.1 ordering).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! [`LeveledPicker`]: LevelDB 1.23's compaction choices (FORMAT.md §11,
+//! [`LeveledPicker`]: LevelDB 1.23's compaction choices (docs/format.md §11,
 //! `VersionSet::PickCompaction`, `CompactRange` and `SetupOtherInputs`).
 //!
 //! - A size compaction (score ≥ 1) takes priority over a seek compaction.

@@ -1,5 +1,5 @@
 //! `lsmkit-compaction`: deciding what to compact, and compacting it
-//! (FORMAT.md §11 for LevelDB's rules and thresholds, §10 for the
+//! (docs/format.md §11 for LevelDB's rules and thresholds, §10 for the
 //! resulting MANIFEST edit).
 //!
 //! - [`Picker`]: chooses a [`Compaction`] from a Version.

@@ -1,5 +1,5 @@
 //! The [`Picker`] trait: what to compact next, chosen from a Version.
-//! Two implementations: [`LeveledPicker`] (LevelDB 1.23's rules, FORMAT.md
+//! Two implementations: [`LeveledPicker`] (LevelDB 1.23's rules, docs/format.md
 //! §11) and [`TieredPicker`] (size-tiered, for write-heavy use); the option
 //! [`CompactionStyle`] chooses one, [`PickerOptions`] tunes it.
 //! [`ManualCompaction`] drives a manual range compaction piece by piece.
@@ -167,7 +167,7 @@ impl Default for PickerOptions {
 pub trait Picker: Send + Sync {
     /// The compaction the Version needs most, if any, assuming no other
     /// compaction is running (`pick_avoiding` with nothing busy).
-    /// `compact_pointers` are the version set's (FORMAT.md §10.1, tag 5);
+    /// `compact_pointers` are the version set's (docs/format.md §10.1, tag 5);
     /// when the result has a [`compact_pointer`](Compaction::compact_pointer),
     /// the engine should record it in the version set right away, as LevelDB
     /// does, and the job also puts it in its edit.

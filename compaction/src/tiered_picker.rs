@@ -1,6 +1,6 @@
 //! [`TieredPicker`]: size-tiered compaction in the style of RocksDB's
 //! "universal" compaction, laid out on LevelDB's seven levels so that reads
-//! (FORMAT.md §10.1 ordering) need no change.
+//! (docs/format.md §10.1 ordering) need no change.
 //!
 //! The model:
 //! - A *sorted run* is either one level-0 file or one whole non-empty level

@@ -101,7 +101,7 @@ impl DbShared {
     }
 
     /// Deletes the files no Version, pending output or live log needs
-    /// (FORMAT.md §10.4 garbage collection), with the mutex held throughout
+    /// (docs/format.md §10.4 garbage collection), with the mutex held throughout
     /// (used at open, before any other thread runs). Errors are ignored: a
     /// file left behind is deleted next time.
     pub(crate) fn delete_obsolete_files(&self, state: &mut DbState) {

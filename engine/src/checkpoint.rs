@@ -1,8 +1,8 @@
 //! [`Db::checkpoint`]: an openable copy of a live database, taken while
 //! writes go on — the consistent way to back a database up. The copy holds
 //! the tables (hard-linked, or copied when linking fails), the live WALs
-//! (FORMAT.md §3) cut at one write group's boundary, and a fresh MANIFEST
-//! and CURRENT (FORMAT.md §10.1–§10.3) that describe exactly that state.
+//! (docs/format.md §3) cut at one write group's boundary, and a fresh MANIFEST
+//! and CURRENT (docs/format.md §10.1–§10.3) that describe exactly that state.
 //!
 //! # Why the copy is consistent
 //!

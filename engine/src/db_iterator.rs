@@ -3,7 +3,7 @@
 //!
 //! The stream below holds every version of every key, as internal keys
 //! `user_key ++ fixed64(sequence << 8 | kind)` ordered by user key, then
-//! newest first (FORMAT.md §5.1, §5.2). At snapshot sequence `S` a user key
+//! newest first (docs/format.md §5.1, §5.2). At snapshot sequence `S` a user key
 //! is visible when its newest entry with sequence `≤ S` is a value; a
 //! deletion hides it, and entries newer than `S` are ignored.
 //!
@@ -46,7 +46,7 @@ pub(crate) type ValueFrameLen = Arc<dyn Fn(&[u8]) -> Result<usize> + Send + Sync
 /// Called about once per [`READ_BYTES_PERIOD`] bytes iterated with the
 /// internal key of the entry that crossed the sampling point and that entry's
 /// size in bytes (key + value), so the engine can charge a seek to the file
-/// holding it (FORMAT.md §11, "read sampling period").
+/// holding it (docs/format.md §11, "read sampling period").
 pub(crate) type ReadSampler = Box<dyn FnMut(&[u8], usize) + Send>;
 
 /// Average number of bytes (keys + values) read between two read samples

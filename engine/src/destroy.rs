@@ -1,5 +1,5 @@
 //! [`Db::destroy`]: deletes a database (LevelDB's `DestroyDB`): every file
-//! of the directory whose name is a database file name (FORMAT.md §10.4),
+//! of the directory whose name is a database file name (docs/format.md §10.4),
 //! the logs kept in its `archive/` subdirectory by WAL retention (as
 //! RocksDB's `DestroyDB` does), then the lock file and, if nothing else is
 //! left in them, the archive and the directory.

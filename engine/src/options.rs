@@ -1,5 +1,5 @@
 //! Options of a database, of reads, writes and flushes. Defaults are LevelDB
-//! 1.23's (FORMAT.md §11), except that Snappy compression and a 10-bit
+//! 1.23's (docs/format.md §11), except that Snappy compression and a 10-bit
 //! LevelDB bloom filter are on.
 
 use std::sync::Arc;
@@ -162,7 +162,7 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Clamps sizes to LevelDB's ranges (FORMAT.md §11).
+    /// Clamps sizes to LevelDB's ranges (docs/format.md §11).
     pub(crate) fn sanitized(mut self) -> Options {
         self.write_buffer_size = self.write_buffer_size.clamp(64 << 10, 1 << 30);
         self.max_file_size = self.max_file_size.clamp(1 << 20, 1 << 30);

@@ -6,7 +6,7 @@
 //! remembers the last key it yielded, and an end stops as soon as its next
 //! key is not strictly beyond the other end's last key, so the two ends meet
 //! without yielding an entry twice. Keys are compared with the view's user
-//! comparator (FORMAT.md §9 for the bytewise one).
+//! comparator (docs/format.md §9 for the bytewise one).
 
 use std::cmp::Ordering;
 use std::iter::FusedIterator;

@@ -1,7 +1,7 @@
 //! Opening a database: lock it, create or recover CURRENT and the MANIFEST,
 //! replay the live WALs in order into memtables (writing a level-0 table
 //! whenever one fills, and for what is left at the end, as LevelDB 1.23
-//! does), then start a new WAL and a new MANIFEST (FORMAT.md §10.2, §10.4).
+//! does), then start a new WAL and a new MANIFEST (docs/format.md §10.2, §10.4).
 
 use std::collections::BTreeSet;
 

@@ -5,7 +5,7 @@
 //! compactions turn it into a deletion through the compaction-filter hook.
 //!
 //! The database is marked as using the extension by the comparator name in
-//! its MANIFEST (FORMAT.md §10.1, VersionEdit tag 1): `lsmkit.ttl.` followed
+//! its MANIFEST (docs/format.md §10.1, VersionEdit tag 1): `lsmkit.ttl.` followed
 //! by the user comparator's name, with the same ordering. LevelDB — and an
 //! lsmkit opening without `enable_ttl` — refuses such a database with a
 //! comparator mismatch instead of returning framed values, and an lsmkit with

@@ -2,7 +2,7 @@
 //! from a sequence number on, for a follower to catch up with, and the
 //! archive of obsolete logs that keeps them available after flushes
 //! (RocksDB's `GetUpdatesSince` with `WAL_ttl_seconds` / `WAL_size_limit_MB`).
-//! Log file names are FORMAT.md §10.4's; records are WriteBatches (§4).
+//! Log file names are docs/format.md §10.4's; records are WriteBatches (§4).
 //!
 //! # Retention
 //!

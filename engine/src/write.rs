@@ -26,7 +26,7 @@ use crate::options::WriteOptions;
 use crate::state::{DbShared, DbState, ImmutableMemtable};
 use crate::write_queue::{with_thread_wakeup, QueuedWriter, WriteRequest, WriterStatus};
 
-/// LevelDB's cap on the bytes of one write group (FORMAT.md §4).
+/// LevelDB's cap on the bytes of one write group (docs/format.md §4).
 const MAX_GROUP_BYTES: usize = 1 << 20;
 /// A group led by a small batch grows by at most this much.
 const SMALL_BATCH_GROWTH: usize = 128 << 10;

@@ -56,7 +56,7 @@ const DIR: &str = "/db";
 /// In CI, one byte (and one length) in this many is swept, outside the
 /// parts swept in full.
 const CI_STRIDE: usize = 64;
-/// A table's footer: the last 48 bytes (FORMAT.md, the table footer).
+/// A table's footer: the last 48 bytes (docs/format.md §6.4).
 const FOOTER_LEN: usize = 48;
 
 /// The pristine database and what it holds.

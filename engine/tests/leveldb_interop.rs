@@ -10,10 +10,10 @@
 //!   deletes, compacts and closes with writes in its own WAL; LevelDB opens
 //!   that and sees exactly lsmkit's view; lsmkit opens LevelDB's result.
 //! - The same starting from a database lsmkit creates, whose tables carry
-//!   the `lsmkit.properties` block (FORMAT.md §13) that LevelDB ignores.
+//!   the `lsmkit.properties` block (docs/format.md §13) that LevelDB ignores.
 //! - Both sides writing with 1 KiB blocks and a restart interval of 4.
 //!
-//! Together these exercise every LevelDB file format in FORMAT.md as the
+//! Together these exercise every LevelDB file format in docs/format.md as the
 //! other side writes it: WAL and write batches (§3, §4), tables with
 //! filters (§6–§8), MANIFEST and CURRENT (§10).
 //!

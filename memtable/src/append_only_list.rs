@@ -1,6 +1,6 @@
 //! [`AppendOnlyList`]: the concurrent skiplist under the memtable, used
 //! append-only so that reading it needs no epoch pinning and no reference
-//! counting (the entries it orders are FORMAT.md §5 internal keys).
+//! counting (the entries it orders are docs/format.md §5 internal keys).
 //!
 //! crossbeam's `SkipMap` pins the epoch and takes a node reference count on
 //! every lookup and every iterator step, because its nodes may be removed

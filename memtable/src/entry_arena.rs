@@ -1,5 +1,5 @@
 //! [`EntryArena`]: where a memtable keeps the bytes of its entries (an
-//! internal key, FORMAT.md §5, followed by the value).
+//! internal key, docs/format.md §5, followed by the value).
 //!
 //! Small entries are carved one after the other out of shared chunks of
 //! [`CHUNK_LEN`] bytes, as LevelDB's arena does, so an add costs a copy and

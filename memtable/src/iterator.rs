@@ -1,5 +1,5 @@
 //! [`MemtableIterator`]: the memtable's entries as an `InternalIterator`
-//! (keys are FORMAT.md §5 internal keys).
+//! (keys are docs/format.md §5 internal keys).
 //!
 //! The iterator owns a handle on the memtable and holds a skiplist node as
 //! its position, so it stays valid while other threads keep adding: the

@@ -1,5 +1,5 @@
 //! `lsmkit-memtable`: the in-memory write buffer of an LSM tree, a
-//! concurrent skiplist of internal keys (FORMAT.md §5) and values.
+//! concurrent skiplist of internal keys (docs/format.md §5) and values.
 //!
 //! - [`Memtable`]: `add` from several threads at once, `get` at a snapshot,
 //!   `iter` for an ordered walk that stays valid while adds continue, and

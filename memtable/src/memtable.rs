@@ -1,5 +1,5 @@
 //! The memtable: a concurrent skiplist of internal keys and values
-//! (FORMAT.md §5 for the keys, §5.3 for the lookup rule).
+//! (docs/format.md §5 for the keys, §5.3 for the lookup rule).
 //!
 //! Writes are added under their sequence numbers and never removed; a read
 //! at snapshot `s` sees, for its user key, the newest entry with sequence

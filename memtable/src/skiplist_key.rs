@@ -1,4 +1,4 @@
-//! The keys the memtable's skiplist holds, and their order (FORMAT.md §5).
+//! The keys the memtable's skiplist holds, and their order (docs/format.md §5).
 //!
 //! Each entry lives in one shared buffer, `internal_key ++ value`, where the
 //! internal key is `user_key ++ fixed64(sequence << 8 | kind)`. The skiplist

@@ -1,4 +1,4 @@
-//! Reading one block (FORMAT.md §6.5): [`Block`] validates the restart
+//! Reading one block (docs/format.md §6.5): [`Block`] validates the restart
 //! array, and [`BlockIter`] walks the prefix-compressed entries in both
 //! directions and seeks by binary search over the restart points followed
 //! by a linear scan.

@@ -1,4 +1,4 @@
-//! Builds one block in the format of FORMAT.md §6.5: prefix-compressed
+//! Builds one block in the format of docs/format.md §6.5: prefix-compressed
 //! entries, a restart point every `restart_interval` entries, then the
 //! restart array and its length.
 //!

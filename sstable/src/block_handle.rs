@@ -1,4 +1,4 @@
-//! Block handles and the table footer (FORMAT.md §6.3 and §6.4).
+//! Block handles and the table footer (docs/format.md §6.3 and §6.4).
 //!
 //! A [`BlockHandle`] is `varint64 offset ++ varint64 size` and points at a
 //! block inside a table file (the size excludes the 5-byte trailer). The
@@ -23,7 +23,7 @@ use lsmkit_base::coding::{decode_fixed64, get_varint64, put_varint64, MAX_VARINT
 use lsmkit_base::{Error, Result};
 
 /// Bytes that follow every block on disk: one compression-type byte and a
-/// masked CRC-32C (FORMAT.md §6.2).
+/// masked CRC-32C (docs/format.md §6.2).
 pub const BLOCK_TRAILER_LEN: usize = 5;
 
 /// Length of the footer at the end of every table file.

@@ -1,4 +1,4 @@
-//! Reading one block from a table file (FORMAT.md §6.2 and §6.3): bounds
+//! Reading one block from a table file (docs/format.md §6.2 and §6.3): bounds
 //! checks on the handle, the 5-byte trailer, the optional checksum check and
 //! Snappy decompression.
 

@@ -1,4 +1,4 @@
-//! Block compression (FORMAT.md §6.2): the compression-type byte of a block
+//! Block compression (docs/format.md §6.2): the compression-type byte of a block
 //! trailer, raw Snappy, and LevelDB's rule that a compressed block is kept
 //! only when it saves at least 12.5%.
 

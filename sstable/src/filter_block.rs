@@ -1,4 +1,4 @@
-//! The filter block (FORMAT.md §7): one filter per 2 KiB window of data-block
+//! The filter block (docs/format.md §7): one filter per 2 KiB window of data-block
 //! start offsets, then the offset array, the array's start and `base_lg`.
 //!
 //! [`FilterBlockBuilder`] reproduces LevelDB's algorithm exactly, empty

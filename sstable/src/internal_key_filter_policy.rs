@@ -1,5 +1,5 @@
 //! [`InternalKeyFilterPolicy`]: lets a filter policy built for user keys
-//! serve a table whose keys are internal keys (FORMAT.md §7: the filter
+//! serve a table whose keys are internal keys (docs/format.md §7: the filter
 //! holds user keys), as LevelDB's `InternalFilterPolicy` does.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! `lsmkit-sstable`: sorted string tables in LevelDB 1.23's format
-//! (FORMAT.md §6 and §7), with the caches a database needs around them.
+//! (docs/format.md §6 and §7), with the caches a database needs around them.
 //!
 //! - [`BlockBuilder`], [`Block`] and [`BlockIter`]: prefix-compressed blocks
 //!   with restart points, iterated both ways and sought by binary search;

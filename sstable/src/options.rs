@@ -1,5 +1,5 @@
 //! Options for building and reading tables (the table-related part of
-//! LevelDB's `Options` and `ReadOptions`, FORMAT.md §11).
+//! LevelDB's `Options` and `ReadOptions`, docs/format.md §11).
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub struct TableOptions {
     /// Orders the keys of data and index blocks. In a database this is an
     /// [`InternalKeyComparator`]; see [`TableOptions::for_internal_keys`].
     pub comparator: Arc<dyn Comparator>,
-    /// Makes a filter per 2 KiB of data-block offsets (FORMAT.md §7) and lets
+    /// Makes a filter per 2 KiB of data-block offsets (docs/format.md §7) and lets
     /// the reader skip blocks. Keys are handed to it exactly as stored; wrap a
     /// user-key policy in [`InternalKeyFilterPolicy`] for internal keys.
     pub filter_policy: Option<Arc<dyn FilterPolicy>>,

@@ -1,6 +1,6 @@
 //! Table properties: lsmkit's extension meta block `lsmkit.properties`
 //! (docs/format-extensions.md, "Table properties block"). It is an ordinary
-//! block (FORMAT.md §6.5) of `name -> varint64` entries sorted bytewise,
+//! block (docs/format.md §6.5) of `name -> varint64` entries sorted bytewise,
 //! listed in the metaindex under a name LevelDB 1.23 never looks up.
 
 use std::sync::Arc;

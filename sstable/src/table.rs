@@ -1,4 +1,4 @@
-//! Opening and reading a table file (FORMAT.md §6): the footer, the index,
+//! Opening and reading a table file (docs/format.md §6): the footer, the index,
 //! the metaindex with the filter (§7) and properties blocks, point lookups
 //! that ask the filter before reading a data block, and data blocks through
 //! the shared [`BlockCache`](crate::BlockCache).

@@ -1,4 +1,4 @@
-//! Writes a table file (FORMAT.md §6): data blocks cut at `block_size`, the
+//! Writes a table file (docs/format.md §6): data blocks cut at `block_size`, the
 //! filter block (§7), the optional `lsmkit.properties` block, the metaindex
 //! (§6.8), the index with shortened keys (§6.7) and the footer (§6.4).
 //!

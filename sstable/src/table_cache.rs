@@ -2,7 +2,7 @@
 //! (LevelDB's `max_open_files`), keyed by file number, and closes the rest.
 //!
 //! Tables are opened through the [`FileSystem`] under their `.ldb` name, or
-//! the legacy `.sst` name when the `.ldb` file does not exist (FORMAT.md
+//! the legacy `.sst` name when the `.ldb` file does not exist (docs/format.md
 //! §10.4). An evicted table is closed once the last iterator using it is
 //! dropped.
 

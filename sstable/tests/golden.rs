@@ -1,6 +1,6 @@
-//! Golden bytes: the two tables of FORMAT.md §6.10 (written by LevelDB
+//! Golden bytes: the two tables of docs/format.md §6.10 (written by LevelDB
 //! 1.23) reproduced exactly, and the index keys and block layout of
-//! FORMAT.md §6.7 and §6.10's 300-key table.
+//! docs/format.md §6.7 and §6.10's 300-key table.
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 
@@ -172,7 +172,7 @@ fn format_md_6_7_index_keys() {
 fn format_md_300_key_table_layout() {
     // §6.7 and §6.10: keys key000036..key000299 at sequences 37..300 with
     // 100-byte values, bloom 10, no compression. The first block is the
-    // one FORMAT.md shows starting at key000036@37.
+    // one docs/format.md §6.10 shows starting at key000036@37.
     let entries: Vec<Entry> =
         (36..300u64).map(|i| (ik(format!("key{i:06}").as_bytes(), i + 1), vec![b'x'; 100])).collect();
     let options = leveldb_options(true);
@@ -195,7 +195,7 @@ fn format_md_300_key_table_layout() {
     assert_eq!(&bytes[..3], &[0x00, 0x11, 0x64]);
     assert_eq!(&bytes[3..20], &ik(b"key000036", 37)[..]);
     // The second entry shares "key00003" and stores the 9 bytes "7" ++
-    // trailer(38, Value). (FORMAT.md's listing of those 9 bytes leaves out
-    // the kind byte 01 that starts the trailer.)
+    // trailer(38, Value). (docs/format.md §6.10 lists those 9 bytes,
+    // the kind byte 01 first.)
     assert_eq!(&bytes[120..132], &[0x08, 0x09, 0x64, 0x37, 0x01, 0x26, 0, 0, 0, 0, 0, 0]);
 }

@@ -1,5 +1,5 @@
 //! [`CompactPointers`]: per level, the largest internal key of the last
-//! size-triggered compaction there (FORMAT.md §10.1, tag 5). The next
+//! size-triggered compaction there (docs/format.md §10.1, tag 5). The next
 //! compaction of that level starts after it, so compactions sweep the key
 //! space in rounds.
 

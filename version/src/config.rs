@@ -1,4 +1,4 @@
-//! LevelDB 1.23's level constants and size thresholds (FORMAT.md §11), and
+//! LevelDB 1.23's level constants and size thresholds (docs/format.md §11), and
 //! the options a [`VersionSet`](crate::VersionSet) is opened with.
 //!
 //! The constants are shared by the compaction picker and the engine, which
@@ -23,7 +23,7 @@ pub const MAX_MEM_COMPACT_LEVEL: usize = 2;
 /// The smallest number of seeks a file is allowed before a seek compaction.
 pub const MIN_ALLOWED_SEEKS: i64 = 100;
 
-/// One allowed seek per this many bytes of file (FORMAT.md §11, `allowed_seeks`).
+/// One allowed seek per this many bytes of file (docs/format.md §11, `allowed_seeks`).
 pub const BYTES_PER_ALLOWED_SEEK: u64 = 16 * 1024;
 
 /// LevelDB's default `max_file_size` (2 MiB): the target size of a compaction output.

@@ -1,4 +1,4 @@
-//! The `CURRENT` file: which MANIFEST is live (FORMAT.md §10.3).
+//! The `CURRENT` file: which MANIFEST is live (docs/format.md §10.3).
 //!
 //! Its content is the MANIFEST's file name and one `\n`. It is replaced
 //! atomically: the text goes to `NNNNNN.dbtmp`, which is synced and renamed

@@ -1,6 +1,6 @@
 //! [`FileMetaData`]: what a Version knows about one table file — the fields
-//! of a MANIFEST "new file" entry (FORMAT.md §10.1, tag 7) plus the seek
-//! budget of FORMAT.md §11 (`allowed_seeks`).
+//! of a MANIFEST "new file" entry (docs/format.md §10.1, tag 7) plus the seek
+//! budget of docs/format.md §11 (`allowed_seeks`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,5 +1,5 @@
 //! `lsmkit-version`: which table files make up a database, and the MANIFEST
-//! that records it durably, byte-compatible with LevelDB 1.23 (FORMAT.md §10).
+//! that records it durably, byte-compatible with LevelDB 1.23 (docs/format.md §10).
 //!
 //! - [`FileMetaData`]: one table's number, size and key range;
 //! - [`VersionEdit`]: one MANIFEST record, the change between two Versions;

@@ -1,6 +1,6 @@
 //! Which files of a database directory are still needed: the registry of
 //! Versions that someone still holds, and the garbage-collection rule of
-//! FORMAT.md §10.4.
+//! docs/format.md §10.4.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};

@@ -1,5 +1,5 @@
 //! Under `paranoid_checks`: does a recovered MANIFEST still describe the
-//! database directory, or has it lost records at its end (FORMAT.md §10.2
+//! database directory, or has it lost records at its end (docs/format.md §10.2
 //! recovery, §10.4 which files a database keeps)?
 //!
 //! Recovery cannot tell from the MANIFEST's bytes alone whether its end is

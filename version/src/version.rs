@@ -1,5 +1,5 @@
 //! [`Version`]: an immutable list of the table files in each level, and the
-//! queries reads, flushes and compactions ask of it (FORMAT.md §10.1 for the
+//! queries reads, flushes and compactions ask of it (docs/format.md §10.1 for the
 //! ordering, §11 for placement, scores and seek budgets).
 //!
 //! Each level is sorted by smallest internal key (ties by file number), as
@@ -313,7 +313,7 @@ impl Version {
         true
     }
 
-    /// Read sampling by iterators (FORMAT.md §11, "read sampling period"):
+    /// Read sampling by iterators (docs/format.md §11, "read sampling period"):
     /// when two or more files may hold `internal_key`, charges a seek to the
     /// first of them; returns what [`update_stats`](Self::update_stats) returns.
     pub fn record_read_sample(&self, internal_key: &[u8]) -> bool {
@@ -333,7 +333,7 @@ impl Version {
 
     /// The level a table flushed from the memtable, holding user keys
     /// `[smallest_user_key, largest_user_key]`, should be written to
-    /// (FORMAT.md §11, `kMaxMemCompactLevel`): 0 if it overlaps level 0;
+    /// (docs/format.md §11, `kMaxMemCompactLevel`): 0 if it overlaps level 0;
     /// otherwise pushed down while the next level has no overlap and the
     /// level after that overlaps by at most 10 × `max_file_size` bytes, to
     /// level 2 at most.

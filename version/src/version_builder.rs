@@ -1,5 +1,5 @@
 //! [`VersionBuilder`]: applies a series of [`VersionEdit`]s to a base
-//! [`Version`] without building the Versions in between (FORMAT.md §10.1,
+//! [`Version`] without building the Versions in between (docs/format.md §10.1,
 //! "Applying an edit").
 //!
 //! Per level, an edit's deletions are applied before its additions, so a

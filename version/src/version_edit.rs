@@ -1,5 +1,5 @@
 //! [`VersionEdit`]: one MANIFEST record, the difference between two
-//! Versions (FORMAT.md §10.1).
+//! Versions (docs/format.md §10.1).
 //!
 //! Encoding writes the fields in LevelDB's order (tags 1, 2, 9, 3, 4, then
 //! every 5, every 6 sorted by (level, number), every 7 in insertion order), so
@@ -305,7 +305,7 @@ mod tests {
         }
     }
 
-    /// FORMAT.md §10.2 [real]: the record of LevelDB's MANIFEST-000001.
+    /// docs/format.md §10.2 [real]: the record of LevelDB's MANIFEST-000001.
     #[test]
     fn golden_new_database_record() {
         let mut edit = VersionEdit::new();
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(VersionEdit::decode(&expected).unwrap(), edit);
     }
 
-    /// FORMAT.md §10.2 [real]: the second record of MANIFEST-000004 (re-open after one Put).
+    /// docs/format.md §10.2 [real]: the second record of MANIFEST-000004 (re-open after one Put).
     #[test]
     fn golden_reopen_record() {
         let bytes = [
@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(expected.encode(), bytes);
     }
 
-    /// FORMAT.md §10.2 [real]: the start of a snapshot carrying a level-0
+    /// docs/format.md §10.2 [real]: the start of a snapshot carrying a level-0
     /// compaction pointer and then file #201.
     #[test]
     fn golden_compact_pointer_fragment() {

@@ -1,5 +1,5 @@
 //! [`VersionSet`]: the current Version, the file-number and sequence
-//! counters, and the MANIFEST that makes them durable (FORMAT.md §10.2 for
+//! counters, and the MANIFEST that makes them durable (docs/format.md §10.2 for
 //! the lifecycle, §10.3 for CURRENT, §10.4 for garbage collection).
 //!
 //! - [`create_new_db`](VersionSet::create_new_db) writes `MANIFEST-000001`
@@ -620,7 +620,7 @@ impl VersionSet {
     }
 
     /// Of the directory entries `names`, those that may be deleted
-    /// (FORMAT.md §10.4): logs older than the log number (other than the
+    /// (docs/format.md §10.4): logs older than the log number (other than the
     /// previous log number), MANIFESTs older than the live one, and tables
     /// and temp files that no live Version uses and that are not in
     /// `pending_outputs` (files being written right now).

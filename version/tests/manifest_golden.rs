@@ -1,5 +1,5 @@
 //! Golden tests: the MANIFESTs and CURRENT files a VersionSet writes are byte
-//! for byte those of LevelDB 1.23 (FORMAT.md §10.2 and §10.3 [real] examples).
+//! for byte those of LevelDB 1.23 (docs/format.md §10.2 and §10.3 [real] examples).
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 

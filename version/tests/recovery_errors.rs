@@ -1,4 +1,4 @@
-//! Recovery from CURRENT + MANIFEST: every FORMAT.md §10.2/§10.3 rule, and
+//! Recovery from CURRENT + MANIFEST: every docs/format.md §10.2/§10.3 rule, and
 //! damaged input giving a clear error (never a panic, never a wrong Version).
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
@@ -277,7 +277,7 @@ fn torn_tails_are_tolerated_silently() {
         let versions = recover(&fs).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(versions.last_sequence(), 42, "cut at {cut}");
     }
-    // Three garbage bytes at the tail (FORMAT.md §3.3 [real]).
+    // Three garbage bytes at the tail (docs/format.md §3.3 [real]).
     let mut tail = clean.clone();
     tail.extend_from_slice(&[0xab, 0xcd, 0xef]);
     overwrite_manifest(&fs, &tail);

@@ -1,4 +1,4 @@
-//! Property tests of the VersionEdit encoding (FORMAT.md §10.1): random edits
+//! Property tests of the VersionEdit encoding (docs/format.md §10.1): random edits
 //! survive encode → decode, decoding is order-insensitive for scalars in the
 //! way LevelDB's is, and arbitrary bytes never panic the decoder.
 

@@ -1,12 +1,12 @@
 //! `lsmkit-wal`: lsmkit's write-ahead log, byte-compatible with LevelDB 1.23.
 //!
-//! - [`log_format`]: blocks, physical record headers and types (FORMAT.md §3.1);
-//! - [`LogWriter`]: appends records in LevelDB's log format (FORMAT.md §3.2);
+//! - [`log_format`]: blocks, physical record headers and types (docs/format.md §3.1);
+//! - [`LogWriter`]: appends records in LevelDB's log format (docs/format.md §3.2);
 //! - [`LogReader`]: reads them back, handling damage by [`RecoveryMode`] and
-//!   reporting every [`DroppedRegion`] (FORMAT.md §3.3); it can follow a file
+//!   reporting every [`DroppedRegion`] (docs/format.md §3.3); it can follow a file
 //!   that is still being written;
 //! - [`WriteBatch`]: the atomic group of puts and deletes that one WAL record
-//!   carries (FORMAT.md §4);
+//!   carries (docs/format.md §4);
 //! - [`ttl_value`]: the frame a database with entry expiry puts around every
 //!   value (an lsmkit extension, `docs/format-extensions.md`);
 //! - [`WalWriter`]: a log file with a [`SyncPolicy`] and a [`WalIoMode`]
@@ -30,7 +30,7 @@
 //! batch.put(b"k", b"v");
 //! wal.add_batch(&batch)?;
 //! wal.close()?;
-//! // FORMAT.md §3.4: one FULL record of 7 + 17 bytes.
+//! // docs/format.md §3.4: one FULL record of 7 + 17 bytes.
 //! assert_eq!(fs.file_size(path)?, 24);
 //!
 //! let mut reader = LogReader::new(fs.open_sequential(path)?, path, RecoveryMode::AbsoluteConsistency);

@@ -1,4 +1,4 @@
-//! Constants and physical record types of the log format (FORMAT.md §3.1),
+//! Constants and physical record types of the log format (docs/format.md §3.1),
 //! shared by [`LogWriter`](crate::LogWriter) and [`LogReader`](crate::LogReader).
 //!
 //! A log file is a sequence of 32 KiB blocks. Each block holds physical
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn empty_first_header_matches_format_md() {
-        // FORMAT.md §3.4: the zero-length FIRST record LevelDB writes when
+        // docs/format.md §3.4: the zero-length FIRST record LevelDB writes when
         // exactly 7 bytes are left in a block.
         assert_eq!(encode_header(RecordType::First, &[]), [0x64, 0x51, 0xd0, 0xe9, 0x00, 0x00, 0x02]);
     }

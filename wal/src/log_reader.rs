@@ -1,4 +1,4 @@
-//! [`LogReader`]: reads logical records back from a log file (FORMAT.md §3.3),
+//! [`LogReader`]: reads logical records back from a log file (docs/format.md §3.3),
 //! with LevelDB's handling of every damaged-record case, the four
 //! [`RecoveryMode`]s, and tail following for a file that is still being written.
 //!
@@ -117,7 +117,7 @@ enum Status {
     Failed(Error),
 }
 
-/// Reads the logical records of a log file in order (FORMAT.md §3.3).
+/// Reads the logical records of a log file in order (docs/format.md §3.3).
 ///
 /// ```text
 /// let mut reader = LogReader::new(fs.open_sequential(&path)?, &path, RecoveryMode::default());
@@ -515,7 +515,7 @@ impl LogReader {
         Ok(self.buffered_end() - offset)
     }
 
-    /// Parses the next physical record (FORMAT.md §3.3, physical level).
+    /// Parses the next physical record (docs/format.md §3.3, physical level).
     fn read_physical(&mut self) -> Result<Physical> {
         loop {
             if self.skip_rest_of_block {

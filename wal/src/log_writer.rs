@@ -1,5 +1,5 @@
 //! [`LogWriter`]: appends logical records to a log file in LevelDB's format
-//! (FORMAT.md §3.2), byte for byte what LevelDB 1.23 writes.
+//! (docs/format.md §3.2), byte for byte what LevelDB 1.23 writes.
 //!
 //! ```text
 //! one logical record of n bytes, starting `block_offset` bytes into a block:
@@ -21,7 +21,7 @@ use crate::log_format::{encode_header, RecordType, BLOCK_SIZE, HEADER_SIZE};
 const TRAILER_ZEROS: [u8; HEADER_SIZE - 1] = [0; HEADER_SIZE - 1];
 
 /// Writes logical records into a log file, splitting them into physical
-/// records at 32 KiB block boundaries (FORMAT.md §3.2).
+/// records at 32 KiB block boundaries (docs/format.md §3.2).
 ///
 /// After every physical record the bytes are handed to the operating system
 /// ([`WritableFile::flush`]), as LevelDB does; they are durable only after
@@ -125,7 +125,7 @@ impl LogWriter {
 
     /// Writes zeros after the log so that the file is at least `len` bytes
     /// long on storage ([`WritableFile::preallocate`]); returns that length.
-    /// Readers take the zeros as unused space (FORMAT.md §3.3), and the
+    /// Readers take the zeros as unused space (docs/format.md §3.3), and the
     /// records written later overwrite them. A failure here leaves the
     /// records intact, so unlike a failed append it does not stop the writer.
     pub fn preallocate(&mut self, len: u64) -> Result<u64> {

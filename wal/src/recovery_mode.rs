@@ -1,6 +1,6 @@
 //! [`RecoveryMode`]: what a [`LogReader`](crate::LogReader) does when a log
 //! file is damaged (the meaning of RocksDB's `WALRecoveryMode`, applied to the
-//! corruption cases of FORMAT.md §3.3).
+//! corruption cases of docs/format.md §3.3).
 
 /// How a [`LogReader`](crate::LogReader) treats damaged bytes.
 ///

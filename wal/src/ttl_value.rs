@@ -1,7 +1,7 @@
 //! The TTL value frame: how a database opened with entry expiry stores every
 //! value — a one-byte tag, an optional fixed64 expiry time, then the user's
 //! value. An lsmkit extension, not a LevelDB format: see "Entry expiry
-//! (TTL)" in `docs/format-extensions.md` (fixed64 is FORMAT.md §2.1).
+//! (TTL)" in `docs/format-extensions.md` (fixed64 is docs/format.md §1).
 //!
 //! ```text
 //! 0x00 | user value                         never expires
@@ -99,7 +99,7 @@ pub fn encode_ttl_value(dst: &mut Vec<u8>, expire_at: Option<u64>, value: &[u8])
 
 /// Appends the framed form of `value` as a length-prefixed slice (varint32
 /// length of the whole frame, then the frame), the way a `WriteBatch` stores
-/// a value (FORMAT.md §4).
+/// a value (docs/format.md §4).
 pub fn put_length_prefixed_ttl_value(dst: &mut Vec<u8>, expire_at: Option<u64>, value: &[u8]) {
     let frame_len = if expire_at.is_some() { TTL_EXPIRING_FRAME_LEN } else { 1 };
     put_varint32(dst, (frame_len + value.len()) as u32);

@@ -2,11 +2,11 @@
 //! from a given sequence number on (Kvrocks' WAL iterator, RocksDB's
 //! `GetUpdatesSince`), for incremental sync and replication.
 //!
-//! The logs are the directory's `NNNNNN.log` files (FORMAT.md §10.4) and
+//! The logs are the directory's `NNNNNN.log` files (docs/format.md §10.4) and
 //! those of its [`archive/`](WAL_ARCHIVE_DIR_NAME) subdirectory, where a
 //! database with WAL retention moves the logs it no longer needs; they are
 //! read in file-number order, and each record is one [`WriteBatch`]
-//! (FORMAT.md §4).
+//! (docs/format.md §4).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

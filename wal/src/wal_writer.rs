@@ -1,5 +1,5 @@
 //! [`WalWriter`]: a write-ahead log file with a sync policy and an I/O mode
-//! (LotusDB's design) on top of [`LogWriter`] (FORMAT.md §3.2).
+//! (LotusDB's design) on top of [`LogWriter`] (docs/format.md §3.2).
 //!
 //! Both I/O modes produce the same bytes; mmap mode only changes how they
 //! reach the file (a mapping grown in preallocated zero chunks, cut to the
@@ -28,7 +28,7 @@
 //! Nothing is preallocated for a writer that never syncs, nor, in chunk
 //! mode, for a sync of more than a quarter of a chunk (big syncs gain little
 //! and would write every byte twice). The zeros are unused space to every
-//! reader of the log format, LevelDB 1.23's included (FORMAT.md §3.3): a
+//! reader of the log format, LevelDB 1.23's included (docs/format.md §3.3): a
 //! reader skips from a zero header to the end of its 32 KiB block. A clean
 //! close cuts the zeros off (so a closed log is byte for byte what it would
 //! be without them); after a crash they stay, and recovery ends the log at

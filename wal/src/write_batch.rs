@@ -1,5 +1,5 @@
 //! [`WriteBatch`]: a group of puts and deletes applied atomically, and its
-//! byte format, the payload of every WAL record (FORMAT.md §4).
+//! byte format, the payload of every WAL record (docs/format.md §4).
 //!
 //! ```text
 //! fixed64 sequence | fixed32 count | count × (tag 1: klen key vlen value | tag 0: klen key)
@@ -225,7 +225,7 @@ impl WriteBatch {
         self.rep.len()
     }
 
-    /// The encoded batch (FORMAT.md §4).
+    /// The encoded batch (docs/format.md §4).
     pub fn data(&self) -> &[u8] {
         &self.rep
     }

@@ -1,5 +1,5 @@
 //! Golden bytes: the log writer and `WriteBatch` produce exactly the bytes of
-//! FORMAT.md §3.4 and §4, which were taken from files LevelDB 1.23 wrote.
+//! docs/format.md §3.4 and §4, which were taken from files LevelDB 1.23 wrote.
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 

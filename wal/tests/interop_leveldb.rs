@@ -135,7 +135,7 @@ fn leveldb_recovers_a_log_written_by_log_writer() {
     for i in 0..400u32 {
         if i == 200 {
             // A record that leaves exactly 7 bytes in its block, so that the
-            // next one starts with a zero-length FIRST (FORMAT.md §3.2).
+            // next one starts with a zero-length FIRST (docs/format.md §3.2).
             let room = BLOCK_SIZE - writer.block_offset() - HEADER_SIZE;
             let size = if room >= 40 { room - HEADER_SIZE } else { room + BLOCK_SIZE - HEADER_SIZE };
             let key = b"filler-key".to_vec();

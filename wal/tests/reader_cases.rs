@@ -1,4 +1,4 @@
-//! Every damaged-record case of FORMAT.md §3.3, built physical record by
+//! Every damaged-record case of docs/format.md §3.3, built physical record by
 //! physical record, read with LevelDB's behaviour (`SkipAnyCorruptedRecords`)
 //! and, where the modes differ, with the others.
 
@@ -202,7 +202,7 @@ fn truncated_header_at_end() {
 
 #[test]
 fn zero_filled_rest_of_block_then_valid_record() {
-    // LevelDB 1.23, FORMAT.md §3.3: both records recovered, nothing reported.
+    // LevelDB 1.23, docs/format.md §3.3: both records recovered, nothing reported.
     let mut log = phys(RecordType::Full, b"first");
     log.resize(BLOCK_SIZE, 0);
     log.extend(phys(RecordType::Full, b"second"));

@@ -1,4 +1,4 @@
-//! `WriteBatch` (FORMAT.md §4): building, appending, decoding through the
+//! `WriteBatch` (docs/format.md §4): building, appending, decoding through the
 //! handler and the operation iterator, and every decode error §4 lists.
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)

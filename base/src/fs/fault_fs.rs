@@ -1,5 +1,5 @@
 //! [`FaultFs`]: a file system wrapper that fails chosen operations and
-//! simulates a power cut (DESIGN.md, "The contracts in base" and "Testing").
+//! simulates a power cut (docs/architecture.md, "The contracts in base", and docs/testing.md).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! [`MemFs`]: a file system held entirely in memory, for fast tests
-//! (DESIGN.md, "The contracts in base").
+//! (docs/architecture.md, "The contracts in base").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -1,5 +1,5 @@
 //! The file-system abstraction every lsmkit crate does its I/O through
-//! (DESIGN.md, "The contracts in base").
+//! (docs/architecture.md, "The contracts in base").
 //!
 //! Three implementations:
 //! - [`StdFs`]: real files, positional reads, optional mmap, `fcntl` locks
@@ -74,7 +74,7 @@ pub trait WritableFile: Send {
     /// a data write only. [`close`](Self::close) cuts the file back to
     /// `len()`; after a crash the zeros may remain, so this is only for
     /// formats whose readers take zero-filled space as unused (the log
-    /// format, FORMAT.md §3.3).
+    /// format, docs/format.md §3.3).
     ///
     /// Returns the file's length on storage afterwards (at least `len()`).
     /// A file that cannot do this (one opened with `open_appendable`, a

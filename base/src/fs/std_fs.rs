@@ -1,4 +1,4 @@
-//! [`StdFs`]: the file system on real files (DESIGN.md, "The contracts in base").
+//! [`StdFs`]: the file system on real files (docs/architecture.md, "The contracts in base").
 //!
 //! Reads go through `pread(2)` or a read-only memory mapping, writes through a
 //! 64 KiB user-space buffer (optionally ahead of zeros preallocated for cheap

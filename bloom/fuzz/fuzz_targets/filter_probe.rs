@@ -1,5 +1,5 @@
 //! Fuzz target: arbitrary bytes as a filter and a key, probed by both policies
-//! (FORMAT.md §8.3 and docs/format-extensions.md). A filter read from disk is
+//! (docs/format.md §8.3 and docs/format-extensions.md). A filter read from disk is
 //! untrusted, so probing must never panic, and the answers for filters a
 //! policy cannot interpret must follow its rules.
 #![no_main]

@@ -1,4 +1,4 @@
-//! Test-only filter block (FORMAT.md §7) builder and reader, written from the
+//! Test-only filter block (docs/format.md §7) builder and reader, written from the
 //! spec so the tests can compare whole filter blocks with LevelDB's and probe
 //! LevelDB's filters the way its table reader does. (The real ones live in
 //! lsmkit-sstable, which depends on this crate.)

@@ -1,5 +1,5 @@
 //! Test-only reader (and filter-replacing rewriter) for uncompressed LevelDB
-//! table files: footer (FORMAT.md §6.4), block trailers (§6.2), block handles
+//! table files: footer (docs/format.md §6.4), block trailers (§6.2), block handles
 //! (§6.3), block entries (§6.5), metaindex (§6.8) and the filter block (§7).
 //! Just enough to check the filters of tables the real LevelDB wrote; the
 //! real table code is lsmkit-sstable's, which depends on this crate.
@@ -189,7 +189,7 @@ fn append_block(out: &mut Vec<u8>, contents: &[u8]) -> BlockHandle {
     handle
 }
 
-/// Decodes every (key, value) of a block (FORMAT.md §6.5), in order.
+/// Decodes every (key, value) of a block (docs/format.md §6.5), in order.
 pub fn block_entries(block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let bad = |message: &str| Error::corruption(format!("bad block: {message}"));
     let Some(count_at) = block.len().checked_sub(4) else {

@@ -1,8 +1,8 @@
 //! `dump FILE`: the contents of one file, chosen by its name as
 //! `leveldbutil dump` does — a WAL (`NNNNNN.log`: records with their
-//! sequences and operations, FORMAT.md §3 and §4), a table (`.ldb`/`.sst`:
-//! entries with their internal-key parts, FORMAT.md §6) or a MANIFEST
-//! (`MANIFEST-NNNNNN`: one VersionEdit per record, FORMAT.md §10.1).
+//! sequences and operations, docs/format.md §3 and §4), a table (`.ldb`/`.sst`:
+//! entries with their internal-key parts, docs/format.md §6) or a MANIFEST
+//! (`MANIFEST-NNNNNN`: one VersionEdit per record, docs/format.md §10.1).
 //!
 //! Damage is printed where it is found and the dump goes on where it can;
 //! the command then exits 1.

@@ -1,5 +1,5 @@
 //! `manifest`: the database's current version as its MANIFEST records it —
-//! counters, then each level's files with sizes and key ranges (FORMAT.md
+//! counters, then each level's files with sizes and key ranges (docs/format.md
 //! §10). Read-only: the MANIFEST is replayed without opening the database,
 //! so it works while another process has the database open.
 

@@ -1,7 +1,7 @@
 //! `scan`: the entries of a key range in order (or in reverse), one
 //! `KEY : VALUE` line each, as `ldb scan` prints them. `--from` is
 //! inclusive, `--to` exclusive, and `--prefix` narrows the range further.
-//! Keys compare bytewise (FORMAT.md §9), the only comparator the CLI opens.
+//! Keys compare bytewise (docs/format.md §9), the only comparator the CLI opens.
 
 use std::io::Write;
 use std::path::Path;

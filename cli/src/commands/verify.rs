@@ -98,7 +98,7 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> CliResult {
         }
     }
 
-    // The logs recovery would replay (FORMAT.md §10.4), oldest first.
+    // The logs recovery would replay (docs/format.md §10.4), oldest first.
     let (log_number, prev_log_number) = (versions.log_number(), versions.prev_log_number());
     let mut logs: Vec<u64> = fs
         .list_dir(dir)?

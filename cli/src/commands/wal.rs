@@ -1,6 +1,6 @@
 //! `wal --since=SEQ`: the updates logged in a database's write-ahead logs
 //! from sequence number SEQ on, read with [`WalIterator`] straight from the
-//! directory (FORMAT.md §3, §4) — read-only, so it works on a database
+//! directory (docs/format.md §3, §4) — read-only, so it works on a database
 //! another process has open. One line per operation:
 //! `SEQUENCE put KEY => VALUE` or `SEQUENCE del KEY`.
 

@@ -1,6 +1,6 @@
 //! [`Db::repair`]: rebuilds a database's MANIFEST from the tables and logs
 //! found in its directory, keeping whatever is readable (LevelDB's
-//! `RepairDB`). It reads logs (FORMAT.md §3, §4) and tables (§6) and writes
+//! `RepairDB`). It reads logs (docs/format.md §3, §4) and tables (§6) and writes
 //! a new MANIFEST and CURRENT (§10).
 //!
 //! The steps, with the directory locked:
@@ -15,7 +15,7 @@
 //!    and the original is set aside.
 //! 3. Every table goes to level 0. A point lookup consults overlapping
 //!    level-0 tables highest file number first and stops at the first one
-//!    holding the key (FORMAT.md §10.1), so for every two tables whose key
+//!    holding the key (docs/format.md §10.1), so for every two tables whose key
 //!    ranges overlap, the one with the newer entries must have the higher
 //!    number. When two such tables also have overlapping *sequence* ranges
 //!    (a log converted after its memtable had been flushed, tables from

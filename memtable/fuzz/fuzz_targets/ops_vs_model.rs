@@ -2,7 +2,7 @@
 //! any sequence order, gets at any snapshot, iterator seeks and steps in both
 //! directions, fresh iterators) on a `Memtable` and on a `BTreeMap` model,
 //! under the bytewise, a reverse or a case-insensitive comparator, and
-//! asserts after every step that the two agree. Keys are FORMAT.md §5
+//! asserts after every step that the two agree. Keys are docs/format.md §5
 //! internal keys.
 
 #![no_main]

@@ -1,4 +1,4 @@
-//! Fuzz target: block decoding (FORMAT.md §6.5).
+//! Fuzz target: block decoding (docs/format.md §6.5).
 //!
 //! Two modes, chosen by the first byte:
 //! - even: the rest is a block's bytes; every operation of the block

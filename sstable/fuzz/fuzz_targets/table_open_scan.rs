@@ -1,5 +1,5 @@
 //! Fuzz target: open a table from arbitrary file contents and scan it
-//! (FORMAT.md §6, §7), on an in-memory file system.
+//! (docs/format.md §6, §7), on an in-memory file system.
 //!
 //! Checksums cannot be forged by mutation, so the input is prepared in one of
 //! two ways, chosen by the first byte:

@@ -1,4 +1,4 @@
-//! Fuzz target: full recovery (FORMAT.md §10.2, §10.3) from an arbitrary
+//! Fuzz target: full recovery (docs/format.md §10.2, §10.3) from an arbitrary
 //! MANIFEST named by CURRENT, on an in-memory file system.
 //!
 //! The first input byte chooses how the rest becomes the MANIFEST: as raw

@@ -1,4 +1,4 @@
-//! Fuzz target: `VersionEdit::decode` (FORMAT.md §10.1) on arbitrary bytes.
+//! Fuzz target: `VersionEdit::decode` (docs/format.md §10.1) on arbitrary bytes.
 //!
 //! Decoding never panics; an error is always `Corruption`; whatever decodes
 //! is valid, re-encodes canonically (encoding the decoded edit and decoding

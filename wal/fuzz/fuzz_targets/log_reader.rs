@@ -1,4 +1,4 @@
-//! Fuzz target: arbitrary bytes as a log file (FORMAT.md §3.3), read to the
+//! Fuzz target: arbitrary bytes as a log file (docs/format.md §3.3), read to the
 //! end in every recovery mode, whole and while "growing" in two pieces with a
 //! following reader. No input may panic; the records of both ways of reading
 //! must agree, and every dropped region must lie inside the file.

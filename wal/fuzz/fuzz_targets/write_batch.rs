@@ -1,4 +1,4 @@
-//! Fuzz target: arbitrary bytes decoded as a `WriteBatch` (FORMAT.md §4),
+//! Fuzz target: arbitrary bytes decoded as a `WriteBatch` (docs/format.md §4),
 //! through both the handler and the operation iterator. No input may panic,
 //! both ways must agree, and a batch that decodes re-encodes to one that
 //! decodes to the same operations.
