@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use crate::options::Options;
 use crate::snapshot::SnapshotList;
 use crate::super_version::SuperVersion;
+use crate::value_format::ValueFormat;
 use crate::write_queue::WriteQueue;
 
 /// A full memtable waiting to be flushed, with the WAL that holds its writes.
@@ -150,6 +151,8 @@ pub(crate) struct DbShared {
     /// Writers, flush and compaction waiters wait here for progress.
     pub(crate) progress_cv: Condvar,
     pub(crate) shutting_down: AtomicBool,
+    /// How values are stored (plain, or in the TTL frame), fixed at open.
+    pub(crate) value_format: ValueFormat,
     pub(crate) _lock: Mutex<Option<Box<dyn FileLock>>>,
 }
 

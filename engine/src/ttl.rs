@@ -16,17 +16,14 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use lsmkit_base::comparator::Comparator;
-use lsmkit_base::{Error, Result};
+use lsmkit_base::Result;
 use lsmkit_compaction::{CompactionFilter, FilterDecision};
 use lsmkit_wal::ttl_value::{expire_at_after, system_time_millis, TtlValue};
 use lsmkit_wal::WriteBatch;
 
 use crate::db::Db;
-use crate::db_iterator::DbIterator;
 use crate::options::WriteOptions;
-use crate::state::DbShared;
 
 #[cfg(doc)]
 use crate::options::Options;
@@ -82,8 +79,8 @@ pub(crate) fn mark_comparator_for_ttl(comparator: Arc<dyn Comparator>) -> Arc<dy
 /// are removed (they become deletion markers, see
 /// [`lsmkit_compaction::compaction_filter`]). A value whose frame is
 /// malformed is kept, so that reads report the corruption.
-struct ExpiredValueFilter {
-    clock: Option<Clock>,
+pub(crate) struct ExpiredValueFilter {
+    pub(crate) clock: Option<Clock>,
 }
 
 impl CompactionFilter for ExpiredValueFilter {
@@ -101,7 +98,8 @@ impl CompactionFilter for ExpiredValueFilter {
     }
 }
 
-fn now_millis(clock: &Option<Clock>) -> u64 {
+/// The time `clock` gives, or the system's.
+pub(crate) fn now_millis(clock: &Option<Clock>) -> u64 {
     clock.as_ref().map_or_else(system_time_millis, |clock| clock())
 }
 
@@ -132,68 +130,6 @@ impl Db {
     /// [`WriteBatch::put_with_expiry`] for batches that follow that clock.
     pub fn now_millis(&self) -> u64 {
         now_millis(&self.shared().options.clock)
-    }
-}
-
-impl DbShared {
-    /// The batch to apply for `batch`: framed for a database with entry
-    /// expiry; refused (`InvalidArgument`) when it has entries with a time
-    /// to live and the database has no entry expiry.
-    pub(crate) fn batch_for_ttl(&self, mut batch: WriteBatch) -> Result<WriteBatch> {
-        if self.options.enable_ttl {
-            batch.frame_for_ttl();
-        } else if batch.is_ttl_framed() {
-            return Err(Error::InvalidArgument(
-                "the batch holds entries with a time to live, but the database was opened without \
-                 Options::enable_ttl"
-                    .into(),
-            ));
-        }
-        Ok(batch)
-    }
-
-    /// The user's view of the value `get` found for `key`: without the
-    /// frame, and `None` once expired. A malformed frame is `Corruption`.
-    pub(crate) fn user_value(&self, key: &[u8], stored: Option<Bytes>) -> Result<Option<Bytes>> {
-        let Some(stored) = stored else { return Ok(None) };
-        if !self.options.enable_ttl {
-            return Ok(Some(stored));
-        }
-        let framed = TtlValue::decode(&stored).map_err(|e| match e {
-            Error::Corruption { message, file, offset } => Error::Corruption {
-                message: format!("value of key '{}': {message}", key.escape_ascii()),
-                file,
-                offset,
-            },
-            other => other,
-        })?;
-        if framed.is_expired(now_millis(&self.options.clock)) {
-            return Ok(None);
-        }
-        Ok(Some(stored.slice(framed.frame_len()..)))
-    }
-
-    /// `iterator` reading a database with entry expiry: values expired when
-    /// the iterator is created count as deletions, and values are shown
-    /// without their frame. Unchanged for other databases.
-    pub(crate) fn with_ttl(&self, iterator: DbIterator) -> DbIterator {
-        if !self.options.enable_ttl {
-            return iterator;
-        }
-        let now = now_millis(&self.options.clock);
-        iterator
-            .with_expiry(Arc::new(move |stored: &[u8]| {
-                TtlValue::decode(stored).is_ok_and(|framed| framed.is_expired(now))
-            }))
-            .with_value_frame(Arc::new(|stored: &[u8]| TtlValue::decode(stored).map(|f| f.frame_len())))
-    }
-
-    /// The compaction filter removing expired entries, for a database with
-    /// entry expiry.
-    pub(crate) fn ttl_compaction_filter(&self) -> Option<Arc<dyn CompactionFilter>> {
-        self.options.enable_ttl.then(|| {
-            Arc::new(ExpiredValueFilter { clock: self.options.clock.clone() }) as Arc<dyn CompactionFilter>
-        })
     }
 }
 
