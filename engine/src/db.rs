@@ -98,11 +98,10 @@ impl Db {
     /// A malformed batch (made with `WriteBatch::from_data`) is rejected
     /// with `Error::Corruption` before anything is written; one whose header
     /// declares no operations is ignored.
-    pub fn write(&self, options: WriteOptions, batch: WriteBatch) -> Result<()> {
+    pub fn write(&self, options: WriteOptions, mut batch: WriteBatch) -> Result<()> {
         if batch.count() == 0 {
             return Ok(());
         }
-        let mut batch = batch;
         self.shared().value_format.prepare_batch(&mut batch)?;
         self.shared().write(options, Arc::new(batch))
     }
@@ -114,15 +113,12 @@ impl Db {
     fn write_one(&self, options: WriteOptions, fill: impl FnOnce(&mut WriteBatch)) -> Result<()> {
         let shared = self.shared();
         let mut batch = SINGLE_WRITE_BATCH.with(Cell::take).unwrap_or_default();
-        if Arc::get_mut(&mut batch).is_none() {
-            // Still shared (not after a write returned; cheap to allow).
-            batch = Arc::default();
-        }
-        if let Some(own) = Arc::get_mut(&mut batch) {
-            own.clear();
-            fill(own);
-            shared.value_format.prepare_batch(own)?;
-        }
+        // The queue drops its handle before a write returns, so this is the
+        // only one and `make_mut` copies nothing.
+        let own = Arc::make_mut(&mut batch);
+        own.clear();
+        fill(own);
+        shared.value_format.prepare_batch(own)?;
         let result = shared.write_well_formed(options, Arc::clone(&batch));
         if batch.data().len() <= MAX_REUSED_BATCH_BYTES {
             SINGLE_WRITE_BATCH.with(|cell| cell.set(Some(batch)));

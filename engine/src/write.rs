@@ -158,7 +158,7 @@ impl DbShared {
 
     /// Carries out the request at the front of the queue, whose owner is
     /// the caller.
-    fn lead<'a>(&'a self, state: MutexGuard<'a, DbState>) -> Result<()> {
+    fn lead<'a>(&'a self, mut state: MutexGuard<'a, DbState>) -> Result<()> {
         let Some(front) = state.writers.front() else {
             return Err(Error::InvalidArgument("the write queue is empty".into()));
         };
@@ -176,7 +176,6 @@ impl DbShared {
             }
             // Reaching the front is all a barrier waits for.
             WriteRequest::Barrier => {
-                let mut state = state;
                 state.writers.pop_front();
                 Ok(())
             }
