@@ -98,7 +98,7 @@ impl Db {
             }
         }
         if view.version.update_stats(&stats) {
-            shared.work_cv.notify_all();
+            shared.wake_background_for_reader();
         }
         Ok(answer)
     }
@@ -159,7 +159,7 @@ impl Db {
         let shared = Arc::clone(self.shared());
         let sampler = Box::new(move |internal_key: &[u8], _bytes: usize| {
             if version.record_read_sample(internal_key) {
-                shared.work_cv.notify_all();
+                shared.wake_background_for_reader();
             }
         });
         let pins: Box<dyn std::any::Any + Send> = Box::new((view.view, options.snapshot));

@@ -164,6 +164,17 @@ impl DbShared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the background threads for work a reader found (a file whose
+    /// seek budget ran out). The mutex is taken for the notification: a
+    /// background thread checks for work and starts waiting under it, so a
+    /// notification sent without it can fall between the two and be lost,
+    /// and the file would then wait for the next write to be compacted. This
+    /// runs once per exhausted seek budget, not per read.
+    pub(crate) fn wake_background_for_reader(&self) {
+        let _state = self.lock();
+        self.work_cv.notify_all();
+    }
+
     pub(crate) fn wait<'a>(&self, cv: &Condvar, guard: MutexGuard<'a, DbState>) -> MutexGuard<'a, DbState> {
         cv.wait(guard).unwrap_or_else(|e| e.into_inner())
     }

@@ -25,6 +25,14 @@ where
     median(&mut values)
 }
 
+/// The run whose time is the median (the lower one of an even count): the
+/// tree it left is reported beside the median time.
+fn median_time_run<'a>(same: &[&'a Measurement]) -> Option<&'a Measurement> {
+    let mut by_time = same.to_vec();
+    by_time.sort_by(|a, b| a.micros_per_op.total_cmp(&b.micros_per_op));
+    by_time.get(by_time.len().saturating_sub(1) / 2).copied()
+}
+
 /// Combines several runs of one engine's suite (each a list of
 /// measurements in workload order) into one list: every figure is the
 /// median of its values across the runs.
@@ -47,6 +55,7 @@ pub fn median_runs(runs: &[Vec<Measurement>]) -> Vec<Measurement> {
                 write_amp: median_of(&same, |m| m.write_amp),
                 bytes_on_disk: as_u64(median_of(&same, |m| Some(m.bytes_on_disk as f64))).unwrap_or(0),
                 peak_rss_bytes: as_u64(median_of(&same, |m| m.peak_rss_bytes.map(|v| v as f64))),
+                files_per_level: median_time_run(&same).and_then(|m| m.files_per_level.clone()),
                 message: first[i].message.clone(),
             }
         })
@@ -146,6 +155,13 @@ mod tests {
         assert_eq!(merged[0].micros_per_op, 3.0);
         assert_eq!(merged[0].p99_us, 20.0);
         assert_eq!(merged[0].peak_rss_bytes, Some(200));
+        // The tree shown is the one the median-time run left.
+        let shaped = |micros: f64, files: u64| Measurement {
+            files_per_level: Some(vec![files]),
+            ..sample("lsmkit", "fillseq", micros)
+        };
+        let merged = median_runs(&[vec![shaped(5.0, 50)], vec![shaped(1.0, 10)], vec![shaped(3.0, 30)]]);
+        assert_eq!(merged[0].files_per_level, Some(vec![30]));
         assert_eq!(median_runs(&[]), Vec::new());
     }
 

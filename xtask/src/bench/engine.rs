@@ -53,6 +53,25 @@ pub trait Engine: Send + Sync {
     fn seek(&self, key: &[u8], found: &mut Vec<u8>) -> EngineResult<bool>;
     /// Compacts the whole key range (LevelDB's `CompactRange(nullptr, nullptr)`).
     fn compact(&self) -> EngineResult<()>;
+    /// The number of table files at each level, from level 0 down to the
+    /// deepest non-empty level (the engine's `num-files-at-level<N>`
+    /// property), or `None` for an engine without levels.
+    fn files_per_level(&self) -> Option<Vec<u64>> {
+        None
+    }
+}
+
+/// The levels a leveled engine reports (LevelDB's and lsmkit's seven).
+pub const REPORTED_LEVELS: usize = 7;
+
+/// Collects `count(level)` for every level up to the deepest non-empty one
+/// (at least level 0), `None` if any count is unknown.
+pub fn files_per_level_from(count: impl Fn(usize) -> Option<u64>) -> Option<Vec<u64>> {
+    let mut files = (0..REPORTED_LEVELS).map(count).collect::<Option<Vec<u64>>>()?;
+    while files.len() > 1 && files.last() == Some(&0) {
+        files.pop();
+    }
+    Some(files)
 }
 
 /// The settings every engine is opened with (the `db_bench` flags that are

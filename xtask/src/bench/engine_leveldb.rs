@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
-use super::engine::{BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{files_per_level_from, BatchOp, Direction, Engine, EngineResult, EngineSettings};
 
 #[repr(C)]
 struct LevelDb {
@@ -129,6 +129,7 @@ extern "C" {
     fn leveldb_cache_create_lru(capacity: usize) -> *mut LevelDbCache;
     fn leveldb_cache_destroy(cache: *mut LevelDbCache);
     fn leveldb_free(ptr: *mut c_void);
+    fn leveldb_property_value(db: *mut LevelDb, propname: *const c_char) -> *mut c_char;
     fn leveldb_major_version() -> c_int;
     fn leveldb_minor_version() -> c_int;
 }
@@ -228,6 +229,23 @@ pub fn describe(matched: Option<&EngineSettings>) -> String {
 }
 
 impl LeveldbEngine {
+    /// The value of LevelDB property `name`, or `None` if it has none.
+    fn property(&self, name: &str) -> Option<String> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: the database is open and `name` is NUL-terminated; a
+        // non-null result is a malloc'd NUL-terminated copy that is read
+        // once and then freed with leveldb_free.
+        unsafe {
+            let value = leveldb_property_value(self.db, name.as_ptr());
+            if value.is_null() {
+                return None;
+            }
+            let text = CStr::from_ptr(value).to_string_lossy().into_owned();
+            leveldb_free(value.cast());
+            Some(text)
+        }
+    }
+
     fn write_options(&self, sync: bool) -> *const LevelDbWriteOptions {
         if sync {
             self.sync_write_options
@@ -416,5 +434,11 @@ impl Engine for LeveldbEngine {
         // SAFETY: null bounds mean the whole key range.
         unsafe { leveldb_compact_range(self.db, ptr::null(), 0, ptr::null(), 0) };
         Ok(())
+    }
+
+    fn files_per_level(&self) -> Option<Vec<u64>> {
+        files_per_level_from(|level| {
+            self.property(&format!("leveldb.num-files-at-level{level}"))?.parse().ok()
+        })
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use lsmkit::{Db, Options, ReadOptions, WriteBatch, WriteOptions};
 use lsmkit_bloom::LevelDbBloom;
 
-use super::engine::{copy_found, BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{
+    copy_found, files_per_level_from, BatchOp, Direction, Engine, EngineResult, EngineSettings,
+};
 
 /// An open `lsmkit` database.
 pub struct LsmkitEngine {
@@ -117,5 +119,11 @@ impl Engine for LsmkitEngine {
 
     fn compact(&self) -> EngineResult<()> {
         self.db.compact_range(None, None).map_err(err)
+    }
+
+    fn files_per_level(&self) -> Option<Vec<u64>> {
+        files_per_level_from(|level| {
+            self.db.property(&format!("leveldb.num-files-at-level{level}"))?.parse().ok()
+        })
     }
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 
-use super::engine::{copy_found, BatchOp, Direction, Engine, EngineResult, EngineSettings};
+use super::engine::{
+    copy_found, files_per_level_from, BatchOp, Direction, Engine, EngineResult, EngineSettings,
+};
 
 /// An open RocksDB database.
 pub struct RocksdbEngine {
@@ -140,5 +142,11 @@ impl Engine for RocksdbEngine {
     fn compact(&self) -> EngineResult<()> {
         self.db.compact_range::<&[u8], &[u8]>(None, None);
         Ok(())
+    }
+
+    fn files_per_level(&self) -> Option<Vec<u64>> {
+        files_per_level_from(|level| {
+            self.db.property_int_value(format!("rocksdb.num-files-at-level{level}").as_str()).ok().flatten()
+        })
     }
 }

@@ -45,7 +45,7 @@ pub fn object(m: &Measurement) -> String {
     format!(
         "{{\"engine\": {}, \"benchmark\": {}, \"num\": {}, \"micros_per_op\": {}, \"ops_per_sec\": {}, \
          \"mb_per_s\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"write_amp\": {}, \
-         \"disk_bytes_written\": {}, \"bytes_on_disk\": {}, \"peak_rss_bytes\": {}, \"message\": {}}}",
+         \"disk_bytes_written\": {}, \"bytes_on_disk\": {}, \"peak_rss_bytes\": {}, \"files_per_level\": {}, \"message\": {}}}",
         string(&m.engine),
         string(&m.benchmark),
         m.num,
@@ -59,6 +59,10 @@ pub fn object(m: &Measurement) -> String {
         optional(m.disk_bytes_written, |v| v.to_string()),
         m.bytes_on_disk,
         optional(m.peak_rss_bytes, |v| v.to_string()),
+        optional(m.files_per_level.as_deref(), |files| format!(
+            "[{}]",
+            files.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        )),
         string(&m.message),
     )
 }
@@ -105,6 +109,7 @@ mod tests {
             "\"write_amp\": 2.5,",
             "\"bytes_on_disk\": 123456,",
             "\"peak_rss_bytes\": 52428800,",
+            "\"files_per_level\": [2, 5, 31],",
             "\"mb_per_s\": null,",
             "\"write_amp\": null,",
             "\"message\": \"(632 of 1000 found)\"}",

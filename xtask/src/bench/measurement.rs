@@ -32,6 +32,9 @@ pub struct Measurement {
     pub bytes_on_disk: u64,
     /// Peak resident set size of the engine's process over its whole run.
     pub peak_rss_bytes: Option<u64>,
+    /// Table files per level after the workload (level 0 first), for the
+    /// engines that report it: the tree the next workload starts from.
+    pub files_per_level: Option<Vec<u64>>,
     /// `db_bench`'s note, e.g. "(632 of 1000 found)".
     pub message: String,
 }
@@ -65,6 +68,7 @@ impl Measurement {
             format!("write_amp={}", opt_f(self.write_amp)),
             format!("bytes_on_disk={}", self.bytes_on_disk),
             format!("peak_rss_bytes={}", opt_u(self.peak_rss_bytes)),
+            format!("files_per_level={}", self.files_per_level.as_deref().map_or("-".into(), levels_text)),
             format!("message={}", clean(&self.message)),
         ]
         .join("\t")
@@ -106,9 +110,23 @@ impl Measurement {
             write_amp: opt_float("write_amp")?,
             bytes_on_disk: int("bytes_on_disk")?,
             peak_rss_bytes: opt_int("peak_rss_bytes")?,
+            files_per_level: match text("files_per_level")? {
+                "-" => None,
+                v => Some(parse_levels(v).ok_or_else(|| format!("record field files_per_level: {v}"))?),
+            },
             message: text("message")?.to_string(),
         })
     }
+}
+
+/// File counts per level as `4/6/29` (level 0 first).
+pub fn levels_text(files: &[u64]) -> String {
+    files.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
+}
+
+/// Parses [`levels_text`]'s form.
+fn parse_levels(text: &str) -> Option<Vec<u64>> {
+    text.split('/').map(|n| n.parse().ok()).collect()
 }
 
 #[cfg(test)]
@@ -130,6 +148,7 @@ pub(crate) mod tests {
             write_amp: Some(2.5),
             bytes_on_disk: 123_456,
             peak_rss_bytes: Some(50 << 20),
+            files_per_level: Some(vec![2, 5, 31]),
             message: "(632 of 1000 found)".into(),
         }
     }
@@ -143,6 +162,7 @@ pub(crate) mod tests {
             write_amp: None,
             disk_bytes_written: None,
             peak_rss_bytes: None,
+            files_per_level: None,
             message: String::new(),
             ..sample("fjall", "compact", 1e6)
         };
@@ -155,6 +175,9 @@ pub(crate) mod tests {
     fn bad_records_are_rejected() {
         assert!(Measurement::from_record("engine=x").is_err());
         let record = sample("x", "y", 1.0).to_record().replace("num=1000", "num=many");
+        assert!(Measurement::from_record(&record).is_err());
+        let record =
+            sample("x", "y", 1.0).to_record().replace("files_per_level=2/5/31", "files_per_level=2/x");
         assert!(Measurement::from_record(&record).is_err());
     }
 

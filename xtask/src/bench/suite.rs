@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::engine::{bytes_on_disk, destroy, Engine, EngineResult, EngineSettings, EngineSpec};
 use super::flags::{parse_benchmarks, BenchFlags, Benchmark};
-use super::measurement::Measurement;
+use super::measurement::{levels_text, Measurement};
 use super::proc_stats;
 use super::progress::Progress;
 use super::stats::db_bench_line;
@@ -108,6 +108,7 @@ pub fn run_suite(
             write_amp,
             bytes_on_disk: bytes_on_disk(db_dir),
             peak_rss_bytes: None,
+            files_per_level: db.files_per_level(),
             message: stats.message.clone(),
         };
         writeln!(
@@ -138,6 +139,9 @@ pub fn extra_line(m: &Measurement) -> String {
         line.push_str(&format!("; write amp {write_amp:.2}"));
     }
     line.push_str(&format!("; {:.1} MB on disk", m.bytes_on_disk as f64 / 1_048_576.0));
+    if let Some(files) = &m.files_per_level {
+        line.push_str(&format!("; files per level {}", levels_text(files)));
+    }
     line
 }
 
