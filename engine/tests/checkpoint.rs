@@ -12,67 +12,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{first_difference, read_forward, small_options, GatedFs, Model, TestRng};
+use common::{first_difference, read_forward, small_options, FsHooks, GatedFs, HookedFs, Model, TestRng};
 use lsmkit::{Db, FlushOptions, Options, ReadOptions, WalIoMode, WriteBatch, WriteOptions};
 use lsmkit_base::filename::{parse_file_name, FileType};
-use lsmkit_base::fs::{
-    FaultFs, FaultOp, FaultRule, FileLock, FileSystem, MemFs, RandomAccessFile, ReadMode, SequentialFile,
-    StdFs, WritableFile, WriteMode,
-};
+use lsmkit_base::fs::{FaultFs, FaultOp, FaultRule, FileSystem, MemFs, StdFs};
 use lsmkit_wal::{LogReader, RecoveryMode};
 
 /// A file system that never deletes a WAL (`*.log`), so that a test can
 /// read back every write batch the database ever logged, with its sequence.
 #[derive(Debug)]
-struct KeepLogsFs {
-    inner: Arc<dyn FileSystem>,
-}
+struct KeepLogs;
 
-impl FileSystem for KeepLogsFs {
-    fn open_sequential(&self, path: &Path) -> lsmkit::Result<Box<dyn SequentialFile>> {
-        self.inner.open_sequential(path)
-    }
-    fn open_random_access(&self, path: &Path, mode: ReadMode) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
-        self.inner.open_random_access(path, mode)
-    }
-    fn create_writable(&self, path: &Path, mode: WriteMode) -> lsmkit::Result<Box<dyn WritableFile>> {
-        self.inner.create_writable(path, mode)
-    }
-    fn open_appendable(&self, path: &Path) -> lsmkit::Result<Box<dyn WritableFile>> {
-        self.inner.open_appendable(path)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        self.inner.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> lsmkit::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn remove_file(&self, path: &Path) -> lsmkit::Result<()> {
+impl FsHooks for KeepLogs {
+    fn remove_file(&self, inner: &dyn FileSystem, path: &Path) -> lsmkit::Result<()> {
         if path.extension().is_some_and(|e| e == "log") {
             return Ok(());
         }
-        self.inner.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.remove_dir(dir)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn hard_link(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
-        self.inner.hard_link(from, to)
-    }
-    fn file_size(&self, path: &Path) -> lsmkit::Result<u64> {
-        self.inner.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock_file(&self, path: &Path) -> lsmkit::Result<Box<dyn FileLock>> {
-        self.inner.lock_file(path)
+        inner.remove_file(path)
     }
 }
 
@@ -141,7 +97,7 @@ fn checkpoints_under_concurrent_writers_hold_exactly_the_writes_up_to_their_sequ
     const WRITES_PER_WRITER: usize = 700;
     const CHECKPOINTS: usize = 8;
     let memory = Arc::new(MemFs::new());
-    let keep_logs: Arc<dyn FileSystem> = Arc::new(KeepLogsFs { inner: memory.clone() });
+    let keep_logs: Arc<dyn FileSystem> = Arc::new(HookedFs { inner: memory.clone(), hooks: KeepLogs });
     let options = small_options(keep_logs.clone(), false);
     let db = Db::open("/db", options.clone()).unwrap();
 

@@ -57,15 +57,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{GatedFs, TestRng};
+use common::{FsHooks, GatedFs, HookedFs, TestRng};
 use lsmkit::{
     CompactionStyle, Compression, Db, Error, FlushOptions, Options, ReadOptions, RecoveryMode, SyncPolicy,
     TieredOptions, WalIoMode, WriteOptions,
 };
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::fs::{
-    read_file_to_vec, write_file, FaultFs, FaultRule, FileLock, FileSystem, MemFs, RandomAccessFile,
-    ReadMode, SequentialFile, StdFs, WritableFile, WriteMode,
+    read_file_to_vec, write_file, FaultFs, FaultRule, FileSystem, MemFs, RandomAccessFile, ReadMode, StdFs,
 };
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_bloom::LevelDbBloom;
@@ -189,21 +188,23 @@ struct Counts {
 
 /// Passes everything to `inner`, counting the opens of tables for reading,
 /// the reads from them, and the read modes asked for.
-#[derive(Debug, Clone)]
-struct CountingFs {
-    inner: Arc<dyn FileSystem>,
+type CountingFs = HookedFs<TableReadCounter>;
+
+/// The hook of a [`CountingFs`].
+#[derive(Debug, Clone, Default)]
+struct TableReadCounter {
     counts: Arc<Counts>,
 }
 
 impl CountingFs {
     fn new() -> CountingFs {
-        CountingFs { inner: Arc::new(MemFs::new()), counts: Arc::default() }
+        HookedFs { inner: Arc::new(MemFs::new()), hooks: TableReadCounter::default() }
     }
     fn table_reads(&self) -> u64 {
-        self.counts.table_reads.load(AtomicOrdering::SeqCst)
+        self.hooks.counts.table_reads.load(AtomicOrdering::SeqCst)
     }
     fn table_opens(&self) -> u64 {
-        self.counts.table_opens.load(AtomicOrdering::SeqCst)
+        self.hooks.counts.table_opens.load(AtomicOrdering::SeqCst)
     }
 }
 
@@ -222,54 +223,20 @@ impl RandomAccessFile for CountingFile {
     }
 }
 
-impl FileSystem for CountingFs {
-    fn open_sequential(&self, path: &Path) -> lsmkit::Result<Box<dyn SequentialFile>> {
-        self.inner.open_sequential(path)
-    }
-    fn open_random_access(&self, path: &Path, mode: ReadMode) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
-        let file = self.inner.open_random_access(path, mode)?;
+impl FsHooks for TableReadCounter {
+    fn open_random_access(
+        &self,
+        inner: &dyn FileSystem,
+        path: &Path,
+        mode: ReadMode,
+    ) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
+        let file = inner.open_random_access(path, mode)?;
         if !path.to_string_lossy().ends_with(".ldb") {
             return Ok(file);
         }
         self.counts.table_opens.fetch_add(1, AtomicOrdering::SeqCst);
         self.counts.modes.lock().expect("modes").push(mode);
         Ok(Arc::new(CountingFile { inner: file, counts: Arc::clone(&self.counts) }))
-    }
-    fn create_writable(&self, path: &Path, mode: WriteMode) -> lsmkit::Result<Box<dyn WritableFile>> {
-        self.inner.create_writable(path, mode)
-    }
-    fn open_appendable(&self, path: &Path) -> lsmkit::Result<Box<dyn WritableFile>> {
-        self.inner.open_appendable(path)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        self.inner.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> lsmkit::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn remove_file(&self, path: &Path) -> lsmkit::Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.remove_dir(dir)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn hard_link(&self, from: &Path, to: &Path) -> lsmkit::Result<()> {
-        self.inner.hard_link(from, to)
-    }
-    fn file_size(&self, path: &Path) -> lsmkit::Result<u64> {
-        self.inner.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> lsmkit::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock_file(&self, path: &Path) -> lsmkit::Result<Box<dyn FileLock>> {
-        self.inner.lock_file(path)
     }
 }
 
@@ -550,7 +517,7 @@ fn table_read_mode_is_how_tables_are_opened() {
         db.put(b"k", b"v").expect("put");
         db.flush(FlushOptions { wait: true }).expect("flush");
         assert_eq!(db.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
-        let modes = fs.counts.modes.lock().expect("modes").clone();
+        let modes = fs.hooks.counts.modes.lock().expect("modes").clone();
         assert!(!modes.is_empty() && modes.iter().all(|&m| m == mode), "{mode:?}: {modes:?}");
     }
 }

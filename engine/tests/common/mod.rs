@@ -141,91 +141,51 @@ pub fn first_difference(actual: &Model, expected: &Model) -> Option<String> {
     }
 }
 
-/// A file system that passes everything to `inner`, except that creating a
-/// file whose name ends with `suffix` waits while the gate is closed: a test
-/// can hold back a flush (".ldb") at a chosen moment and release it later.
-/// With [`only_threads`](Self::only_threads) the gate holds back only
-/// threads whose name starts with a prefix (say, compaction threads).
+/// What a test's file system does differently from the one it wraps. Every
+/// hook passes the call through to `inner` unless a test overrides it.
+pub trait FsHooks: Send + Sync + std::fmt::Debug {
+    /// Creating a file for writing.
+    fn create_writable(
+        &self,
+        inner: &dyn FileSystem,
+        path: &Path,
+        mode: WriteMode,
+    ) -> lsmkit::Result<Box<dyn WritableFile>> {
+        inner.create_writable(path, mode)
+    }
+    /// Opening a file for positional reads.
+    fn open_random_access(
+        &self,
+        inner: &dyn FileSystem,
+        path: &Path,
+        mode: ReadMode,
+    ) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
+        inner.open_random_access(path, mode)
+    }
+    /// Removing a file.
+    fn remove_file(&self, inner: &dyn FileSystem, path: &Path) -> lsmkit::Result<()> {
+        inner.remove_file(path)
+    }
+}
+
+/// A file system that passes every call to `inner`, except what `hooks`
+/// changes: the one place the whole `FileSystem` trait is forwarded, so a
+/// test's file system states only what it does differently.
 #[derive(Debug, Clone)]
-pub struct GatedFs {
-    inner: Arc<dyn FileSystem>,
-    suffix: &'static str,
-    thread_prefix: Option<&'static str>,
-    /// True while closed, and how many creations wait at it.
-    gate: Arc<(Mutex<(bool, usize)>, Condvar)>,
+pub struct HookedFs<H> {
+    pub inner: Arc<dyn FileSystem>,
+    pub hooks: H,
 }
 
-impl GatedFs {
-    /// A gate, initially open, on creations of files named `*suffix` in `inner`.
-    pub fn new(inner: Arc<dyn FileSystem>, suffix: &'static str) -> GatedFs {
-        GatedFs {
-            inner,
-            suffix,
-            thread_prefix: None,
-            gate: Arc::new((Mutex::new((false, 0)), Condvar::new())),
-        }
-    }
-
-    /// The gate applies only to threads named `prefix*`.
-    pub fn only_threads(mut self, prefix: &'static str) -> GatedFs {
-        self.thread_prefix = Some(prefix);
-        self
-    }
-
-    /// Makes later creations of matching files wait.
-    pub fn close_gate(&self) {
-        self.gate.0.lock().unwrap().0 = true;
-    }
-
-    /// Lets waiting and later creations go on.
-    pub fn open_gate(&self) {
-        self.gate.0.lock().unwrap().0 = false;
-        self.gate.1.notify_all();
-    }
-
-    /// Waits until `n` creations wait at the gate at once, or `limit`
-    /// passes (a bound against hanging, not a measurement); returns the
-    /// largest number seen waiting.
-    pub fn wait_for_waiters(&self, n: usize, limit: std::time::Duration) -> usize {
-        let deadline = std::time::Instant::now() + limit;
-        let (lock, changed) = &*self.gate;
-        let mut gate = lock.lock().unwrap();
-        while gate.1 < n {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            gate = changed.wait_timeout(gate, deadline - now).unwrap().0;
-        }
-        gate.1
-    }
-}
-
-impl FileSystem for GatedFs {
+impl<H: FsHooks> FileSystem for HookedFs<H> {
     fn open_sequential(&self, path: &Path) -> lsmkit::Result<Box<dyn SequentialFile>> {
         self.inner.open_sequential(path)
     }
     fn open_random_access(&self, path: &Path, mode: ReadMode) -> lsmkit::Result<Arc<dyn RandomAccessFile>> {
-        self.inner.open_random_access(path, mode)
+        self.hooks.open_random_access(&*self.inner, path, mode)
     }
     fn create_writable(&self, path: &Path, mode: WriteMode) -> lsmkit::Result<Box<dyn WritableFile>> {
-        let thread_matches = match self.thread_prefix {
-            None => true,
-            Some(prefix) => std::thread::current().name().is_some_and(|name| name.starts_with(prefix)),
-        };
-        if thread_matches && path.to_string_lossy().ends_with(self.suffix) {
-            let (lock, changed) = &*self.gate;
-            let mut gate = lock.lock().unwrap();
-            if gate.0 {
-                gate.1 += 1;
-                changed.notify_all();
-                while gate.0 {
-                    gate = changed.wait(gate).unwrap();
-                }
-                gate.1 -= 1;
-            }
-        }
-        self.inner.create_writable(path, mode)
+        self.hooks.create_writable(&*self.inner, path, mode)
     }
     fn open_appendable(&self, path: &Path) -> lsmkit::Result<Box<dyn WritableFile>> {
         self.inner.open_appendable(path)
@@ -237,7 +197,7 @@ impl FileSystem for GatedFs {
         self.inner.list_dir(dir)
     }
     fn remove_file(&self, path: &Path) -> lsmkit::Result<()> {
-        self.inner.remove_file(path)
+        self.hooks.remove_file(&*self.inner, path)
     }
     fn create_dir_all(&self, dir: &Path) -> lsmkit::Result<()> {
         self.inner.create_dir_all(dir)
@@ -259,5 +219,96 @@ impl FileSystem for GatedFs {
     }
     fn lock_file(&self, path: &Path) -> lsmkit::Result<Box<dyn FileLock>> {
         self.inner.lock_file(path)
+    }
+}
+
+/// A file system that passes everything to `inner`, except that creating a
+/// file whose name ends with `suffix` waits while the gate is closed: a test
+/// can hold back a flush (".ldb") at a chosen moment and release it later.
+/// With [`only_threads`](HookedFs::only_threads) the gate holds back only
+/// threads whose name starts with a prefix (say, compaction threads).
+pub type GatedFs = HookedFs<Gate>;
+
+/// The gate of a [`GatedFs`].
+#[derive(Debug, Clone)]
+pub struct Gate {
+    suffix: &'static str,
+    thread_prefix: Option<&'static str>,
+    /// True while closed, and how many creations wait at it.
+    state: Arc<(Mutex<(bool, usize)>, Condvar)>,
+}
+
+impl GatedFs {
+    /// A gate, initially open, on creations of files named `*suffix` in `inner`.
+    pub fn new(inner: Arc<dyn FileSystem>, suffix: &'static str) -> GatedFs {
+        HookedFs {
+            inner,
+            hooks: Gate {
+                suffix,
+                thread_prefix: None,
+                state: Arc::new((Mutex::new((false, 0)), Condvar::new())),
+            },
+        }
+    }
+
+    /// The gate applies only to threads named `prefix*`.
+    pub fn only_threads(mut self, prefix: &'static str) -> GatedFs {
+        self.hooks.thread_prefix = Some(prefix);
+        self
+    }
+
+    /// Makes later creations of matching files wait.
+    pub fn close_gate(&self) {
+        self.hooks.state.0.lock().unwrap().0 = true;
+    }
+
+    /// Lets waiting and later creations go on.
+    pub fn open_gate(&self) {
+        self.hooks.state.0.lock().unwrap().0 = false;
+        self.hooks.state.1.notify_all();
+    }
+
+    /// Waits until `n` creations wait at the gate at once, or `limit`
+    /// passes (a bound against hanging, not a measurement); returns the
+    /// largest number seen waiting.
+    pub fn wait_for_waiters(&self, n: usize, limit: std::time::Duration) -> usize {
+        let deadline = std::time::Instant::now() + limit;
+        let (lock, changed) = &*self.hooks.state;
+        let mut gate = lock.lock().unwrap();
+        while gate.1 < n {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            gate = changed.wait_timeout(gate, deadline - now).unwrap().0;
+        }
+        gate.1
+    }
+}
+
+impl FsHooks for Gate {
+    fn create_writable(
+        &self,
+        inner: &dyn FileSystem,
+        path: &Path,
+        mode: WriteMode,
+    ) -> lsmkit::Result<Box<dyn WritableFile>> {
+        let thread_matches = match self.thread_prefix {
+            None => true,
+            Some(prefix) => std::thread::current().name().is_some_and(|name| name.starts_with(prefix)),
+        };
+        if thread_matches && path.to_string_lossy().ends_with(self.suffix) {
+            let (lock, changed) = &*self.state;
+            let mut gate = lock.lock().unwrap();
+            if gate.0 {
+                gate.1 += 1;
+                changed.notify_all();
+                while gate.0 {
+                    gate = changed.wait(gate).unwrap();
+                }
+                gate.1 -= 1;
+            }
+        }
+        inner.create_writable(path, mode)
     }
 }
