@@ -301,9 +301,16 @@ fn unpack_inner(fs: &dyn FileSystem, archive: &Path, dest: &Path) -> Result<Vec<
 }
 
 /// Removes `path`: a file, or a directory with everything in it.
+///
+/// A directory is synced before it is emptied, so that no rename inside it
+/// is still pending when it goes. That costs one directory sync, and keeps
+/// lsmkit's `FaultFs` (whose crash undoes pending renames, and cannot
+/// recreate a file in a directory removed since) able to simulate a crash
+/// after any removal.
 pub(crate) fn remove_tree(fs: &dyn FileSystem, path: &Path) -> Result<()> {
     match fs.list_dir(path) {
         Ok(names) => {
+            let _ = fs.sync_dir(path);
             for name in names {
                 remove_tree(fs, &path.join(name))?;
             }
