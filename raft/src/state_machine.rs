@@ -99,6 +99,9 @@ struct SmShared {
     snapshot_gate: Mutex<()>,
     /// The next number for a new file or directory name.
     next_number: AtomicU64,
+    /// Files handed out to receive snapshots into, deleted by the next
+    /// successful install (and by the next open).
+    receiving: Mutex<Vec<String>>,
 }
 
 struct SmState {
@@ -309,6 +312,7 @@ impl StateMachineStore {
             apply_gate: Mutex::new(()),
             snapshot_gate: Mutex::new(()),
             next_number: AtomicU64::new(next + 1),
+            receiving: Mutex::new(Vec::new()),
         };
         if !shared.fs.exists(&shared.dir.join(POINTER)) {
             shared.write_pointer(&pointer)??;
@@ -531,6 +535,11 @@ impl StateMachineStore {
         if let Some(name) = old_snapshot {
             shared.discard(&name);
         }
+        // The received data is copied; the files it came in are done with.
+        let received = std::mem::take(&mut *shared.receiving.lock().unwrap_or_else(PoisonError::into_inner));
+        for name in received {
+            shared.discard(&name);
+        }
         Ok(())
     }
 
@@ -583,16 +592,20 @@ impl StateMachineStore {
     }
 
     /// A new empty file to receive a snapshot into (openraft's
-    /// `begin_receiving_snapshot`); deleted by the next open.
+    /// `begin_receiving_snapshot`), opened for reading and writing; deleted
+    /// after the next successful install, or by the next open.
     pub async fn receive_file(&self) -> Result<tokio::fs::File> {
-        let path = self.inner.dir.join(format!("receive-{:06}.part", self.inner.number()));
-        tokio::fs::OpenOptions::new()
+        let name = format!("receive-{:06}.part", self.inner.number());
+        let path = self.inner.dir.join(&name);
+        let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .await
-            .map_err(|e| Error::io("create", &path, e))
+            .map_err(|e| Error::io("create", &path, e))?;
+        self.inner.receiving.lock().unwrap_or_else(PoisonError::into_inner).push(name);
+        Ok(file)
     }
 }
 

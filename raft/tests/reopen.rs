@@ -44,6 +44,16 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
+/// The names in a state-machine directory, sorted.
+fn sm_dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Scans every application key.
 fn all_pairs(sm: &StateMachineStore) -> Vec<(String, String)> {
     sm.scan(b"", None, usize::MAX)
@@ -145,12 +155,8 @@ fn applies_and_snapshots_survive_reopen() {
         assert_eq!(current.meta, built.meta);
         assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 7)));
         assert_eq!(sm.get(b"d").unwrap(), Some(b"5".to_vec()));
-        // One archive and one database: the build left nothing else.
-        let mut names = std::fs::read_dir(dir.join("sm"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect::<Vec<_>>();
-        names.sort();
+        // The pointer, one database and one archive: the build left nothing else.
+        let names = sm_dir_names(&dir.join("sm"));
         assert_eq!(names.len(), 3, "{names:?}");
 
         // Snapshot install on a second node whose own state differs.
@@ -161,6 +167,14 @@ fn applies_and_snapshots_survive_reopen() {
         let mut source = current.snapshot;
         tokio::io::copy(&mut source, &mut *receiving).await.unwrap();
         sm2.install_snapshot(&current.meta, receiving).await.unwrap();
+        // The pointer, the new database and the new archive, and nothing
+        // else: the old state and the received file are gone.
+        assert_eq!(
+            sm_dir_names(&tmp2.path().join("sm")).len(),
+            3,
+            "{:?}",
+            sm_dir_names(&tmp2.path().join("sm"))
+        );
         let (_log2, mut sm2) = reopen(tmp2.path(), (log2, sm2));
         assert_eq!(
             sm2.applied_state().await.unwrap(),
