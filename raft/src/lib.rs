@@ -78,7 +78,7 @@ pub use log_store::LogStore;
 pub use lsmkit::{Error, Result};
 pub use lsmkit_base::fs::{FileSystem, StdFs};
 use serde::{Deserialize, Serialize};
-pub use state_machine::{SnapshotBuilder, StateMachineStore};
+pub use state_machine::{Meta as SnapshotMeta, SnapshotBuilder, StateMachineStore};
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of an lsmkit-backed node.

@@ -56,7 +56,8 @@ const COPY_BYTES: usize = 64 << 10;
 
 /// The membership type of this configuration.
 type Membership = StoredMembership<NodeId, BasicNode>;
-/// The snapshot metadata type of this configuration.
+/// The snapshot metadata of this configuration (exported as
+/// `lsmkit_raft::SnapshotMeta`).
 pub type Meta = SnapshotMeta<NodeId, BasicNode>;
 
 /// The replicated key-value state machine. Cheap to clone: clones share the
@@ -341,8 +342,12 @@ impl StateMachineStore {
     }
 
     /// Up to `limit` pairs with `start <= key < end` (`end` `None`: no upper
-    /// bound), in key order, as of one instant.
+    /// bound), in key order, as of one instant. An empty range (`end <=
+    /// start`) gives no pairs.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if end.is_some_and(|end| end <= start) || limit == 0 {
+            return Ok(Vec::new());
+        }
         let state = self.inner.read_state();
         let upper = match end {
             Some(end) => data_key(end),

@@ -144,6 +144,10 @@ fn applies_and_snapshots_survive_reopen() {
         assert_eq!(sm.get(b"b").unwrap(), None);
         assert_eq!(sm.scan(b"b", Some(b"c"), 10).unwrap(), []);
         assert_eq!(sm.scan(b"a", None, 1).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+        assert_eq!(sm.scan(b"a", Some(b"c"), 10).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+        assert_eq!(sm.scan(b"a", Some(b"c\0"), 10).unwrap().len(), 2);
+        assert_eq!(sm.scan(b"c", Some(b"a"), 10).unwrap(), []);
+        assert_eq!(sm.scan(b"a", None, 0).unwrap(), []);
 
         // Snapshot build.
         assert!(sm.get_current_snapshot().await.unwrap().is_none());
