@@ -301,3 +301,45 @@ fn lost_pointer_or_database_is_refused() {
     let err = StateMachineStore::open(&dir, fs).expect_err("opened without its database");
     assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{err}");
 }
+
+/// A damaged archive, or one that is not the snapshot being installed, is
+/// refused with a corruption error; the old state stays, and the failed
+/// install leaves no files behind.
+#[test]
+fn malformed_or_mismatched_snapshot_is_refused() {
+    let tmp = scratch();
+    let (_, meta, archive_path) = leader(&tmp.path().join("leader"));
+    let fs: Arc<dyn FileSystem> = Arc::new(StdFs::new());
+    let dir = tmp.path().join("follower");
+    let (sm, old_state) = follower(&dir, Arc::clone(&fs));
+    let names_before = {
+        let mut n: Vec<String> = fs.list_dir(&dir).expect("list");
+        n.sort();
+        n
+    };
+    let good = std::fs::read(&archive_path).expect("read archive");
+    let bad_path = tmp.path().join("bad.snap");
+    // A byte in the middle of the data, and a cut-off archive.
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    for (what, bytes) in [("flipped byte", flipped), ("truncated", good[..good.len() - 7].to_vec())] {
+        std::fs::write(&bad_path, &bytes).expect("write bad archive");
+        let mut file = std::fs::File::open(&bad_path).expect("open bad archive");
+        let err = sm.install_snapshot_from(&meta, &mut file).expect_err(what);
+        assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{what}: {err}");
+        assert!(state_of(&sm) == old_state, "{what}: the state changed");
+        let mut names: Vec<String> = fs.list_dir(&dir).expect("list");
+        names.sort();
+        assert_eq!(names, names_before, "{what}: leftovers");
+    }
+    // A whole archive, but of another snapshot than the metadata says.
+    let mut other = meta.clone();
+    other.last_log_id = Some(LogId::new(CommittedLeaderId::new(1, 1), 39));
+    let mut file = std::fs::File::open(&archive_path).expect("open archive");
+    let err = sm.install_snapshot_from(&other, &mut file).expect_err("mismatched metadata");
+    assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{err}");
+    assert!(state_of(&sm) == old_state);
+    drop(sm);
+    let sm = StateMachineStore::open(&dir, fs).expect("reopen");
+    assert!(state_of(&sm) == old_state);
+}
