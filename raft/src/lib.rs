@@ -36,11 +36,9 @@
 //!   the switch, and the switch is one atomic rename of a pointer file.
 //!   Log writes and applies also do not share a WAL, so the group sync of
 //!   the log is not slowed by applies.
-//! - **Serialization**: log entries, the vote, log ids and membership are
-//!   stored as JSON (`serde_json`), the format openraft's `serde` support
-//!   is tested with and one that the `lsmkit` command-line tool shows
-//!   readably. Byte strings cost more in JSON than in a binary format;
-//!   see `docs/raft.md`.
+//! - **Serialization**: log entries have a small binary encoding (keys
+//!   and values stored raw); the vote, log ids, membership and snapshot
+//!   metadata are JSON (`serde_json`). See `docs/raft.md`.
 //!
 //! # Example
 //!
@@ -66,6 +64,7 @@
 //! ```
 
 pub mod archive;
+mod entry_codec;
 
 mod keys;
 mod log_store;

@@ -25,6 +25,7 @@ use openraft::{AnyError, LogId, OptionalSend, RaftLogId, StorageError, StorageIO
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::entry_codec;
 use crate::keys::{entry_index, entry_key, COMMITTED_KEY, ENTRY_PREFIX, PURGED_KEY, VOTE_KEY};
 use crate::{Error, LogEntry, NodeId, Result, TypeConfig};
 
@@ -177,7 +178,7 @@ impl LogStore {
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
         for entry in &entries {
-            batch.put(&entry_key(entry.get_log_id().index), &to_json(entry)?);
+            batch.put(&entry_key(entry.get_log_id().index), &entry_codec::encode(entry)?);
         }
         self.inner.db.write(WriteOptions::default(), batch)?;
         let sender = self.inner.sync_tx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -210,7 +211,7 @@ impl LogStore {
 
     /// Decodes an entry and checks that it sits under its own index.
     fn decode_entry(&self, key: &[u8], value: &[u8]) -> Result<LogEntry> {
-        let entry: LogEntry = from_json(self.path(), key, value)?;
+        let entry = entry_codec::decode(self.path(), value)?;
         if entry_index(key) != Some(entry.get_log_id().index) {
             return Err(Error::Corruption {
                 message: format!("log entry {} stored under key {key:?}", entry.get_log_id()),
