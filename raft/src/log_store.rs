@@ -119,6 +119,16 @@ pub(crate) fn from_json<T: DeserializeOwned>(db: &Path, key: &[u8], bytes: &[u8]
     })
 }
 
+/// Runs `work` (synced writes, long scans) on tokio's blocking threads, so
+/// the runtime's workers are not held for a sync.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::io("join blocking task", Path::new(""), io::Error::other(e.to_string())))?
+}
+
 fn synced() -> WriteOptions {
     WriteOptions { sync: true, ..WriteOptions::default() }
 }
@@ -323,7 +333,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.write_vote(vote).map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+        let (log, vote) = (self.clone(), *vote);
+        blocking(move || log.write_vote(&vote))
+            .await
+            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
     }
 
     async fn read_vote(&mut self) -> std::result::Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -361,10 +374,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.truncate_from(log_id).map_err(write_err)
+        let log = self.clone();
+        blocking(move || log.truncate_from(log_id)).await.map_err(write_err)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.purge_upto(log_id).map_err(write_err)
+        let log = self.clone();
+        blocking(move || log.purge_upto(log_id)).await.map_err(write_err)
     }
 }

@@ -42,7 +42,7 @@ use openraft::{
 
 use crate::archive::{self, remove_tree};
 use crate::keys::{data_key, APPLIED_KEY, DATA_PREFIX, MEMBERSHIP_KEY};
-use crate::log_store::{from_json, to_json};
+use crate::log_store::{blocking, from_json, to_json};
 use crate::{Error, LogEntry, NodeId, Request, Response, Result, TypeConfig};
 
 /// The pointer file's name.
@@ -657,7 +657,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = LogEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.apply_entries(entries).map_err(sm_err)
+        let entries: Vec<LogEntry> = entries.into_iter().collect();
+        let sm = self.clone();
+        blocking(move || sm.apply_entries(entries)).await.map_err(sm_err)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
