@@ -80,7 +80,11 @@ impl Drop for LogInner {
         // the directory is unlocked when the last LogStore is dropped.
         drop(self.sync_tx.get_mut().unwrap_or_else(PoisonError::into_inner).take());
         if let Some(thread) = self.sync_thread.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
-            let _ = thread.join();
+            // The last handle may go with a callback, on the sync thread
+            // itself: that thread ends on its own once the channel is closed.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }

@@ -193,3 +193,36 @@ fn applies_and_snapshots_survive_reopen() {
         drop((log, sm));
     });
 }
+
+/// The last handle of a log store may be dropped by a flush callback, on
+/// the sync thread itself; the store still closes (and reopens).
+#[test]
+fn last_handle_dropped_in_a_callback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = LogStore::open(&dir, std::sync::Arc::new(lsmkit_raft::StdFs::new())).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let held = log.clone();
+    log.append_entries(vec![put(1, 1, "k", "v")], move |r| {
+        drop(held);
+        tx.send(r.is_ok()).unwrap();
+    })
+    .unwrap();
+    drop(log);
+    assert!(rx.recv().unwrap());
+    // The directory lock is released once the sync thread has ended (a
+    // bound on the retries, not on time: it ends right after the callback).
+    let mut reopened = None;
+    for _ in 0..10_000 {
+        match LogStore::open(&dir, std::sync::Arc::new(lsmkit_raft::StdFs::new())) {
+            Ok(log) => {
+                reopened = Some(log);
+                break;
+            }
+            Err(lsmkit_raft::Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
+    let reopened = reopened.expect("the log store never closed");
+    assert_eq!(reopened.read_entries(..).unwrap(), [put(1, 1, "k", "v")]);
+}
