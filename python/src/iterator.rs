@@ -15,16 +15,17 @@
 //! one of the two entries beside the cursor, as [`Position`] records.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use lsmkit::{Db, DbIterator, ReadOptions, Snapshot};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::convert::{concat, prefix_successor};
-use crate::core::DbCore;
+use crate::core::{DbCore, Release};
 use crate::errors::Fail;
 
 const ITER_CLOSED: &str = "Database or iterator is closed";
@@ -52,9 +53,6 @@ struct Range {
     include_start: bool,
     include_stop: bool,
 }
-
-/// An entry as found: the parts the iterator returns.
-type Entry = (Option<Bytes>, Option<Bytes>);
 
 /// The engine iterator of an [`Iterator`] and its position.
 struct Cursor {
@@ -89,12 +87,9 @@ impl Cursor {
         self.it.status().map_err(Fail::Engine)
     }
 
-    fn entry(&self, want_key: bool, want_value: bool) -> Entry {
-        (want_key.then(|| self.it.key_bytes()), want_value.then(|| self.it.value_bytes()))
-    }
-
-    /// Returns the entry after the cursor (in key order) and moves past it.
-    fn forward(&mut self, range: &Range, want: (bool, bool)) -> Result<Entry, Fail> {
+    /// Passes the entry after the cursor (in key order) to `emit` and
+    /// moves past it.
+    fn forward(&mut self, range: &Range, emit: &mut impl FnMut(&[u8], &[u8])) -> Result<(), Fail> {
         match self.position {
             Position::AfterStop => return Err(Fail::Stop),
             Position::BeforeStart => {
@@ -115,11 +110,13 @@ impl Cursor {
             return Err(Fail::Stop);
         }
         self.position = Position::EngineBefore;
-        Ok(self.entry(want.0, want.1))
+        emit(self.it.key(), self.it.value());
+        Ok(())
     }
 
-    /// Returns the entry before the cursor (in key order) and moves before it.
-    fn backward(&mut self, range: &Range, want: (bool, bool)) -> Result<Entry, Fail> {
+    /// Passes the entry before the cursor (in key order) to `emit` and
+    /// moves before it.
+    fn backward(&mut self, range: &Range, emit: &mut impl FnMut(&[u8], &[u8])) -> Result<(), Fail> {
         match self.position {
             Position::BeforeStart => return Err(Fail::Stop),
             Position::EngineBefore => {}
@@ -150,7 +147,7 @@ impl Cursor {
                 }
             }
         }
-        let entry = self.entry(want.0, want.1);
+        emit(self.it.key(), self.it.value());
         self.it.prev();
         self.status()?;
         self.position = if self.it.valid() && !self.before_range(range, self.it.key()) {
@@ -158,7 +155,7 @@ impl Cursor {
         } else {
             Position::BeforeStart
         };
-        Ok(entry)
+        Ok(())
     }
 
     /// Puts the cursor just before the first entry `>= target`, `target`
@@ -215,6 +212,47 @@ fn engine_iterator(
     db.iter(ReadOptions { snapshot, verify_checksums, fill_cache })
 }
 
+/// Entries read ahead by `next()` in the iterator's direction, waiting to
+/// be returned: the engine iterator is already past them. Reading ahead
+/// lets one call into the engine (one release of the GIL, one lock)
+/// serve many `next()` calls; any other move first puts the engine back
+/// just before the first of them (`materialize`). Its mutex is only held
+/// for short copies, never across a call into the engine, so it may be
+/// taken with the GIL held.
+#[derive(Default)]
+struct Ahead {
+    /// Set when the iterator or its database is closed.
+    closed: bool,
+    /// Keys and values, back to back.
+    data: Vec<u8>,
+    /// Each entry: offset in `data`, key length, value length.
+    entries: VecDeque<(usize, usize, usize)>,
+    /// How many entries the next read-ahead takes (doubles up to
+    /// [`MAX_AHEAD`], starts again at 1 after any other move).
+    batch: usize,
+}
+
+/// The most entries read ahead at once.
+const MAX_AHEAD: usize = 128;
+/// A read-ahead stops once it holds this many bytes.
+const MAX_AHEAD_BYTES: usize = 256 << 10;
+
+/// An [`Iterator`]'s engine cursor and read-ahead (lock order: `cursor`,
+/// then `ahead`).
+struct IterState {
+    cursor: Mutex<Option<Cursor>>,
+    ahead: Mutex<Ahead>,
+}
+
+impl Release for IterState {
+    fn release(&self) {
+        let cursor = lock(&self.cursor).take();
+        drop(cursor);
+        let mut ahead = lock(&self.ahead);
+        *ahead = Ahead { closed: true, ..Ahead::default() };
+    }
+}
+
 /// An iterator over a range of a database, in plyvel's style: iterate it
 /// with `for` or `next()`, step back with `prev()`, reposition it with
 /// `seek()`, `seek_to_start()` and `seek_to_stop()`. Yields `(key, value)`
@@ -223,7 +261,7 @@ fn engine_iterator(
 #[pyclass(frozen, module = "lsmkit")]
 pub struct Iterator {
     core: Arc<DbCore>,
-    cursor: Arc<Mutex<Option<Cursor>>>,
+    state: Arc<IterState>,
     range: Range,
     reverse: bool,
     include_key: bool,
@@ -282,17 +320,20 @@ impl Iterator {
             };
         }
         let (verify, fill) = (args.verify_checksums, args.fill_cache);
-        let cursor = core.run(py, ITER_CLOSED, |db| {
+        let state = core.run(py, ITER_CLOSED, |db| {
             let it = engine_iterator(db, snapshot, verify, fill);
             it.status()?;
             let position = if args.reverse { Position::AfterStop } else { Position::BeforeStart };
-            let cursor = Arc::new(Mutex::new(Some(Cursor { it, position })));
-            core.register(cursor.clone());
-            Ok(cursor)
+            let state = Arc::new(IterState {
+                cursor: Mutex::new(Some(Cursor { it, position })),
+                ahead: Mutex::new(Ahead { batch: 1, ..Ahead::default() }),
+            });
+            core.register(state.clone());
+            Ok(state)
         })?;
         Ok(Iterator {
             core: Arc::clone(core),
-            cursor,
+            state,
             range,
             reverse: args.reverse,
             include_key: args.include_key,
@@ -308,31 +349,130 @@ impl Iterator {
         f: impl FnOnce(&mut Cursor, &Range) -> Result<T, Fail> + Send,
     ) -> PyResult<T> {
         self.core.run(py, ITER_CLOSED, |_db| {
-            let mut slot = lock(&self.cursor);
+            let mut slot = lock(&self.state.cursor);
             let cursor = slot.as_mut().ok_or(Fail::Closed(ITER_CLOSED))?;
             f(cursor, &self.range)
         })
     }
 
-    /// One step in key order (`forward`) or against it.
-    fn step(&self, py: Python<'_>, forward: bool) -> PyResult<Py<PyAny>> {
-        let want = (self.include_key, self.include_value);
-        let (key, value) = self.with_cursor(py, |cursor, range| {
-            if forward {
-                cursor.forward(range, want)
-            } else {
-                cursor.backward(range, want)
-            }
-        })?;
+    /// Drops the read-ahead entries, first putting the engine back just
+    /// before them (call with the cursor locked).
+    fn materialize(&self, cursor: &mut Cursor) {
+        let first_key = {
+            let mut ahead = lock(&self.state.ahead);
+            let first = ahead.entries.front().map(|&(at, key_len, _)| ahead.data[at..at + key_len].to_vec());
+            ahead.entries.clear();
+            ahead.data.clear();
+            ahead.batch = 1;
+            first
+        };
+        if let Some(key) = first_key {
+            // The key is visible at the iterator's snapshot, so the seek
+            // lands on it: the entry just after the cursor in key order
+            // (forward), just before it (reverse).
+            cursor.it.seek(&key);
+            cursor.position = if self.reverse { Position::EngineBefore } else { Position::EngineAfter };
+        }
+    }
+
+    /// The Python value for one entry.
+    fn make_item(&self, py: Python<'_>, key: &[u8], value: &[u8]) -> PyResult<Py<PyAny>> {
         let strip = self.db_prefix.as_ref().map_or(0, Vec::len);
-        let key = key.map(|k| PyBytes::new(py, k.get(strip..).unwrap_or_default()));
-        let value = value.map(|v| PyBytes::new(py, &v));
+        let key = self.include_key.then(|| PyBytes::new(py, key.get(strip..).unwrap_or_default()));
+        let value = self.include_value.then(|| PyBytes::new(py, value));
         Ok(match (key, value) {
             (Some(k), Some(v)) => PyTuple::new(py, [k, v])?.into_any().unbind(),
             (Some(k), None) => k.into_any().unbind(),
             (None, Some(v)) => v.into_any().unbind(),
             (None, None) => py.None(),
         })
+    }
+
+    /// The next read-ahead entry, if there is one.
+    fn pop_ahead(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut ahead = lock(&self.state.ahead);
+        if ahead.closed {
+            return Err(PyRuntimeError::new_err(ITER_CLOSED));
+        }
+        self.core.ensure_open(ITER_CLOSED)?;
+        let Some((at, key_len, value_len)) = ahead.entries.pop_front() else {
+            return Ok(None);
+        };
+        let key = &ahead.data[at..at + key_len];
+        let value = &ahead.data[at + key_len..at + key_len + value_len];
+        let item = self.make_item(py, key, value)?;
+        if ahead.entries.is_empty() {
+            ahead.data.clear();
+        }
+        Ok(Some(item))
+    }
+
+    /// `next()`: from the read-ahead, refilled (with the GIL released) when empty.
+    fn next_item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let forward = !self.reverse;
+        let want_value = self.include_value;
+        loop {
+            if let Some(item) = self.pop_ahead(py)? {
+                return Ok(item);
+            }
+            self.with_cursor(py, |cursor, range| {
+                let batch = {
+                    let ahead = lock(&self.state.ahead);
+                    if !ahead.entries.is_empty() {
+                        return Ok(()); // another thread read ahead meanwhile
+                    }
+                    ahead.batch.max(1)
+                };
+                // Filled without the read-ahead lock: the engine may call
+                // a Python comparator, which needs the GIL.
+                let mut data = Vec::new();
+                let mut entries = VecDeque::with_capacity(batch);
+                for _ in 0..batch {
+                    let mut emit = |key: &[u8], value: &[u8]| {
+                        let at = data.len();
+                        data.extend_from_slice(key);
+                        let value_len = if want_value { value.len() } else { 0 };
+                        data.extend_from_slice(&value[..value_len]);
+                        entries.push_back((at, key.len(), value_len));
+                    };
+                    let step = if forward {
+                        cursor.forward(range, &mut emit)
+                    } else {
+                        cursor.backward(range, &mut emit)
+                    };
+                    match step {
+                        Ok(()) if data.len() < MAX_AHEAD_BYTES => {}
+                        Ok(()) => break,
+                        // The end (or an error) comes again on the next
+                        // call; return what was read first.
+                        Err(_) if !entries.is_empty() => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                let mut ahead = lock(&self.state.ahead);
+                ahead.data = data;
+                ahead.entries = entries;
+                ahead.batch = (batch * 2).min(MAX_AHEAD);
+                Ok(())
+            })?;
+        }
+    }
+
+    /// One step against the iterator's direction (`prev()`).
+    fn prev_item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let forward = self.reverse;
+        let (key, value) = self.with_cursor(py, |cursor, range| {
+            self.materialize(cursor);
+            let mut entry = (Vec::new(), Vec::new());
+            let mut emit = |key: &[u8], value: &[u8]| entry = (key.to_vec(), value.to_vec());
+            if forward {
+                cursor.forward(range, &mut emit)?;
+            } else {
+                cursor.backward(range, &mut emit)?;
+            }
+            Ok(entry)
+        })?;
+        self.make_item(py, &key, &value)
     }
 }
 
@@ -344,20 +484,21 @@ impl Iterator {
 
     /// The next entry in the iterator's direction; `StopIteration` at the end.
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.step(py, !self.reverse)
+        self.next_item(py)
     }
 
     /// The previous entry (against the iterator's direction): the one the
     /// last `next()` returned, if nothing moved since. `StopIteration` at
     /// the beginning.
     fn prev(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.step(py, self.reverse)
+        self.prev_item(py)
     }
 
     /// Moves to the beginning of the range (in key order): the next
     /// forward step returns the first entry.
     fn seek_to_start(&self, py: Python<'_>) -> PyResult<()> {
         self.with_cursor(py, |cursor, _| {
+            self.materialize(cursor);
             cursor.position = Position::BeforeStart;
             Ok(())
         })
@@ -367,6 +508,7 @@ impl Iterator {
     /// step returns the last entry.
     fn seek_to_stop(&self, py: Python<'_>) -> PyResult<()> {
         self.with_cursor(py, |cursor, _| {
+            self.materialize(cursor);
             cursor.position = Position::AfterStop;
             Ok(())
         })
@@ -380,13 +522,15 @@ impl Iterator {
             Some(p) => concat(p, target),
             None => target.to_vec(),
         };
-        self.with_cursor(py, |cursor, range| cursor.seek(range, &target))
+        self.with_cursor(py, |cursor, range| {
+            self.materialize(cursor);
+            cursor.seek(range, &target)
+        })
     }
 
     /// Releases the iterator; using it afterwards raises `RuntimeError`.
     fn close(&self, py: Python<'_>) {
-        let taken = py.detach(|| lock(&self.cursor).take());
-        py.detach(move || drop(taken));
+        py.detach(|| self.state.release());
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -3,7 +3,7 @@
 //! `Iterator`, `RawIterator`, `Snapshot`, `repair_db`, `destroy_db` and
 //! plyvel's exceptions), with lsmkit's own additions (`flush`,
 //! `checkpoint`, `updates_since`, puts with a time to live). Built by
-//! maturin from `python/pyproject.toml`; `python/lsmkit/__init__.py`
+//! maturin from `python/pyproject.toml`; `python/pysrc/lsmkit/__init__.py`
 //! re-exports it.
 
 mod comparator;

@@ -109,7 +109,7 @@ def test_iterators_follow_the_model(db, seed):
         it = view.iterator(**kwargs)
         model = Model(keys, reverse)
         trace = []
-        for _ in range(25):
+        for _ in range(40):
             action = rng.choice(["next", "next", "prev", "seek", "start", "stop"])
             if action == "next":
                 got, want = outcome(lambda: next(it)), outcome(model.next)
