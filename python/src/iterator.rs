@@ -398,13 +398,15 @@ impl Iterator {
         let Some((at, key_len, value_len)) = ahead.entries.pop_front() else {
             return Ok(None);
         };
-        let key = &ahead.data[at..at + key_len];
-        let value = &ahead.data[at + key_len..at + key_len + value_len];
-        let item = self.make_item(py, key, value)?;
+        // Copied out so that no lock is held while Python objects are made
+        // (an allocation may run a finalizer that uses this iterator).
+        let entry = ahead.data[at..at + key_len + value_len].to_vec();
         if ahead.entries.is_empty() {
             ahead.data.clear();
         }
-        Ok(Some(item))
+        drop(ahead);
+        let (key, value) = entry.split_at(key_len);
+        self.make_item(py, key, value).map(Some)
     }
 
     /// `next()`: from the read-ahead, refilled (with the GIL released) when empty.
