@@ -133,3 +133,22 @@ def test_iterators_follow_the_model(db, seed):
             assert got == want, (kwargs, db_prefix, keys, trace)
         # And a plain run from a fresh iterator gives the whole range.
         assert list(view.iterator(**kwargs)) == (keys[::-1] if reverse else keys)
+
+
+def test_edges_where_plyvel_differs(db):
+    """Two edges where plyvel 1.5 answers wrongly and lsmkit follows the
+    documented semantics: a reverse iterator whose last entry is an
+    included start key (plyvel yields nothing), and a seek to an excluded
+    start key (plyvel returns that key)."""
+    for k in (b"1", b"2", b"3"):
+        db.put(k, k)
+    assert list(db.iterator(start=b"3", reverse=True, include_value=False)) == [b"3"]
+    it = db.iterator(start=b"2", reverse=True, include_value=False)
+    assert [next(it), next(it)] == [b"3", b"2"]
+    it = db.iterator(start=b"2", include_start=False, include_value=False)
+    it.seek(b"2")
+    assert next(it) == b"3"
+    it.seek(b"0")
+    with pytest.raises(StopIteration):
+        it.prev()
+    assert next(it) == b"3"
