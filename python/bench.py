@@ -13,6 +13,10 @@ Each round, for each engine, in a fresh directory with the same options
   iterate_rev  a reverse scan
   iterate_keys a forward scan of the keys only
 and prints operations per second (median over the rounds) and the ratio.
+`--engines` and `--workloads` narrow the run (fillrandom always runs: the
+reads use its database); two runs under callgrind that differ by one
+workload give that workload's instructions per operation (see
+docs/benchmarks.md).
 
 Run from a venv of /usr/bin/python3 with --system-site-packages (plyvel is
 Debian's python3-plyvel) with lsmkit installed:
@@ -32,6 +36,10 @@ import plyvel
 import lsmkit
 
 
+WORKLOADS = ["fillseq", "fillrandom", "fillbatch", "readrandom", "readmissing",
+             "iterate", "iterate_rev", "iterate_keys"]
+
+
 def key(i):
     return b"%016d" % i
 
@@ -41,9 +49,12 @@ def run_engine(module, base, args, order, value):
     n = args.num
 
     def timed(name, count, f):
+        if name not in args.workloads and name != "fillrandom":
+            return
         start = time.perf_counter()
         f()
-        results[name] = count / (time.perf_counter() - start)
+        if name in args.workloads:
+            results[name] = count / (time.perf_counter() - start)
 
     def open_db(sub):
         return module.DB(os.path.join(base, sub), create_if_missing=True)
@@ -114,7 +125,13 @@ def main():
     parser.add_argument("--value-size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=301)
+    parser.add_argument("--engines", default="lsmkit,plyvel", help="comma-separated: lsmkit, plyvel")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from: " + ", ".join(WORKLOADS))
     args = parser.parse_args()
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    unknown = set(args.workloads) - set(WORKLOADS)
+    if unknown:
+        parser.error("unknown workloads: %s" % ", ".join(sorted(unknown)))
     args.reads = args.reads or args.num
     rng = random.Random(args.seed)
     order = list(range(args.num))
@@ -123,7 +140,10 @@ def main():
     half = bytes(rng.getrandbits(8) for _ in range(args.value_size // 2))
     value = (half + b"x" * args.value_size)[: args.value_size]
 
-    engines = [("lsmkit", lsmkit), ("plyvel", plyvel)]
+    chosen = args.engines.split(",")
+    engines = [(name, module) for name, module in (("lsmkit", lsmkit), ("plyvel", plyvel)) if name in chosen]
+    if not engines:
+        parser.error("--engines must name lsmkit, plyvel or both")
     samples = {name: {} for name, _ in engines}
     for r in range(args.rounds):
         for name, module in (engines if r % 2 == 0 else engines[::-1]):
@@ -138,12 +158,14 @@ def main():
           % (lsmkit.__version__, plyvel.__version__, plyvel.__leveldb_version__,
              args.num, args.reads, args.value_size, args.rounds))
     print()
-    print("| workload | lsmkit ops/s | plyvel ops/s | lsmkit / plyvel |")
-    print("|---|---:|---:|---:|")
-    for workload in samples["lsmkit"]:
-        a = statistics.median(samples["lsmkit"][workload])
-        b = statistics.median(samples["plyvel"][workload])
-        print("| %s | %s | %s | %.2f |" % (workload, format(round(a), ","), format(round(b), ","), a / b))
+    names = [name for name, _ in engines]
+    both = len(names) == 2
+    print("| workload | " + " | ".join("%s ops/s" % n for n in names) + (" | lsmkit / plyvel |" if both else " |"))
+    print("|---|" + "---:|" * (len(names) + both))
+    for workload in args.workloads:
+        rates = [statistics.median(samples[n][workload]) for n in names]
+        cells = [format(round(r), ",") for r in rates] + (["%.2f" % (rates[0] / rates[1])] if both else [])
+        print("| %s | %s |" % (workload, " | ".join(cells)))
 
 
 if __name__ == "__main__":
