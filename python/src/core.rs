@@ -9,10 +9,11 @@
 //!   database: it gets a `RuntimeError` instead.
 //! * No Rust lock is ever waited for while the GIL is held, except short
 //!   ones never held across a call that may need the GIL (write batches,
-//!   snapshots, the registries). A Python comparator needs the GIL from
+//!   snapshots, an iterator's read-ahead, the registries). A Python comparator needs the GIL from
 //!   inside engine calls, so holding the GIL while waiting for a lock that
 //!   such a call holds would deadlock.
-//! * Lock order: `db` (read or write), then a cursor's mutex.
+//! * Lock order: `db` (read or write), then a cursor's mutex, then an
+//!   iterator's read-ahead.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};

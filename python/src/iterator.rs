@@ -12,7 +12,9 @@
 //! moving forward returns the entry after the cursor and passes it, moving
 //! back returns the entry before it and passes it, so `next()` then
 //! `prev()` returns the same entry twice. The engine iterator is kept on
-//! one of the two entries beside the cursor, as [`Position`] records.
+//! one of the two entries beside the cursor, as [`Position`] records,
+//! except that `next()` reads ahead in the iterator's direction (`Ahead`):
+//! the entries read ahead sit between the cursor and the engine.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
