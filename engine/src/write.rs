@@ -70,8 +70,15 @@ impl DbShared {
     /// Writes `batch` after validating it: a malformed batch must not reach
     /// the WAL.
     pub(crate) fn write(&self, options: WriteOptions, batch: Arc<WriteBatch>) -> Result<()> {
+        let merges_allowed = self.options.merge_operator.is_some();
         for op in batch.ops() {
-            op?;
+            if op?.kind == lsmkit_base::key::ValueKind::Merge && !merges_allowed {
+                return Err(lsmkit_base::Error::InvalidArgument(
+                    "the batch holds a merge operand, but the database was opened without \
+                     Options::merge_operator"
+                        .into(),
+                ));
+            }
         }
         self.write_well_formed(options, batch)
     }
