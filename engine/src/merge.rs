@@ -8,6 +8,12 @@
 //! value, a deletion or the end, and applies the operands oldest first to
 //! that base. Only such gets take this path: a get that meets a value or a
 //! deletion first is the plain lookup.
+//!
+//! Long chains: a get of the latest state that merges more than
+//! [`Options::max_merge_chain_length`] operands writes the value back as a
+//! put, through the write queue and only if nothing was numbered after the
+//! sequence it read at (else the put could hide a newer write), so later
+//! gets stop at it. Compactions collapse chains too (compaction_job.rs).
 
 use std::sync::Arc;
 
@@ -135,7 +141,18 @@ impl Db {
         let chain = MergeChain::gather(&mut *input, &shared.icmp, key, sequence)?;
         drop(input);
         drop(view);
-        chain.resolve(shared.options.merge_operator.as_deref(), key)
+        let value = chain.resolve(shared.options.merge_operator.as_deref(), key)?;
+        let limit = shared.options.max_merge_chain_length;
+        if limit > 0 && chain.operands.len() > limit && options.snapshot.is_none() {
+            if let Some(value) = &value {
+                let mut batch = lsmkit_wal::WriteBatch::new();
+                batch.put(key, value);
+                // Best effort: the value read is right either way, and a
+                // failed write is reported to the writers that follow.
+                let _ = shared.write_if_unchanged(batch, sequence);
+            }
+        }
+        Ok(value)
     }
 }
 
@@ -143,6 +160,29 @@ impl Db {
 mod tests {
     use super::*;
     use lsmkit_base::merge_operator::StringAppendOperator;
+
+    #[test]
+    fn write_backs_are_dropped_once_anything_was_written_after_the_read() {
+        let options = crate::Options {
+            create_if_missing: true,
+            fs: Arc::new(lsmkit_base::fs::MemFs::new()),
+            merge_operator: Some(Arc::new(StringAppendOperator::new(b","))),
+            ..crate::Options::default()
+        };
+        let db = Db::open("/db", options).unwrap();
+        db.put(b"k", b"a").unwrap();
+        let read_at = db.snapshot().sequence();
+        db.merge(b"k", b"b").unwrap();
+        let mut stale = lsmkit_wal::WriteBatch::new();
+        stale.put(b"k", b"a");
+        db.shared().write_if_unchanged(stale, read_at).unwrap();
+        assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"a,b"[..]));
+        assert_eq!(db.snapshot().sequence(), read_at + 1, "the stale write-back took no number");
+        let mut current = lsmkit_wal::WriteBatch::new();
+        current.put(b"k", b"A,B");
+        db.shared().write_if_unchanged(current, read_at + 1).unwrap();
+        assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"A,B"[..]));
+    }
 
     #[test]
     fn full_merge_needs_an_operator_that_succeeds() {

@@ -130,6 +130,13 @@ pub struct Options {
     /// comparator-name mismatches, `docs/format-extensions.md`, "Merge
     /// operator"). Cannot be combined with `enable_ttl`.
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// A get of the latest state that merges more than this many operands
+    /// writes the merged value back as a put (default 32; 0 turns it off),
+    /// so the next gets of the key stop at that value instead of walking
+    /// the chain again. The put is logged like any write, and is dropped
+    /// if anything was written after the get read (it could be stale).
+    /// Compactions collapse chains as well.
+    pub max_merge_chain_length: usize,
 }
 
 impl Default for Options {
@@ -166,6 +173,7 @@ impl Default for Options {
             enable_ttl: false,
             clock: None,
             merge_operator: None,
+            max_merge_chain_length: 32,
         }
     }
 }

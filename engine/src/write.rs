@@ -93,6 +93,16 @@ impl DbShared {
         })
     }
 
+    /// Writes `batch` (well formed) only if no write is numbered after
+    /// `if_last_sequence` before it; otherwise does nothing.
+    pub(crate) fn write_if_unchanged(
+        &self,
+        batch: WriteBatch,
+        if_last_sequence: SequenceNumber,
+    ) -> Result<()> {
+        self.queue_and_wait(WriteRequest::ConditionalBatch { batch: Arc::new(batch), if_last_sequence })
+    }
+
     /// Switches the current memtable, if not empty, out for flushing, in
     /// order with the writes queued before.
     pub(crate) fn switch_memtable(&self) -> Result<()> {
@@ -171,6 +181,19 @@ impl DbShared {
         };
         match front.request {
             WriteRequest::Batch { .. } => self.commit_group(state),
+            WriteRequest::ConditionalBatch { ref batch, if_last_sequence } => {
+                let (id, batch) = (front.id, Arc::clone(batch));
+                if state.versions.last_sequence() != if_last_sequence {
+                    // Something was written since: the batch may be stale.
+                    state.writers.pop_front();
+                    return Ok(());
+                }
+                // Nothing can be numbered before it now: lead it as a batch.
+                if let Some(writer) = state.writers.find_mut(id) {
+                    writer.request = WriteRequest::Batch { batch, sync: false, disable_wal: false };
+                }
+                self.commit_group(state)
+            }
             WriteRequest::SyncWal => {
                 let (result, mut state) = self.sync_all_wals(state);
                 state.writers.pop_front();

@@ -250,6 +250,43 @@ fn snapshots_keep_their_view_while_compactions_combine_operands() {
     assert_eq!(counter(&db, b"k"), Some(63));
 }
 
+#[test]
+fn a_get_that_merges_a_long_chain_writes_the_value_back() {
+    let fs = Arc::new(MemFs::new());
+    let options =
+        Options { max_merge_chain_length: 8, ..merge_options(fs.clone(), Arc::new(U64AddOperator)) };
+    let db = Db::open(dir(), options).expect("open");
+    for i in 0..8u64 {
+        db.merge(b"short", &i.to_le_bytes()).expect("merge");
+    }
+    for i in 0..20u64 {
+        db.merge(b"long", &i.to_le_bytes()).expect("merge");
+    }
+    let before = db.snapshot().sequence();
+    assert_eq!(counter(&db, b"short"), Some(28));
+    assert_eq!(db.snapshot().sequence(), before, "a chain at the limit is not written back");
+    let snapshot = db.snapshot();
+    let options = ReadOptions { snapshot: Some(snapshot.clone()), ..ReadOptions::new() };
+    assert_eq!(db.get_opt(&options, b"long").expect("get").map(|v| v.len()), Some(8));
+    assert_eq!(db.snapshot().sequence(), before, "a snapshot read writes nothing back");
+    assert_eq!(counter(&db, b"long"), Some(190));
+    assert_eq!(db.snapshot().sequence(), before + 1, "the merged value was written back");
+    assert_eq!(counter(&db, b"long"), Some(190));
+    assert_eq!(db.snapshot().sequence(), before + 1, "the next get stops at the written-back value");
+    db.merge(b"long", &10u64.to_le_bytes()).expect("merge");
+    assert_eq!(counter(&db, b"long"), Some(200));
+    // The write-back is an ordinary logged put: it survives reopening, and
+    // the snapshot still reads the chain as it was.
+    let at_snapshot = db.get_opt(&options, b"long").expect("get").expect("value");
+    assert_eq!(u64::from_le_bytes(at_snapshot[..].try_into().expect("8 bytes")), 190);
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(
+        table_entries(&db, &fs, b"long"),
+        (1, 0, 21),
+        "the put sits above the 20 operands, one operand after it"
+    );
+}
+
 /// An operator without partial merge: compactions above a snapshot keep
 /// the operands apart and the result is still right.
 struct ListOperator;
@@ -405,7 +442,8 @@ proptest! {
         ops in prop::collection::vec(op(), 1..60)
     ) {
         let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
-        let options = || merge_options(fs.clone(), append());
+        // Short chains already get written back, between every other operation.
+        let options = || Options { max_merge_chain_length: 2, ..merge_options(fs.clone(), append()) };
         let mut db = Db::open(dir(), options()).expect("open");
         let mut model = Model::new();
         let mut snapshots: Vec<(lsmkit::Snapshot, Model)> = Vec::new();

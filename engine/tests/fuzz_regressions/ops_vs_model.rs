@@ -179,6 +179,8 @@ impl Harness {
             },
             block_cache_capacity: 64 << 10,
             merge_operator: (config & 8 != 0).then(|| Arc::new(StringAppendOperator::new(b",")) as _),
+            // Gets of chains longer than 3 operands write the value back.
+            max_merge_chain_length: 3,
             ..Options::default()
         };
         let db = Db::open(DB_DIR, options.clone()).unwrap_or_else(|e| panic!("create: {e}"));
