@@ -491,3 +491,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn repair_and_checkpoint_carry_operands_and_keep_the_mark() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let options = merge_options(fs.clone(), append());
+    let db = Db::open(dir(), options.clone()).expect("open");
+    db.put(b"k", b"a").expect("put");
+    db.merge(b"k", b"b").expect("merge");
+    db.flush(Default::default()).expect("flush");
+    db.merge(b"k", b"c").expect("merge in the WAL");
+    db.checkpoint("/copy").expect("checkpoint");
+    drop(db);
+    let copy = Db::open("/copy", options.clone()).expect("open the checkpoint");
+    assert_eq!(get(&copy, b"k").as_deref(), Some(&b"a,b,c"[..]));
+    drop(copy);
+
+    let refused = Db::repair(dir(), &small_options(fs.clone(), false)).unwrap_err();
+    assert!(refused.to_string().contains("repair it with Options::merge_operator"), "{refused}");
+    Db::repair(dir(), &options).expect("repair");
+    let db = Db::open(dir(), options).expect("open after repair");
+    assert_eq!(get(&db, b"k").as_deref(), Some(&b"a,b,c"[..]));
+}
