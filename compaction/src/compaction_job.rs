@@ -624,6 +624,9 @@ impl CompactionStats {
 }
 
 /// Input keys must be strictly increasing; anything else is damage.
+// Inlined into the merge loop (it runs once per input entry), as it was
+// before the merge-operator path called it too.
+#[inline(always)]
 fn check_order(icmp: &InternalKeyComparator, previous: &mut Option<Vec<u8>>, key: &[u8]) -> Result<()> {
     if let Some(previous) = previous.as_mut() {
         if icmp.compare_internal_keys(previous, key) != Ordering::Less {
@@ -661,6 +664,9 @@ impl MergeChain<'_, '_> {
     /// `input` is on `first_key`, a merge operand that survives the
     /// retention rules: consumes it and the older entries of its key in the
     /// same stripe that it can combine, and writes the result.
+    // Off the loop of plain entries: only merge operands come here.
+    #[cold]
+    #[inline(never)]
     fn collapse(
         &mut self,
         operator: &dyn MergeOperator,
@@ -757,6 +763,7 @@ impl<'j> OutputWriter<'j> {
     }
 
     /// Adds an entry, opening a new table first if none is open.
+    #[inline(always)]
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let builder = match &mut self.current {
             Some((_, builder)) => builder,

@@ -9,6 +9,9 @@
 //! tables compacted in background threads. [`Db::checkpoint`] copies a
 //! live database consistently; [`Db::repair`] rebuilds a damaged one's
 //! MANIFEST from what is readable, and [`Db::destroy`] deletes one.
+//! With [`Options::merge_operator`], [`Db::merge`] records operands that
+//! reads combine ([`U64AddOperator`], [`StringAppendOperator`],
+//! [`MaxOperator`] or your own [`MergeOperator`]; docs/format-extensions.md).
 //!
 //! ```
 //! use lsmkit::{Db, Options, ReadOptions};

@@ -183,16 +183,7 @@ impl DbShared {
             WriteRequest::Batch { .. } => self.commit_group(state),
             WriteRequest::ConditionalBatch { ref batch, if_last_sequence } => {
                 let (id, batch) = (front.id, Arc::clone(batch));
-                if state.versions.last_sequence() != if_last_sequence {
-                    // Something was written since: the batch may be stale.
-                    state.writers.pop_front();
-                    return Ok(());
-                }
-                // Nothing can be numbered before it now: lead it as a batch.
-                if let Some(writer) = state.writers.find_mut(id) {
-                    writer.request = WriteRequest::Batch { batch, sync: false, disable_wal: false };
-                }
-                self.commit_group(state)
+                self.lead_conditional(state, id, batch, if_last_sequence)
             }
             WriteRequest::SyncWal => {
                 let (result, mut state) = self.sync_all_wals(state);
@@ -210,6 +201,30 @@ impl DbShared {
                 Ok(())
             }
         }
+    }
+
+    /// Leads a [`WriteRequest::ConditionalBatch`] (writer `id`): drops it if
+    /// a write was numbered after `if_last_sequence`, else leads it as a
+    /// batch. Kept out of [`lead`](Self::lead), which every write runs.
+    #[cold]
+    #[inline(never)]
+    fn lead_conditional<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, DbState>,
+        id: u64,
+        batch: Arc<WriteBatch>,
+        if_last_sequence: SequenceNumber,
+    ) -> Result<()> {
+        if state.versions.last_sequence() != if_last_sequence {
+            // Something was written since: the batch may be stale.
+            state.writers.pop_front();
+            return Ok(());
+        }
+        // Nothing can be numbered before it now: lead it as a batch.
+        if let Some(writer) = state.writers.find_mut(id) {
+            writer.request = WriteRequest::Batch { batch, sync: false, disable_wal: false };
+        }
+        self.commit_group(state)
     }
 
     /// Leads a write group: makes room, forms the group, logs it, has it
