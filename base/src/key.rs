@@ -29,22 +29,32 @@ pub enum ValueKind {
     Deletion = 0,
     /// A value.
     Value = 1,
+    /// A merge operand (an lsmkit extension, docs/format-extensions.md,
+    /// "Merge operator"): combined with the older entries of its key by
+    /// the database's merge operator. Only databases opened with a merge
+    /// operator hold it; LevelDB 1.23 knows only kinds 0 and 1.
+    Merge = 2,
 }
 
 impl ValueKind {
-    /// Decodes the kind byte; anything but 0 or 1 is `None`.
+    /// Decodes the kind byte; anything but 0, 1 or 2 is `None`.
     pub fn from_byte(byte: u8) -> Option<ValueKind> {
         match byte {
             0 => Some(ValueKind::Deletion),
             1 => Some(ValueKind::Value),
+            2 => Some(ValueKind::Merge),
             _ => None,
         }
     }
 }
 
-/// The kind used in seek keys: it sorts before the deletion of the same
-/// sequence, so a seek at snapshot `s` lands on every entry with sequence ≤ `s`.
-pub const VALUE_KIND_FOR_SEEK: ValueKind = ValueKind::Value;
+/// The kind used in seek keys: the largest kind byte, so the seek key sorts
+/// before every entry of the same sequence and a seek at snapshot `s` lands
+/// on every entry with sequence ≤ `s` (LevelDB uses 1, its largest kind; a
+/// merge operand at `s` needs 2). Seek keys are never stored: the trailer
+/// written into tables (shortened index keys) is [`MAX_TRAILER`], which
+/// keeps LevelDB's kind 1.
+pub const VALUE_KIND_FOR_SEEK: ValueKind = ValueKind::Merge;
 
 /// The trailer `(sequence << 8) | kind`.
 pub fn pack_sequence_and_kind(sequence: SequenceNumber, kind: ValueKind) -> u64 {
@@ -53,7 +63,7 @@ pub fn pack_sequence_and_kind(sequence: SequenceNumber, kind: ValueKind) -> u64 
 }
 
 /// The largest trailer, `(MAX_SEQUENCE_NUMBER << 8) | Value`, used by shortened index keys.
-pub const MAX_TRAILER: u64 = (MAX_SEQUENCE_NUMBER << 8) | VALUE_KIND_FOR_SEEK as u64;
+pub const MAX_TRAILER: u64 = (MAX_SEQUENCE_NUMBER << 8) | ValueKind::Value as u64;
 
 /// Appends the internal key for (`user_key`, `sequence`, `kind`) to `dst`.
 pub fn append_internal_key(dst: &mut Vec<u8>, user_key: &[u8], sequence: SequenceNumber, kind: ValueKind) {
@@ -75,7 +85,7 @@ pub struct ParsedInternalKey<'a> {
     pub user_key: &'a [u8],
     /// The write's sequence number.
     pub sequence: SequenceNumber,
-    /// Value or deletion.
+    /// Value, deletion or merge operand.
     pub kind: ValueKind,
 }
 
@@ -124,7 +134,8 @@ pub fn compare_internal_keys_bytewise(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// The key a memtable is probed with for "`user_key` as of `sequence`"
-/// (docs/format.md §5.3): `varint32(ikey_len) ++ user_key ++ fixed64(seq << 8 | 1)`.
+/// (docs/format.md §5.3): `varint32(ikey_len) ++ user_key ++ fixed64(seq << 8 | 2)` (LevelDB
+/// uses kind 1; lsmkit seeks with [`VALUE_KIND_FOR_SEEK`], see there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupKey {
     bytes: Vec<u8>,
@@ -280,7 +291,8 @@ mod tests {
     #[test]
     fn golden_lookup_key() {
         let lk = LookupKey::new(b"k", 5);
-        assert_eq!(lk.memtable_key(), [0x09, 0x6b, 0x01, 0x05, 0, 0, 0, 0, 0, 0]);
+        // Kind 2 (the seek kind), so that a merge operand at sequence 5 is found.
+        assert_eq!(lk.memtable_key(), [0x09, 0x6b, 0x02, 0x05, 0, 0, 0, 0, 0, 0]);
         assert_eq!(lk.internal_key(), &lk.memtable_key()[1..]);
         assert_eq!(lk.user_key(), b"k");
     }

@@ -4,6 +4,7 @@
 //! - [`crc`]: CRC-32C with LevelDB's mask (docs/format.md §2);
 //! - [`comparator`]: user-key ordering and the bytewise comparator (docs/format.md §9);
 //! - [`key`]: internal keys, lookup keys and the internal-key comparator (docs/format.md §5, §6.7);
+//! - [`merge_operator`]: the merge-operator trait and its built-ins (docs/format-extensions.md);
 //! - [`filename`]: the names of the files in a database directory (docs/format.md §10.4);
 //! - [`fs`]: the file-system trait with real, in-memory and fault-injecting implementations;
 //! - [`iterator`] and [`merging_iterator`]: the internal iterator contract and the n-way merge;
@@ -35,6 +36,7 @@ pub mod filename;
 pub mod fs;
 pub mod iterator;
 pub mod key;
+pub mod merge_operator;
 pub mod merging_iterator;
 pub mod os;
 

@@ -4,9 +4,13 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use clap::{Args, Parser, Subcommand};
+use lsmkit::{MaxOperator, MergeOperator, StringAppendOperator, U64AddOperator};
 
 use crate::byte_format::ByteFormat;
+use crate::error::{CliError, CliResult};
 
 const AFTER_HELP: &str = "\
 Keys and values are taken and printed as they are, or as 0x-prefixed hex with
@@ -37,12 +41,37 @@ pub struct Cli {
     /// Create the database if it does not exist (for writes to a new directory).
     #[arg(long = "create_if_missing", global = true)]
     pub create_if_missing: bool,
+    /// Open the database with a merge operator (needed for databases that
+    /// use one, and for `merge`): `u64add`, `max`, `append` (delimiter `,`)
+    /// or `append:DELIMITER`.
+    #[arg(long = "merge_operator", global = true, value_name = "NAME")]
+    pub merge_operator: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
+    /// The merge operator `--merge_operator` names, if any; an unknown
+    /// name is a usage error.
+    pub fn merge_operator(&self) -> CliResult<Option<Arc<dyn MergeOperator>>> {
+        let Some(name) = self.merge_operator.as_deref() else { return Ok(None) };
+        let operator: Arc<dyn MergeOperator> = match name {
+            "u64add" => Arc::new(U64AddOperator),
+            "max" => Arc::new(MaxOperator),
+            "append" => Arc::new(StringAppendOperator::new(b",")),
+            _ => match name.strip_prefix("append:") {
+                Some(delimiter) => Arc::new(StringAppendOperator::new(delimiter.as_bytes())),
+                None => {
+                    return Err(CliError::Usage(format!(
+                        "unknown merge operator '{name}' (u64add, max, append or append:DELIMITER)"
+                    )))
+                }
+            },
+        };
+        Ok(Some(operator))
+    }
+
     /// The key and value formats the flags ask for.
     pub fn byte_format(&self) -> ByteFormat {
         ByteFormat { key_hex: self.hex || self.key_hex, value_hex: self.hex || self.value_hex }
@@ -74,6 +103,13 @@ pub enum Command {
         /// Keys and values, alternating.
         #[arg(required = true, num_args = 2.., value_name = "KEY VALUE")]
         pairs: Vec<OsString>,
+    },
+    /// Merge OPERAND into KEY with the merge operator (needs --merge_operator).
+    Merge {
+        /// The key.
+        key: OsString,
+        /// The operand (a value with --hex or --value_hex).
+        operand: OsString,
     },
     /// Print the entries in key order, one `KEY : VALUE` line each.
     Scan(ScanArgs),

@@ -3,8 +3,9 @@
 //! that holds no database.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use lsmkit::{Db, Options, ReadOptions};
+use lsmkit::{Db, MergeOperator, Options, ReadOptions};
 use lsmkit_base::filename::current_file_name;
 
 use crate::error::{CliError, CliResult};
@@ -34,13 +35,27 @@ pub fn check_exists(dir: &Path) -> CliResult<()> {
     Ok(())
 }
 
+/// How the commands open a database: `--create_if_missing` and
+/// `--merge_operator`.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    /// Create the database if it is missing.
+    pub create_if_missing: bool,
+    /// The merge operator to open it with.
+    pub merge_operator: Option<Arc<dyn MergeOperator>>,
+}
+
 /// Opens the database in `dir` read-write (as LevelDB does, opening writes
 /// a new MANIFEST and WAL), creating it if asked to.
-pub fn open(dir: &Path, create_if_missing: bool) -> CliResult<Db> {
-    if !create_if_missing {
+pub fn open(dir: &Path, options: &OpenOptions) -> CliResult<Db> {
+    if !options.create_if_missing {
         check_exists(dir)?;
     }
-    Ok(Db::open(dir, Options { create_if_missing, ..Options::default() })?)
+    let merge_operator = options.merge_operator.clone();
+    Ok(Db::open(
+        dir,
+        Options { create_if_missing: options.create_if_missing, merge_operator, ..Options::default() },
+    )?)
 }
 
 /// The read options every CLI read uses: checksums verified, so a damaged
@@ -63,10 +78,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         let message = |result: CliResult<Db>| result.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message(open(&missing, false)).contains("no such directory"));
-        assert!(message(open(dir.path(), false)).contains("not a database"));
+        let existing = OpenOptions::default();
+        assert!(message(open(&missing, &existing)).contains("no such directory"));
+        assert!(message(open(dir.path(), &existing)).contains("not a database"));
         assert!(!dir.path().join("CURRENT").exists(), "a failed open must not create anything");
-        drop(open(&missing, true).unwrap());
+        drop(open(&missing, &OpenOptions { create_if_missing: true, ..OpenOptions::default() }).unwrap());
         check_exists(&missing).unwrap();
     }
 }

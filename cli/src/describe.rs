@@ -9,11 +9,12 @@ use lsmkit_version::{FileMetaData, VersionEdit};
 
 use crate::byte_format::{quoted, ByteFormat};
 
-/// `put` or `del`.
+/// `put`, `del` or `merge`.
 pub fn kind_name(kind: ValueKind) -> &'static str {
     match kind {
         ValueKind::Value => "put",
         ValueKind::Deletion => "del",
+        ValueKind::Merge => "merge",
     }
 }
 

@@ -91,3 +91,52 @@ fn read_only_commands_work_while_the_database_is_open() {
     drop(db);
     assert_eq!(lsmkit([&arg, "get", "k2"]).ok(), "v2\n");
 }
+
+#[test]
+fn merge_operands_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("counters");
+    let db = db_arg(&dir);
+    let append = "--merge_operator=append:+";
+    assert_eq!(lsmkit([&db, "--create_if_missing", append, "put", "k", "a"]).ok(), "OK\n");
+    assert_eq!(lsmkit([&db, append, "merge", "k", "b"]).ok(), "OK\n");
+    assert_eq!(lsmkit([&db, append, "merge", "k", "c"]).ok(), "OK\n");
+    // The log (each open moves the previous log into a table) shows the
+    // operand as a merge record.
+    let wal = lsmkit([&db, "wal", "--since=3"]).ok();
+    assert_eq!(wal, "3 merge 'k' => 'c'\n");
+    assert_eq!(lsmkit([&db, append, "get", "k"]).ok(), "a+b+c\n");
+    assert_eq!(lsmkit([&db, append, "scan"]).ok(), "k : a+b+c\n");
+    assert_eq!(lsmkit([&db, append, "compact"]).ok(), "OK\n");
+    let table = files_ending(&dir, ".ldb").pop().expect("a table after compact");
+    let dump = lsmkit(["dump", table.to_str().unwrap()]).ok();
+    assert!(dump.contains("'k' @ 3 : put => 'a+b+c'"), "{dump}");
+    // Without the operator the database is refused; `merge` needs one.
+    let refused = lsmkit([&db, "get", "k"]).fails(1);
+    assert!(refused.contains("lsmkit.merge.leveldb.BytewiseComparator"), "{refused}");
+    assert!(lsmkit([&db, "merge", "k", "d"]).fails(2).contains("--merge_operator"));
+    assert!(lsmkit([&db, "--merge_operator=sum", "get", "k"]).fails(2).contains("unknown merge operator"));
+    let counters = tmp.path().join("plain");
+    let db = db_arg(&counters);
+    assert_eq!(
+        lsmkit([
+            &db,
+            "--create_if_missing",
+            "--merge_operator=u64add",
+            "--value_hex",
+            "merge",
+            "n",
+            "0x0500000000000000"
+        ])
+        .ok(),
+        "OK\n"
+    );
+    assert_eq!(
+        lsmkit([&db, "--merge_operator=u64add", "--value_hex", "merge", "n", "0x0700000000000000"]).ok(),
+        "OK\n"
+    );
+    assert_eq!(
+        lsmkit([&db, "--merge_operator=u64add", "--value_hex", "get", "n"]).ok(),
+        "0x0C00000000000000\n"
+    );
+}

@@ -13,6 +13,17 @@
 //! too many grandparent bytes. Outputs are synced, checked to open, and
 //! deleted again if the job fails.
 //!
+//! Merge operands (an lsmkit extension, `lsmkit_base::merge_operator`):
+//! when the newest surviving entry of a key in a snapshot stripe is an
+//! operand, the job gathers the older entries of the key in the same
+//! stripe. Reaching a value or a deletion, or the key's last entry when no
+//! level below the output holds the key, it writes the operator's full
+//! merge as a value; otherwise it writes the operands' partial merge as one
+//! operand, or the operands unchanged when the operator cannot combine
+//! them. Entries of different stripes are never combined, so every live
+//! snapshot reads what it read before. A merge the operator refuses keeps
+//! the entries unchanged (reads then report the corruption).
+//!
 //! Subcompactions (RocksDB's `max_subcompactions`): with
 //! [`max_subcompactions`](CompactionJob::max_subcompactions) above 1, a
 //! large compaction's user-key range is split at input-file boundaries into
@@ -37,9 +48,10 @@ use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FileSystem, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
-    append_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
-    MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
+    append_internal_key, make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber,
+    ValueKind, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
+use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_base::merging_iterator::MergingIterator;
 use lsmkit_base::{Error, Result};
 use lsmkit_sstable::{ReadOptions, TableBuilder, TableCache};
@@ -75,12 +87,15 @@ pub struct CompactionStats {
     pub filter_removed: u64,
     /// Values the compaction filter replaced.
     pub filter_changed: u64,
+    /// Entries combined into another by the merge operator (operands, and
+    /// the values or deletion markers a full merge consumed).
+    pub merged_entries: u64,
 }
 
 impl CompactionStats {
     /// Entries read but not written: `input_entries − output_entries`.
     pub fn dropped_entries(&self) -> u64 {
-        self.shadowed_entries + self.obsolete_deletions
+        self.shadowed_entries + self.obsolete_deletions + self.merged_entries
     }
 }
 
@@ -123,6 +138,7 @@ pub struct CompactionJob<'a> {
     table_cache: &'a Arc<TableCache>,
     snapshots: &'a [SequenceNumber],
     filter: Option<&'a dyn CompactionFilter>,
+    merge_operator: Option<&'a dyn MergeOperator>,
     interrupt: Option<&'a (dyn Fn() -> Result<()> + Sync)>,
     verify_checksums: bool,
     write_mode: WriteMode,
@@ -141,6 +157,7 @@ impl<'a> CompactionJob<'a> {
             table_cache,
             snapshots: &[],
             filter: None,
+            merge_operator: None,
             interrupt: None,
             verify_checksums: false,
             write_mode: WriteMode::Buffered,
@@ -160,6 +177,14 @@ impl<'a> CompactionJob<'a> {
     /// The compaction filter to consult (see [`crate::compaction_filter`]).
     pub fn filter(mut self, filter: Option<&'a dyn CompactionFilter>) -> CompactionJob<'a> {
         self.filter = filter;
+        self
+    }
+
+    /// The merge operator that combines merge operands (see the module
+    /// documentation). Without one, a merge operand in the inputs is
+    /// `Corruption`.
+    pub fn merge_operator(mut self, operator: Option<&'a dyn MergeOperator>) -> CompactionJob<'a> {
+        self.merge_operator = operator;
         self
     }
 
@@ -448,6 +473,23 @@ impl<'a> CompactionJob<'a> {
                 }
             }
 
+            if entry.kind == ValueKind::Merge {
+                let Some(operator) = self.merge_operator else {
+                    return Err(Error::corruption(format!(
+                        "compaction input holds a merge operand for key '{}' but the job has no merge operator",
+                        entry.user_key.escape_ascii()
+                    )));
+                };
+                let key = key.to_vec();
+                let mut chain =
+                    MergeChain { writer: &mut *writer, stats: &mut stats, previous_key: &mut previous_key };
+                chain.collapse(operator, compaction, &icmp, &retention, &mut input, key)?;
+                if writer.current_size() >= max_output_file_size {
+                    stats.add_output(writer.finish_current()?);
+                }
+                continue;
+            }
+
             let mut out_key = key;
             let mut out_value = input.value();
             let changed_value;
@@ -577,10 +619,14 @@ impl CompactionStats {
         self.obsolete_deletions += other.obsolete_deletions;
         self.filter_removed += other.filter_removed;
         self.filter_changed += other.filter_changed;
+        self.merged_entries += other.merged_entries;
     }
 }
 
 /// Input keys must be strictly increasing; anything else is damage.
+// Inlined into the merge loop (it runs once per input entry), as it was
+// before the merge-operator path called it too.
+#[inline(always)]
 fn check_order(icmp: &InternalKeyComparator, previous: &mut Option<Vec<u8>>, key: &[u8]) -> Result<()> {
     if let Some(previous) = previous.as_mut() {
         if icmp.compare_internal_keys(previous, key) != Ordering::Less {
@@ -596,6 +642,103 @@ fn check_order(icmp: &InternalKeyComparator, previous: &mut Option<Vec<u8>>, key
         *previous = Some(key.to_vec());
     }
     Ok(())
+}
+
+/// Where the entries of one merge chain go.
+struct MergeChain<'w, 'j> {
+    writer: &'w mut OutputWriter<'j>,
+    stats: &'w mut CompactionStats,
+    previous_key: &'w mut Option<Vec<u8>>,
+}
+
+/// The entry a merge chain ends on, within its stripe.
+enum ChainBase {
+    /// A value or deletion marker (its internal key and value).
+    Entry(Vec<u8>, Vec<u8>, ValueKind),
+    /// No older entry of the key in the stripe; `more` when older stripes
+    /// of the key follow.
+    Open { more: bool },
+}
+
+impl MergeChain<'_, '_> {
+    /// `input` is on `first_key`, a merge operand that survives the
+    /// retention rules: consumes it and the older entries of its key in the
+    /// same stripe that it can combine, and writes the result.
+    // Off the loop of plain entries: only merge operands come here.
+    #[cold]
+    #[inline(never)]
+    fn collapse(
+        &mut self,
+        operator: &dyn MergeOperator,
+        compaction: &Compaction,
+        icmp: &InternalKeyComparator,
+        retention: &Retention,
+        input: &mut MergingIterator,
+        first_key: Vec<u8>,
+    ) -> Result<()> {
+        let first = parse_internal_key(&first_key)?;
+        let (user_key, sequence) = (first.user_key, first.sequence);
+        let mut operands = vec![(first_key.clone(), input.value().to_vec())];
+        input.next();
+        let base = loop {
+            if !input.valid() {
+                input.status()?;
+                break ChainBase::Open { more: false };
+            }
+            let key = input.key();
+            let entry = parse_internal_key(key).map_err(|e| {
+                Error::corruption(format!("compaction input holds a malformed internal key: {e}"))
+            })?;
+            if icmp.compare_user_keys(entry.user_key, user_key) != Ordering::Equal {
+                break ChainBase::Open { more: false };
+            }
+            if !retention.same_stripe(entry.sequence, sequence) {
+                break ChainBase::Open { more: true };
+            }
+            check_order(icmp, self.previous_key, key)?;
+            self.stats.input_entries += 1;
+            let kind = entry.kind;
+            let pair = (key.to_vec(), input.value().to_vec());
+            input.next();
+            match kind {
+                ValueKind::Merge => operands.push(pair),
+                ValueKind::Value | ValueKind::Deletion => break ChainBase::Entry(pair.0, pair.1, kind),
+            }
+        };
+        let oldest_first: Vec<&[u8]> = operands.iter().rev().map(|(_, v)| &v[..]).collect();
+        let full_base = match &base {
+            ChainBase::Entry(_, value, ValueKind::Value) => Some(Some(&value[..])),
+            ChainBase::Entry(..) => Some(None),
+            ChainBase::Open { more: false } if compaction.is_base_level_for_key(user_key) => Some(None),
+            ChainBase::Open { .. } => None,
+        };
+        if let Some(existing) = full_base {
+            if let Some(merged) = operator.full_merge(user_key, existing, &oldest_first) {
+                let consumed = operands.len() - 1 + usize::from(matches!(base, ChainBase::Entry(..)));
+                self.stats.merged_entries += consumed as u64;
+                return self.write(&make_internal_key(user_key, sequence, ValueKind::Value), &merged);
+            }
+        } else if operands.len() >= 2 {
+            if let Some(combined) = operator.partial_merge(user_key, &oldest_first) {
+                self.stats.merged_entries += operands.len() as u64 - 1;
+                return self.write(&make_internal_key(user_key, sequence, ValueKind::Merge), &combined);
+            }
+        }
+        // Nothing combined: every entry as it was.
+        for (key, value) in &operands {
+            self.write(key, value)?;
+        }
+        if let ChainBase::Entry(key, value, _) = &base {
+            self.write(key, value)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.writer.add(key, value)?;
+        self.stats.output_entries += 1;
+        Ok(())
+    }
 }
 
 /// The output tables of one merge (the whole compaction or one
@@ -620,6 +763,7 @@ impl<'j> OutputWriter<'j> {
     }
 
     /// Adds an entry, opening a new table first if none is open.
+    #[inline(always)]
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let builder = match &mut self.current {
             Some((_, builder)) => builder,

@@ -16,6 +16,10 @@
 //!    older is left for it to hide, and the older versions in this
 //!    compaction are dropped by rule 1.
 //!
+//! A merge operand is not a whole value: the job hands it and the older
+//! entries of its stripe to the merge operator instead (see
+//! `CompactionJob`), so rule 1 never drops what an operand still needs.
+//!
 //! With no snapshot there is one stripe, and these are exactly LevelDB's
 //! rules with `smallest_snapshot` = the last sequence. With snapshots they
 //! keep less than LevelDB (which keeps every version newer than the oldest
@@ -64,6 +68,13 @@ impl Retention {
     /// current readers can (the compaction filter may change it).
     pub(crate) fn above_every_snapshot(&self, sequence: SequenceNumber) -> bool {
         self.stripe(sequence) == self.snapshots.len()
+    }
+
+    /// True when no live snapshot falls between the two sequences: every
+    /// reader that sees the older one sees the newer one too (merge
+    /// operands may then be combined).
+    pub(crate) fn same_stripe(&self, a: SequenceNumber, b: SequenceNumber) -> bool {
+        self.stripe(a) == self.stripe(b)
     }
 
     /// True when a deletion marker with this sequence has no snapshot below

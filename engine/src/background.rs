@@ -437,6 +437,7 @@ impl DbShared {
                 CompactionJob::new(&*self.fs, &self.dir, &self.table_cache)
                     .snapshots(&snapshots)
                     .filter(filter)
+                    .merge_operator(self.options.merge_operator.as_deref())
                     .interrupt(&interrupt)
                     .verify_checksums(self.options.paranoid_checks)
                     .max_subcompactions(self.options.max_subcompactions)

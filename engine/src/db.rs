@@ -46,6 +46,11 @@ impl Db {
     /// The directory is locked for the life of the database; a second open,
     /// in this process or another (LevelDB included), gets `Error::Busy`.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        if options.enable_ttl && options.merge_operator.is_some() {
+            return Err(lsmkit_base::Error::InvalidArgument(
+                "Options::enable_ttl and Options::merge_operator cannot be combined".into(),
+            ));
+        }
         let shared = Arc::new(DbShared::new(path.as_ref().to_path_buf(), options.sanitized()));
         let lock = lock_and_prepare(&shared)?;
         *shared._lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);

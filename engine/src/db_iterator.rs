@@ -32,7 +32,10 @@ use lsmkit_base::key::{
     append_internal_key, extract_user_key, parse_internal_key, InternalKeyComparator, SequenceNumber,
     ValueKind, INTERNAL_KEY_TRAILER_LEN, VALUE_KIND_FOR_SEEK,
 };
+use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_base::{Error, Result};
+
+use crate::merge::full_merge;
 
 /// Decides from a stored value whether it has expired; an expired value is
 /// treated exactly like a deletion (used for entries with a time to live).
@@ -111,6 +114,14 @@ pub struct DbIterator {
     value_frame_len: Option<ValueFrameLen>,
     /// Forward: the frame length of the value shown (0 without frames).
     value_offset: usize,
+    /// The key and value shown are `saved_key` and `saved_value`: always
+    /// moving backward; moving forward after a merge (the stream is then
+    /// past the merged entries).
+    shows_saved: bool,
+    /// Combines merge operands (`None`: a merge operand is corruption).
+    merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// Moving backward: the operands of the key being gathered, oldest first.
+    merge_operands: Vec<Bytes>,
     sampling: Option<ReadSampling>,
     /// Whatever keeps the stream's data alive (memtables, a Version).
     _pins: Box<dyn Any + Send>,
@@ -139,6 +150,9 @@ impl DbIterator {
             is_expired: None,
             value_frame_len: None,
             value_offset: 0,
+            shows_saved: false,
+            merge_operator: None,
+            merge_operands: Vec::new(),
             sampling: None,
             _pins: pins,
         }
@@ -154,6 +168,12 @@ impl DbIterator {
     /// frame makes the iterator fail with its error.
     pub(crate) fn with_value_frame(mut self, frame_len: ValueFrameLen) -> DbIterator {
         self.value_frame_len = Some(frame_len);
+        self
+    }
+
+    /// Combines merge operands with `operator`.
+    pub(crate) fn with_merge_operator(mut self, operator: Option<Arc<dyn MergeOperator>>) -> DbIterator {
+        self.merge_operator = operator;
         self
     }
 
@@ -236,11 +256,13 @@ impl DbIterator {
             } else {
                 self.inner.seek_to_first();
             }
-        } else {
+        } else if !self.shows_saved {
             self.saved_key.clear();
             self.saved_key.extend_from_slice(extract_user_key(self.inner.key()));
             self.inner.next();
         }
+        // After a merge the stream is already past the entries that made
+        // the value shown, and `saved_key` names its key.
         self.find_next_user_entry(true);
     }
 
@@ -249,7 +271,25 @@ impl DbIterator {
         if !self.valid {
             return;
         }
-        if self.direction == Direction::Forward {
+        if self.direction == Direction::Forward && self.shows_saved {
+            // A merged entry: the stream is on a later entry (or past the
+            // end); move it before every entry of `saved_key`.
+            if !self.inner.valid() {
+                self.inner.seek_to_last();
+            }
+            while self.inner.valid()
+                && self.icmp.compare_user_keys(extract_user_key(self.inner.key()), &self.saved_key)
+                    != Ordering::Less
+            {
+                self.inner.prev();
+            }
+            if !self.inner.valid() {
+                self.set_exhausted();
+                self.check_inner_status();
+                return;
+            }
+            self.direction = Direction::Reverse;
+        } else if self.direction == Direction::Forward {
             // The stream is on the current entry: move it before every entry
             // of the current user key.
             self.saved_key.clear();
@@ -273,42 +313,42 @@ impl DbIterator {
 
     /// The current user key; empty unless [`valid`](Self::valid).
     pub fn key(&self) -> &[u8] {
-        match (self.valid, self.direction) {
+        match (self.valid, self.shows_saved) {
             (false, _) => &[],
-            (true, Direction::Forward) => extract_user_key(self.inner.key()),
-            (true, Direction::Reverse) => &self.saved_key,
+            (true, false) => extract_user_key(self.inner.key()),
+            (true, true) => &self.saved_key,
         }
     }
 
     /// The current value; empty unless [`valid`](Self::valid).
     pub fn value(&self) -> &[u8] {
-        match (self.valid, self.direction) {
+        match (self.valid, self.shows_saved) {
             (false, _) => &[],
-            (true, Direction::Forward) => self.inner.value().get(self.value_offset..).unwrap_or_default(),
-            (true, Direction::Reverse) => &self.saved_value,
+            (true, false) => self.inner.value().get(self.value_offset..).unwrap_or_default(),
+            (true, true) => &self.saved_value,
         }
     }
 
     /// The current user key as shared bytes: a view of the stream's key
     /// where the stream allows it (moving forward), else a copy.
     pub fn key_bytes(&self) -> Bytes {
-        match (self.valid, self.direction) {
+        match (self.valid, self.shows_saved) {
             (false, _) => Bytes::new(),
-            (true, Direction::Forward) => {
+            (true, false) => {
                 let internal_key = self.inner.key_bytes();
                 let user_key_len = internal_key.len().saturating_sub(INTERNAL_KEY_TRAILER_LEN);
                 internal_key.slice(..user_key_len)
             }
-            (true, Direction::Reverse) => Bytes::copy_from_slice(&self.saved_key),
+            (true, true) => Bytes::copy_from_slice(&self.saved_key),
         }
     }
 
     /// The current value as shared bytes (a view of the stream's value where
     /// the stream allows it, in both directions).
     pub fn value_bytes(&self) -> Bytes {
-        match (self.valid, self.direction) {
+        match (self.valid, self.shows_saved) {
             (false, _) => Bytes::new(),
-            (true, Direction::Forward) => {
+            (true, false) => {
                 let value = self.inner.value_bytes();
                 if self.value_offset <= value.len() {
                     value.slice(self.value_offset..)
@@ -316,7 +356,7 @@ impl DbIterator {
                     Bytes::new()
                 }
             }
-            (true, Direction::Reverse) => self.saved_value.clone(),
+            (true, true) => self.saved_value.clone(),
         }
     }
 
@@ -331,6 +371,7 @@ impl DbIterator {
     /// Invalid, with nothing saved.
     fn set_exhausted(&mut self) {
         self.valid = false;
+        self.shows_saved = false;
         self.saved_key.clear();
         self.saved_value = Bytes::new();
     }
@@ -382,6 +423,7 @@ impl DbIterator {
     /// With `skipping`, entries of user keys `<= saved_key` are hidden.
     fn find_next_user_entry(&mut self, mut skipping: bool) {
         debug_assert_eq!(self.direction, Direction::Forward);
+        self.shows_saved = false;
         while self.inner.valid() {
             let Some((sequence, kind)) = self.parse_current() else {
                 return;
@@ -410,6 +452,13 @@ impl DbIterator {
                             return;
                         }
                     }
+                    ValueKind::Merge => {
+                        let hidden = skipping
+                            && self.icmp.compare_user_keys(user_key, &self.saved_key) != Ordering::Greater;
+                        if !hidden {
+                            return self.merge_forward();
+                        }
+                    }
                 }
             }
             self.inner.next();
@@ -424,6 +473,7 @@ impl DbIterator {
     fn find_prev_user_entry(&mut self) {
         debug_assert_eq!(self.direction, Direction::Reverse);
         let mut kind_found = ValueKind::Deletion;
+        let mut merge_has_base = false;
         while self.inner.valid() {
             let Some((sequence, kind)) = self.parse_current() else {
                 return;
@@ -436,29 +486,100 @@ impl DbIterator {
                     // A value was found for the key after this one.
                     break;
                 }
-                kind_found = self.visible_kind(kind);
-                self.saved_key.clear();
-                match kind_found {
-                    ValueKind::Deletion => self.saved_value = Bytes::new(),
+                let kind = self.visible_kind(kind);
+                match kind {
+                    ValueKind::Deletion => {
+                        self.saved_key.clear();
+                        self.saved_value = Bytes::new();
+                    }
                     ValueKind::Value => {
+                        self.saved_key.clear();
                         self.saved_key.extend_from_slice(user_key);
                         self.saved_value = self.inner.value_bytes();
                     }
+                    ValueKind::Merge => {
+                        if kind_found != ValueKind::Merge {
+                            // The first operand above the base: a value
+                            // (kept in `saved_value`) or nothing.
+                            merge_has_base = kind_found == ValueKind::Value;
+                            self.merge_operands.clear();
+                            if !merge_has_base {
+                                self.saved_key.clear();
+                                self.saved_key.extend_from_slice(user_key);
+                                self.saved_value = Bytes::new();
+                            }
+                        }
+                        self.merge_operands.push(self.inner.value_bytes());
+                    }
                 }
+                kind_found = kind;
             }
             self.inner.prev();
         }
         if kind_found == ValueKind::Deletion {
             self.set_exhausted();
             self.direction = Direction::Forward;
+        } else if kind_found == ValueKind::Merge {
+            let operands: Vec<&[u8]> = self.merge_operands.iter().map(|b| &b[..]).collect();
+            let base = merge_has_base.then_some(&self.saved_value[..]);
+            match full_merge(self.merge_operator.as_deref(), &self.saved_key, base, &operands) {
+                Ok(merged) => self.saved_value = merged.into(),
+                Err(e) => return self.fail(e),
+            }
+            self.merge_operands.clear();
+            self.valid = true;
+            self.shows_saved = true;
         } else {
             match measure_frame(self.value_frame_len.as_ref(), &self.saved_value) {
                 Ok(offset) => self.saved_value = self.saved_value.slice(offset..),
                 Err(e) => return self.fail(e),
             }
             self.valid = true;
+            self.shows_saved = true;
         }
         self.check_inner_status();
+    }
+
+    /// Moving forward, the stream is on the newest visible entry of a key,
+    /// a merge operand: gathers the older entries of the key down to a
+    /// value, a deletion or the end, and shows the merge of the operands
+    /// with that base. The stream is left after the entries used.
+    fn merge_forward(&mut self) {
+        self.saved_key.clear();
+        self.saved_key.extend_from_slice(extract_user_key(self.inner.key()));
+        let mut operands = vec![self.inner.value_bytes()];
+        let mut base = None;
+        self.inner.next();
+        while self.inner.valid() {
+            let Some((_, kind)) = self.parse_current() else {
+                return;
+            };
+            let user_key = extract_user_key(self.inner.key());
+            if self.icmp.compare_user_keys(user_key, &self.saved_key) != Ordering::Equal {
+                break;
+            }
+            // Older entries of the key: all visible at the snapshot.
+            match self.visible_kind(kind) {
+                ValueKind::Merge => operands.push(self.inner.value_bytes()),
+                ValueKind::Value => {
+                    base = Some(self.inner.value_bytes());
+                    break;
+                }
+                ValueKind::Deletion => break,
+            }
+            self.inner.next();
+        }
+        if let Err(e) = self.inner.status() {
+            return self.fail(e);
+        }
+        let oldest_first: Vec<&[u8]> = operands.iter().rev().map(|b| &b[..]).collect();
+        match full_merge(self.merge_operator.as_deref(), &self.saved_key, base.as_deref(), &oldest_first) {
+            Ok(merged) => self.saved_value = merged.into(),
+            Err(e) => return self.fail(e),
+        }
+        self.value_offset = 0;
+        self.valid = true;
+        self.shows_saved = true;
     }
 }
 

@@ -9,6 +9,9 @@
 //! tables compacted in background threads. [`Db::checkpoint`] copies a
 //! live database consistently; [`Db::repair`] rebuilds a damaged one's
 //! MANIFEST from what is readable, and [`Db::destroy`] deletes one.
+//! With [`Options::merge_operator`], [`Db::merge`] records operands that
+//! reads combine ([`U64AddOperator`], [`StringAppendOperator`],
+//! [`MaxOperator`] or your own [`MergeOperator`]; docs/format-extensions.md).
 //!
 //! ```
 //! use lsmkit::{Db, Options, ReadOptions};
@@ -35,6 +38,7 @@ mod db_iterator;
 mod db_iterator_tests;
 mod destroy;
 mod fd_limit;
+mod merge;
 mod open;
 mod options;
 mod properties;
@@ -54,6 +58,7 @@ mod write_queue;
 
 pub use db::Db;
 pub use db_iterator::DbIterator;
+pub use lsmkit_base::merge_operator::{MaxOperator, MergeOperator, StringAppendOperator, U64AddOperator};
 pub use lsmkit_base::{Error, Result};
 pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
 pub use lsmkit_sstable::Compression;
@@ -61,6 +66,7 @@ pub use lsmkit_wal::wal_iterator::WAL_ARCHIVE_DIR_NAME;
 pub use lsmkit_wal::{
     RecoveryMode, SyncPolicy, WalBatch, WalIoMode, WalIterator, WalIteratorOptions, WalOp, WriteBatch,
 };
+pub use merge::MERGE_COMPARATOR_PREFIX;
 pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
 pub use range_iter::DbRange;
 pub use repair::{RepairReport, LOST_DIR_NAME};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::fs::{FileSystem, ReadMode, StdFs};
+use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_bloom::{FilterPolicy, LevelDbBloom};
 use lsmkit_compaction::CompactionStyle;
 use lsmkit_sstable::Compression;
@@ -122,6 +123,20 @@ pub struct Options {
     /// The clock entry expiry reads, in milliseconds since the Unix epoch
     /// (default `None`: the system time). Meant for tests.
     pub clock: Option<crate::ttl::Clock>,
+    /// The merge operator ([`Db::merge`](crate::Db::merge)), an lsmkit
+    /// extension (default `None`). With one, the database is marked so
+    /// that LevelDB, and lsmkit without a merge operator, refuse to open it;
+    /// a database created without one cannot be opened with one (both are
+    /// comparator-name mismatches, `docs/format-extensions.md`, "Merge
+    /// operator"). Cannot be combined with `enable_ttl`.
+    pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// A get of the latest state that merges more than this many operands
+    /// writes the merged value back as a put (default 32; 0 turns it off),
+    /// so the next gets of the key stop at that value instead of walking
+    /// the chain again. The put is logged like any write, and is dropped
+    /// if anything was written after the get read (it could be stale).
+    /// Compactions collapse chains as well.
+    pub max_merge_chain_length: usize,
 }
 
 impl Default for Options {
@@ -157,6 +172,8 @@ impl Default for Options {
             wal_size_limit: 0,
             enable_ttl: false,
             clock: None,
+            merge_operator: None,
+            max_merge_chain_length: 32,
         }
     }
 }
@@ -178,6 +195,10 @@ impl Options {
         self.compaction_thread_nice = self.compaction_thread_nice.clamp(0, 39);
         if self.enable_ttl {
             self.comparator = crate::ttl::mark_comparator_for_ttl(self.comparator);
+        }
+        if self.merge_operator.is_some() {
+            self.comparator =
+                crate::ttl::mark_comparator(self.comparator, crate::merge::MERGE_COMPARATOR_PREFIX);
         }
         self
     }

@@ -7,6 +7,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use arc_swap::Guard;
 use bytes::Bytes;
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{make_internal_key, parse_internal_key, SequenceNumber, ValueKind};
@@ -68,12 +69,20 @@ impl Db {
         // A guard, not a reference count: gets from many threads do not
         // contend on one counter.
         let view = shared.super_version.load();
+        let mut memtable_merge = false;
         for mem in view.memtables() {
             match mem.get(key, sequence) {
                 MemtableGet::Found(value) => return Ok(Some(value)),
                 MemtableGet::Deleted => return Ok(None),
                 MemtableGet::NotFound => {}
+                MemtableGet::Merge => {
+                    memtable_merge = true;
+                    break;
+                }
             }
+        }
+        if memtable_merge {
+            return self.get_merged(options, Guard::into_inner(view), sequence, key);
         }
         let lookup = make_internal_key(key, sequence, lsmkit_base::key::VALUE_KIND_FOR_SEEK);
         let table_read = lsmkit_sstable::ReadOptions {
@@ -82,6 +91,7 @@ impl Db {
         };
         let mut stats = GetStats::new();
         let mut answer = None;
+        let mut found_merge = false;
         for (level, file) in view.version.files_for_get(&lookup) {
             stats.note_file_read(level, &file);
             let found = shared.table_cache.get(&table_read, file.number, file.file_size, &lookup)?;
@@ -89,16 +99,20 @@ impl Db {
                 let parsed =
                     parse_internal_key(&found_key).map_err(|e| e.in_file(shared.table_path(file.number)))?;
                 if shared.icmp.compare_user_keys(parsed.user_key, key) == std::cmp::Ordering::Equal {
-                    answer = match parsed.kind {
-                        ValueKind::Value => Some(value),
-                        ValueKind::Deletion => None,
-                    };
+                    match parsed.kind {
+                        ValueKind::Value => answer = Some(value),
+                        ValueKind::Deletion => {}
+                        ValueKind::Merge => found_merge = true,
+                    }
                     break;
                 }
             }
         }
         if view.version.update_stats(&stats) {
             shared.wake_background_for_reader();
+        }
+        if found_merge {
+            return self.get_merged(options, Guard::into_inner(view), sequence, key);
         }
         Ok(answer)
     }
@@ -114,16 +128,26 @@ impl Db {
 
     /// The merged internal iterator over a read view.
     fn internal_iterator(&self, view: &ReadView, options: &ReadOptions) -> Box<dyn InternalIterator> {
+        self.internal_iterator_over(&view.view, options)
+    }
+
+    /// The merged internal iterator over the memtables and tables of
+    /// `view`, which the caller keeps alive for as long as the iterator.
+    pub(crate) fn internal_iterator_over(
+        &self,
+        view: &SuperVersion,
+        options: &ReadOptions,
+    ) -> Box<dyn InternalIterator> {
         let shared = self.shared();
         let table_read = lsmkit_sstable::ReadOptions {
             verify_checksums: options.verify_checksums || shared.options.paranoid_checks,
             fill_cache: options.fill_cache,
         };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
-        for mem in view.view.memtables() {
+        for mem in view.memtables() {
             children.push(Box::new(mem.iter()));
         }
-        let version = &view.view.version;
+        let version = &view.version;
         let mut level0: Vec<_> = version.files(0).to_vec();
         level0.sort_by_key(|f| std::cmp::Reverse(f.number));
         for file in level0 {
@@ -164,7 +188,8 @@ impl Db {
         });
         let pins: Box<dyn std::any::Any + Send> = Box::new((view.view, options.snapshot));
         let iterator = DbIterator::new(internal, self.shared().options.comparator.clone(), sequence, pins)
-            .with_read_sampler(sampler);
+            .with_read_sampler(sampler)
+            .with_merge_operator(self.shared().options.merge_operator.clone());
         self.shared().value_format.user_iterator(iterator)
     }
 

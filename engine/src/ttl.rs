@@ -36,14 +36,15 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// starts with; the user comparator's own name follows.
 pub const TTL_COMPARATOR_PREFIX: &str = "lsmkit.ttl.";
 
-/// The user comparator under the name that marks a database with entry
-/// expiry; it orders keys exactly as the comparator it wraps.
-struct TtlMarkedComparator {
+/// A user comparator under a name that marks a database as using an
+/// extension (entry expiry, the merge operator); it orders keys exactly as
+/// the comparator it wraps.
+pub(crate) struct MarkedComparator {
     inner: Arc<dyn Comparator>,
     name: String,
 }
 
-impl Comparator for TtlMarkedComparator {
+impl Comparator for MarkedComparator {
     fn name(&self) -> &str {
         &self.name
     }
@@ -68,11 +69,17 @@ impl Comparator for TtlMarkedComparator {
 /// `comparator` under the name marking a database with entry expiry
 /// (unchanged if it already carries the mark).
 pub(crate) fn mark_comparator_for_ttl(comparator: Arc<dyn Comparator>) -> Arc<dyn Comparator> {
-    if comparator.name().starts_with(TTL_COMPARATOR_PREFIX) {
+    mark_comparator(comparator, TTL_COMPARATOR_PREFIX)
+}
+
+/// `comparator` under its name prefixed with `prefix` (unchanged if it
+/// already carries it).
+pub(crate) fn mark_comparator(comparator: Arc<dyn Comparator>, prefix: &str) -> Arc<dyn Comparator> {
+    if comparator.name().starts_with(prefix) {
         return comparator;
     }
-    let name = format!("{TTL_COMPARATOR_PREFIX}{}", comparator.name());
-    Arc::new(TtlMarkedComparator { inner: comparator, name })
+    let name = format!("{prefix}{}", comparator.name());
+    Arc::new(MarkedComparator { inner: comparator, name })
 }
 
 /// The compaction filter of a database with entry expiry: expired values

@@ -70,8 +70,15 @@ impl DbShared {
     /// Writes `batch` after validating it: a malformed batch must not reach
     /// the WAL.
     pub(crate) fn write(&self, options: WriteOptions, batch: Arc<WriteBatch>) -> Result<()> {
+        let merges_allowed = self.options.merge_operator.is_some();
         for op in batch.ops() {
-            op?;
+            if op?.kind == lsmkit_base::key::ValueKind::Merge && !merges_allowed {
+                return Err(lsmkit_base::Error::InvalidArgument(
+                    "the batch holds a merge operand, but the database was opened without \
+                     Options::merge_operator"
+                        .into(),
+                ));
+            }
         }
         self.write_well_formed(options, batch)
     }
@@ -84,6 +91,16 @@ impl DbShared {
             sync: options.sync,
             disable_wal: options.disable_wal,
         })
+    }
+
+    /// Writes `batch` (well formed) only if no write is numbered after
+    /// `if_last_sequence` before it; otherwise does nothing.
+    pub(crate) fn write_if_unchanged(
+        &self,
+        batch: WriteBatch,
+        if_last_sequence: SequenceNumber,
+    ) -> Result<()> {
+        self.queue_and_wait(WriteRequest::ConditionalBatch { batch: Arc::new(batch), if_last_sequence })
     }
 
     /// Switches the current memtable, if not empty, out for flushing, in
@@ -164,6 +181,10 @@ impl DbShared {
         };
         match front.request {
             WriteRequest::Batch { .. } => self.commit_group(state),
+            WriteRequest::ConditionalBatch { ref batch, if_last_sequence } => {
+                let (id, batch) = (front.id, Arc::clone(batch));
+                self.lead_conditional(state, id, batch, if_last_sequence)
+            }
             WriteRequest::SyncWal => {
                 let (result, mut state) = self.sync_all_wals(state);
                 state.writers.pop_front();
@@ -180,6 +201,30 @@ impl DbShared {
                 Ok(())
             }
         }
+    }
+
+    /// Leads a [`WriteRequest::ConditionalBatch`] (writer `id`): drops it if
+    /// a write was numbered after `if_last_sequence`, else leads it as a
+    /// batch. Kept out of [`lead`](Self::lead), which every write runs.
+    #[cold]
+    #[inline(never)]
+    fn lead_conditional<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, DbState>,
+        id: u64,
+        batch: Arc<WriteBatch>,
+        if_last_sequence: SequenceNumber,
+    ) -> Result<()> {
+        if state.versions.last_sequence() != if_last_sequence {
+            // Something was written since: the batch may be stale.
+            state.writers.pop_front();
+            return Ok(());
+        }
+        // Nothing can be numbered before it now: lead it as a batch.
+        if let Some(writer) = state.writers.find_mut(id) {
+            writer.request = WriteRequest::Batch { batch, sync: false, disable_wal: false };
+        }
+        self.commit_group(state)
     }
 
     /// Leads a write group: makes room, forms the group, logs it, has it

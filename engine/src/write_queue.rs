@@ -27,6 +27,15 @@ pub(crate) enum WriteRequest {
         /// Apply to the memtable only, without logging.
         disable_wal: bool,
     },
+    /// Log and apply a batch only if no write has been numbered after
+    /// `if_last_sequence` when it reaches the front of the queue; otherwise
+    /// drop it (a merge write-back, engine/src/merge.rs).
+    ConditionalBatch {
+        /// The operations.
+        batch: Arc<WriteBatch>,
+        /// The last sequence number the batch was computed at.
+        if_last_sequence: SequenceNumber,
+    },
     /// Switch the current memtable (if not empty) out for flushing.
     SwitchMemtable,
     /// Make every acknowledged write durable (`Db::sync_wal`).

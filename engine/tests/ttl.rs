@@ -170,6 +170,7 @@ fn count_table_entries(db: &Db, fs: &Arc<MemFs>, dir: &Path, prefix: &[u8]) -> (
                 match entry.kind {
                     ValueKind::Value => values += 1,
                     ValueKind::Deletion => deletions += 1,
+                    ValueKind::Merge => panic!("a merge operand in a TTL database"),
                 }
             }
             it.next();

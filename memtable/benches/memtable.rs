@@ -79,7 +79,7 @@ impl Contender for Memtable {
     fn get_len(&self, user_key: &[u8]) -> Option<usize> {
         match self.get(user_key, MAX_SEQUENCE_NUMBER) {
             MemtableGet::Found(value) => Some(value.len()),
-            MemtableGet::Deleted | MemtableGet::NotFound => None,
+            MemtableGet::Deleted | MemtableGet::NotFound | MemtableGet::Merge => None,
         }
     }
 

@@ -32,6 +32,10 @@ pub enum MemtableGet {
     Deleted,
     /// The memtable holds no visible entry for the key.
     NotFound,
+    /// The newest visible entry is a merge operand: the value is the merge
+    /// of it with older entries (of this memtable and below), which the
+    /// caller gathers.
+    Merge,
 }
 
 /// A concurrent, append-only map from internal keys to values.
@@ -255,7 +259,8 @@ fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
     match ValueKind::from_byte((extract_trailer(entry.internal_key()) & 0xff) as u8) {
         Some(ValueKind::Value) => MemtableGet::Found(entry.value_bytes()),
         Some(ValueKind::Deletion) => MemtableGet::Deleted,
-        // `add` only writes the two known kinds.
+        Some(ValueKind::Merge) => MemtableGet::Merge,
+        // `add` only writes the known kinds.
         None => MemtableGet::NotFound,
     }
 }

@@ -64,7 +64,7 @@ struct ModelEntry {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { user_key: Vec<u8>, deletion: bool, value: Vec<u8> },
+    Add { user_key: Vec<u8>, kind: ValueKind, value: Vec<u8> },
     Get { user_key: KeyChoice, snapshot: proptest::sample::Index },
     SeekToFirst,
     SeekToLast,
@@ -103,8 +103,9 @@ fn key_choice() -> impl Strategy<Value = KeyChoice> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (user_key(), any::<bool>(), proptest::collection::vec(any::<u8>(), 0..8))
-            .prop_map(|(user_key, deletion, value)| Op::Add { user_key, deletion, value }),
+        4 => (user_key(), 0u8..3, proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(user_key, kind, value)| {
+            Op::Add { user_key, kind: ValueKind::from_byte(kind).expect("kinds 0 to 2"), value }
+        }),
         3 => (key_choice(), any::<proptest::sample::Index>())
             .prop_map(|(user_key, snapshot)| Op::Get { user_key, snapshot }),
         1 => Just(Op::SeekToFirst),
@@ -157,9 +158,8 @@ fn run(order: Order, ops: Vec<Op>, sequences: Vec<u64>) -> Result<(), TestCaseEr
 
     for op in ops {
         match op {
-            Op::Add { user_key, deletion, value } => {
+            Op::Add { user_key, kind, value } => {
                 let sequence = next_sequence.next().expect("one sequence per op");
-                let kind = if deletion { ValueKind::Deletion } else { ValueKind::Value };
                 memtable.add(sequence, kind, &user_key, &value);
                 added_keys.push(user_key.clone());
                 let trailer = pack_sequence_and_kind(sequence, kind);
@@ -178,6 +178,7 @@ fn run(order: Order, ops: Vec<Op>, sequences: Vec<u64>) -> Result<(), TestCaseEr
                     Some(((found, _), entry)) if *found == model_user_key => match entry.kind {
                         ValueKind::Value => MemtableGet::Found(entry.value.clone().into()),
                         ValueKind::Deletion => MemtableGet::Deleted,
+                        ValueKind::Merge => MemtableGet::Merge,
                     },
                     _ => MemtableGet::NotFound,
                 };

@@ -2,8 +2,12 @@
 //! byte format, the payload of every WAL record (docs/format.md §4).
 //!
 //! ```text
-//! fixed64 sequence | fixed32 count | count × (tag 1: klen key vlen value | tag 0: klen key)
+//! fixed64 sequence | fixed32 count | count × (tag 1: klen key vlen value | tag 0: klen key
+//!                                              | tag 2: klen key vlen operand)
 //! ```
+//!
+//! Tag 2, a merge operand ([`WriteBatch::merge`]), is an lsmkit extension
+//! (docs/format-extensions.md, "Merge operator"); LevelDB 1.23 refuses it.
 //!
 //! A batch for a database with entry expiry stores every put's value in the
 //! TTL frame of [`crate::ttl_value`]; the layout above is unchanged.
@@ -45,16 +49,27 @@ pub trait WriteBatchHandler {
     fn put(&mut self, key: &[u8], value: &[u8]);
     /// `key` is deleted.
     fn delete(&mut self, key: &[u8]);
+    /// `operand` is merged into `key` (the default refuses it: the
+    /// handler's caller gets `Error::Corruption`, as LevelDB reports an
+    /// unknown tag).
+    fn merge(&mut self, key: &[u8], operand: &[u8]) -> Result<()> {
+        let _ = operand;
+        Err(Error::corruption(format!(
+            "WriteBatch holds a merge operand for key '{}', which this handler does not take",
+            key.escape_ascii()
+        )))
+    }
 }
 
 /// One decoded operation of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOp<'a> {
-    /// [`ValueKind::Value`] for a put, [`ValueKind::Deletion`] for a delete.
+    /// [`ValueKind::Value`] for a put, [`ValueKind::Deletion`] for a delete,
+    /// [`ValueKind::Merge`] for a merge operand.
     pub kind: ValueKind,
     /// The user key.
     pub key: &'a [u8],
-    /// The value of a put; empty for a delete.
+    /// The value of a put or the operand of a merge; empty for a delete.
     pub value: &'a [u8],
 }
 
@@ -172,6 +187,22 @@ impl WriteBatch {
         put_length_prefixed_slice(&mut self.rep, key);
     }
 
+    /// Adds "merge `operand` into `key`" (tag 2). Only a database opened
+    /// with a merge operator accepts the batch; the operand is stored as
+    /// given, also in a TTL-framed batch (a database cannot have both).
+    pub fn merge(&mut self, key: &[u8], operand: &[u8]) {
+        self.set_count(self.count().wrapping_add(1));
+        self.rep.push(ValueKind::Merge as u8);
+        put_length_prefixed_slice(&mut self.rep, key);
+        put_length_prefixed_slice(&mut self.rep, operand);
+    }
+
+    /// True when the batch holds a merge operand (or a malformed operation,
+    /// which [`validate`](Self::validate) reports).
+    pub fn has_merge(&self) -> bool {
+        self.ops().any(|op| op.is_ok_and(|op| op.kind == ValueKind::Merge))
+    }
+
     /// Removes every operation and resets the sequence to 0 (the batch
     /// becomes plain).
     pub fn clear(&mut self) {
@@ -245,6 +276,7 @@ impl WriteBatch {
             match op.kind {
                 ValueKind::Value => handler.put(op.key, op.value),
                 ValueKind::Deletion => handler.delete(op.key),
+                ValueKind::Merge => handler.merge(op.key, op.value)?,
             }
         }
         Ok(())
@@ -333,6 +365,7 @@ impl WriteBatch {
             let fields: &[&str] = match kind {
                 ValueKind::Value => &["key", "value"],
                 ValueKind::Deletion => &["key"],
+                ValueKind::Merge => &["key", "operand"],
             };
             for field in fields {
                 let field_at = record.len() - input.len();
@@ -351,7 +384,11 @@ impl WriteBatch {
                 if let Some(problem) = problem {
                     return Err(Error::corruption(format!(
                         "bad WriteBatch {}: {problem} of the {field} in operation {found} at byte {field_at}",
-                        if kind == ValueKind::Value { "Put" } else { "Delete" }
+                        match kind {
+                            ValueKind::Value => "Put",
+                            ValueKind::Deletion => "Delete",
+                            ValueKind::Merge => "Merge",
+                        }
                     )));
                 }
             }
@@ -389,6 +426,19 @@ fn append_framed_ops(dst: &mut Vec<u8>, ops: &[u8]) {
             Some(ValueKind::Value) => get_length_prefixed_slice(&mut rest)
                 .and_then(|key| Ok((key, Some(get_length_prefixed_slice(&mut rest)?)))),
             Some(ValueKind::Deletion) => get_length_prefixed_slice(&mut rest).map(|key| (key, None)),
+            // Operands are not framed; copy the operation as it is.
+            Some(ValueKind::Merge) => {
+                let copied = get_length_prefixed_slice(&mut rest)
+                    .and_then(|_| get_length_prefixed_slice(&mut rest))
+                    .is_ok();
+                if !copied {
+                    dst.extend_from_slice(before);
+                    return;
+                }
+                dst.extend_from_slice(&before[..before.len() - rest.len()]);
+                input = rest;
+                continue;
+            }
             None => {
                 dst.extend_from_slice(before);
                 return;
@@ -455,6 +505,15 @@ impl<'a> Iterator for BatchOps<'a> {
                     return self.fail("bad WriteBatch Delete");
                 };
                 BatchOp { kind: ValueKind::Deletion, key, value: &[] }
+            }
+            Some(ValueKind::Merge) => {
+                let Ok(key) = get_length_prefixed_slice(&mut rest) else {
+                    return self.fail("bad WriteBatch Merge");
+                };
+                let Ok(value) = get_length_prefixed_slice(&mut rest) else {
+                    return self.fail("bad WriteBatch Merge");
+                };
+                BatchOp { kind: ValueKind::Merge, key, value }
             }
             None => return self.fail("unknown WriteBatch tag"),
         };

@@ -148,7 +148,9 @@ fn raw(count: u32, body: &[u8]) -> WriteBatch {
 
 #[test]
 fn decode_errors_name_the_problem() {
-    assert_eq!(corruption_message(decode(&raw(1, &[2, 1, b'k']))), "unknown WriteBatch tag");
+    assert_eq!(corruption_message(decode(&raw(1, &[3, 1, b'k']))), "unknown WriteBatch tag");
+    // Merge (tag 2): operand missing.
+    assert_eq!(corruption_message(decode(&raw(1, &[2, 1, b'k']))), "bad WriteBatch Merge");
     // Put: key shorter than its length; value missing; value too short.
     assert_eq!(corruption_message(decode(&raw(1, &[1, 5, b'k']))), "bad WriteBatch Put");
     assert_eq!(corruption_message(decode(&raw(1, &[1, 1, b'k']))), "bad WriteBatch Put");
@@ -178,4 +180,34 @@ fn operations_before_an_error_are_delivered() {
     let mut ops = batch.ops();
     assert!(ops.next().unwrap().is_err());
     assert!(ops.next().is_none());
+}
+
+#[test]
+fn merge_operands_round_trip_with_tag_2() {
+    let mut batch = WriteBatch::new();
+    batch.set_sequence(9);
+    batch.merge(b"n", &5u64.to_le_bytes());
+    // docs/format-extensions.md, "Merge operator".
+    assert_eq!(batch.data(), [9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1, b'n', 8, 5, 0, 0, 0, 0, 0, 0, 0]);
+    batch.validate().unwrap();
+    assert!(batch.has_merge());
+    let op = batch.ops().next().unwrap().unwrap();
+    assert_eq!((op.kind, op.key, op.value), (ValueKind::Merge, &b"n"[..], &5u64.to_le_bytes()[..]));
+    // Framing for TTL leaves operands alone.
+    let mut framed = batch.clone();
+    framed.put(b"p", b"v");
+    framed.frame_for_ttl();
+    let ops: Vec<_> = framed.ops().map(Result::unwrap).collect();
+    assert_eq!((ops[0].kind, ops[0].value), (ValueKind::Merge, &5u64.to_le_bytes()[..]));
+    assert_eq!((ops[1].kind, ops[1].value), (ValueKind::Value, &b"\x00v"[..]));
+    // A handler that does not take operands reports corruption.
+    struct PutsOnly;
+    impl lsmkit_wal::WriteBatchHandler for PutsOnly {
+        fn put(&mut self, _key: &[u8], _value: &[u8]) {}
+        fn delete(&mut self, _key: &[u8]) {}
+    }
+    assert!(batch.iterate(&mut PutsOnly).unwrap_err().is_corruption());
+    let mut plain = WriteBatch::new();
+    plain.put(b"k", b"v");
+    assert!(!plain.has_merge());
 }

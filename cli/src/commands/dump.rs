@@ -87,7 +87,7 @@ fn dump_log(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult<u
                         let sequence = batch.sequence().checked_add(i as u64);
                         let sequence = sequence.map_or_else(|| "?".to_string(), |s| s.to_string());
                         write!(out, "  {sequence} {} {}", kind_name(op.kind), format.show_key(op.key))?;
-                        if op.kind == lsmkit_base::key::ValueKind::Value {
+                        if op.kind != lsmkit_base::key::ValueKind::Deletion {
                             write!(out, " => {}", format.show_value(op.value))?;
                         }
                         writeln!(out)?;

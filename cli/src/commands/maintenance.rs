@@ -7,12 +7,12 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::byte_format::ByteFormat;
-use crate::database;
+use crate::database::{self, OpenOptions};
 use crate::error::{CliError, CliResult};
 
 /// `stats`: the `lsmkit.stats` property.
-pub fn stats(dir: &Path, out: &mut dyn Write) -> CliResult {
-    let db = database::open(dir, false)?;
+pub fn stats(dir: &Path, open: &OpenOptions, out: &mut dyn Write) -> CliResult {
+    let db = database::open(dir, open)?;
     let stats = db
         .property("lsmkit.stats")
         .ok_or_else(|| CliError::Failed("the engine has no lsmkit.stats property".into()))?;
@@ -26,6 +26,7 @@ pub fn stats(dir: &Path, out: &mut dyn Write) -> CliResult {
 /// `compact [--from K] [--to K]`: compacts the keys in `[from, to]`.
 pub fn compact(
     dir: &Path,
+    open: &OpenOptions,
     format: ByteFormat,
     from: Option<&OsString>,
     to: Option<&OsString>,
@@ -33,7 +34,7 @@ pub fn compact(
 ) -> CliResult {
     let from = from.map(|k| format.parse_key(k)).transpose()?;
     let to = to.map(|k| format.parse_key(k)).transpose()?;
-    let db = database::open(dir, false)?;
+    let db = database::open(dir, open)?;
     db.compact_range(from.as_deref(), to.as_deref())?;
     writeln!(out, "OK")?;
     Ok(())
@@ -42,13 +43,14 @@ pub fn compact(
 /// `approxsize --from K --to K`: approximate bytes on disk for `[from, to)`.
 pub fn approxsize(
     dir: &Path,
+    open: &OpenOptions,
     format: ByteFormat,
     from: &OsString,
     to: &OsString,
     out: &mut dyn Write,
 ) -> CliResult {
     let (from, to) = (format.parse_key(from)?, format.parse_key(to)?);
-    let db = database::open(dir, false)?;
+    let db = database::open(dir, open)?;
     let sizes = db.approximate_sizes(&[(&from, &to)]);
     let size = sizes.first().copied().unwrap_or(0);
     writeln!(out, "{size}")?;
@@ -56,14 +58,14 @@ pub fn approxsize(
 }
 
 /// `checkpoint DIR`: an openable copy of the database in `target`.
-pub fn checkpoint(dir: &Path, target: &Path, out: &mut dyn Write) -> CliResult {
+pub fn checkpoint(dir: &Path, open: &OpenOptions, target: &Path, out: &mut dyn Write) -> CliResult {
     if target.exists() {
         return Err(CliError::Failed(format!(
             "{}: already exists (a checkpoint goes to a new directory)",
             target.display()
         )));
     }
-    let db = database::open(dir, false)?;
+    let db = database::open(dir, open)?;
     let sequence = db.checkpoint(target)?;
     writeln!(out, "checkpoint of {} at sequence {sequence} written to {}", dir.display(), target.display())?;
     Ok(())

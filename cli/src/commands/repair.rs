@@ -12,11 +12,12 @@ use lsmkit::{Db, Options, RepairReport, LOST_DIR_NAME};
 use crate::error::{CliError, CliResult};
 
 /// `repair`.
-pub fn repair(dir: &Path, out: &mut dyn Write) -> CliResult {
+pub fn repair(dir: &Path, open: &crate::database::OpenOptions, out: &mut dyn Write) -> CliResult {
     if !dir.is_dir() {
         return Err(CliError::Failed(format!("{}: no such directory", dir.display())));
     }
-    let report = Db::repair(dir, &Options::default())?;
+    let report =
+        Db::repair(dir, &Options { merge_operator: open.merge_operator.clone(), ..Options::default() })?;
     write_report(dir, &report, out)?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use lsmkit::DbIterator;
 
 use crate::args::ScanArgs;
 use crate::byte_format::ByteFormat;
-use crate::database;
+use crate::database::{self, OpenOptions};
 use crate::error::CliResult;
 
 /// The keys a scan covers: `lower <= key`, and `key < upper` when there is an upper bound.
@@ -62,10 +62,16 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `scan`.
-pub fn scan(dir: &Path, format: ByteFormat, args: &ScanArgs, out: &mut dyn Write) -> CliResult {
+pub fn scan(
+    dir: &Path,
+    open: &OpenOptions,
+    format: ByteFormat,
+    args: &ScanArgs,
+    out: &mut dyn Write,
+) -> CliResult {
     let parse = |arg: &Option<std::ffi::OsString>| arg.as_ref().map(|a| format.parse_key(a)).transpose();
     let range = ScanRange::new(parse(&args.from)?, parse(&args.to)?, parse(&args.prefix)?);
-    let db = database::open(dir, false)?;
+    let db = database::open(dir, open)?;
     let mut it = db.iter(database::read_options());
     let limit = args.limit.unwrap_or(u64::MAX);
     if args.reverse {

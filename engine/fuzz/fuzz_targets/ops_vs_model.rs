@@ -1,5 +1,5 @@
 //! Fuzz target: a sequence of whole-engine operations (puts, deletes,
-//! batches, reads, scans and seeks, snapshots, flushes, compactions,
+//! merges with a string-append merge operator, batches, reads, scans and seeks, snapshots, flushes, compactions,
 //! reopens) on an in-memory database, every read checked against a
 //! `BTreeMap` model. The decoder and the checks live in
 //! `engine/tests/fuzz_regressions/ops_vs_model.rs`, shared with the test

@@ -12,6 +12,7 @@ use lsmkit_version::VersionEdit;
 use lsmkit_wal::{LogReader, RecoveryMode};
 
 use super::Repairer;
+use crate::merge::MERGE_COMPARATOR_PREFIX;
 use crate::ttl::TTL_COMPARATOR_PREFIX;
 
 /// Files numbered at or above this are not taken for database files (the
@@ -85,6 +86,10 @@ impl Repairer<'_> {
                 " (a database with entry expiry: repair it with Options::enable_ttl)"
             } else if ours.starts_with(TTL_COMPARATOR_PREFIX) {
                 " (a database without entry expiry: repair it without Options::enable_ttl)"
+            } else if recorded.starts_with(MERGE_COMPARATOR_PREFIX) {
+                " (a database with a merge operator: repair it with Options::merge_operator)"
+            } else if ours.starts_with(MERGE_COMPARATOR_PREFIX) {
+                " (a database without a merge operator: repair it without Options::merge_operator)"
             } else {
                 ""
             };

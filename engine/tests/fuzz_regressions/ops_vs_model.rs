@@ -14,7 +14,9 @@
 //! delete each other.
 //!
 //! Input layout: byte 0 chooses the configuration (bit 0 size-tiered
-//! compaction, bit 1 `paranoid_checks`, bit 2 no compression); then each
+//! compaction, bit 1 `paranoid_checks`, bit 2 no compression, bit 3 a
+//! string-append merge operator: opcode 2 then merges instead of putting,
+//! and a quarter of batch puts become merges); then each
 //! operation is an opcode byte followed by its argument bytes. Missing
 //! argument bytes read as zero; decoding stops at the end of the input or
 //! after `MAX_OPS` operations.
@@ -24,8 +26,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use lsmkit::{
-    CompactionStyle, Db, FlushOptions, Options, ReadOptions, Snapshot, TieredOptions, WriteBatch,
-    WriteOptions,
+    CompactionStyle, Db, FlushOptions, Options, ReadOptions, Snapshot, StringAppendOperator, TieredOptions,
+    WriteBatch, WriteOptions,
 };
 use lsmkit_base::fs::{FileSystem, MemFs};
 
@@ -176,6 +178,9 @@ impl Harness {
                 lsmkit_sstable::Compression::Snappy
             },
             block_cache_capacity: 64 << 10,
+            merge_operator: (config & 8 != 0).then(|| Arc::new(StringAppendOperator::new(b",")) as _),
+            // Gets of chains longer than 3 operands write the value back.
+            max_merge_chain_length: 3,
             ..Options::default()
         };
         let db = Db::open(DB_DIR, options.clone()).unwrap_or_else(|e| panic!("create: {e}"));
@@ -205,6 +210,13 @@ impl Harness {
         self.model.insert(KEYS[key].to_vec(), value);
     }
 
+    /// Merges an operand into `key` (string append with `,`).
+    fn merge(&mut self, step: usize, key: usize, len: usize) {
+        let operand = make_value(step, key, len);
+        self.db().merge(KEYS[key], &operand).unwrap_or_else(|e| panic!("step {step}: merge: {e}"));
+        apply_merge(&mut self.model, KEYS[key], &operand);
+    }
+
     fn delete(&mut self, step: usize, key: usize) {
         self.db().delete(KEYS[key]).unwrap_or_else(|e| panic!("step {step}: delete: {e}"));
         self.model.remove(KEYS[key]);
@@ -213,8 +225,14 @@ impl Harness {
     fn batch(&mut self, step: usize, ops: &[(usize, Option<usize>)]) {
         let mut batch = WriteBatch::new();
         let mut after = self.model.clone();
+        let merges = self.options.merge_operator.is_some();
         for &(key, len) in ops {
             match len {
+                Some(len) if merges && len % 32 == 8 => {
+                    let operand = make_value(step, key, len);
+                    batch.merge(KEYS[key], &operand);
+                    apply_merge(&mut after, KEYS[key], &operand);
+                }
                 Some(len) => {
                     let value = make_value(step, key, len);
                     batch.put(KEYS[key], &value);
@@ -358,6 +376,15 @@ impl Harness {
     }
 }
 
+/// The model of a string-append merge with `,`.
+fn apply_merge(model: &mut Model, key: &[u8], operand: &[u8]) {
+    let merged = match model.get(key) {
+        Some(old) => [&old[..], b",", operand].concat(),
+        None => operand.to_vec(),
+    };
+    model.insert(key.to_vec(), merged);
+}
+
 /// What one run did, so that tests can check that inputs reach flushes
 /// and compactions.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -380,6 +407,11 @@ pub fn run(data: &[u8]) -> RunSummary {
     let mut step = 0;
     while !input.is_empty() && step < MAX_OPS {
         match input.byte() % 16 {
+            2 if harness.options.merge_operator.is_some() => {
+                let key = input.key();
+                let len = input.value_len();
+                harness.merge(step, key, len);
+            }
             0..=2 => {
                 let key = input.key();
                 let len = input.value_len();

@@ -185,6 +185,7 @@ fuzz_target!(|input: Input| {
                     Some(((found, _), entry)) if *found == model_user_key => match entry.kind {
                         ValueKind::Value => MemtableGet::Found(entry.value.clone().into()),
                         ValueKind::Deletion => MemtableGet::Deleted,
+                        ValueKind::Merge => MemtableGet::Merge,
                     },
                     _ => MemtableGet::NotFound,
                 };
