@@ -15,8 +15,8 @@
 //!   invalid sequences replaced), same consistency rules as `GET /kv`.
 //!
 //! Administration:
-//! - `POST /cluster/init` with `{"1": "127.0.0.1:21001", …}` (or no body: a
-//!   cluster of this node alone);
+//! - `POST /cluster/init` with `{"1": "127.0.0.1:21001", …}` (no body, `{}`
+//!   or `null`: a cluster of this node alone);
 //! - `POST /cluster/add-learner` with `{"id": 2, "addr": "127.0.0.1:21002"}`;
 //! - `POST /cluster/change-membership` with `[1, 2, 3]`;
 //! - `GET /cluster/metrics`: openraft's metrics of this node as JSON;
@@ -228,15 +228,16 @@ async fn delete_key(
 }
 
 async fn init(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
-    let mut nodes = BTreeMap::new();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        nodes.insert(app.id, BasicNode { addr: app.addr.to_string() });
+    let given: Option<BTreeMap<u64, String>> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
-        let given: BTreeMap<u64, String> = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("expected {{\"id\": \"addr\", …}}: {e}")))?;
-        for (id, addr) in given {
-            nodes.insert(id, BasicNode { addr });
-        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("expected {{\"id\": \"addr\", …}} or nothing: {e}")))?
+    };
+    let mut nodes: BTreeMap<u64, BasicNode> =
+        given.unwrap_or_default().into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+    if nodes.is_empty() {
+        nodes.insert(app.id, BasicNode { addr: app.addr.to_string() });
     }
     let result = bounded(&app, app.raft.initialize(nodes)).await?;
     Ok(raft_answer(result))
