@@ -28,6 +28,9 @@ struct Args {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Rounds; each figure is the round with the median throughput.
+    #[arg(long, default_value_t = 3)]
+    rounds: u64,
     /// Bytes per value (keys are about 20 bytes).
     #[arg(long, default_value_t = 100)]
     value_size: usize,
@@ -81,31 +84,25 @@ fn run(args: &Args) -> Result<(), String> {
     let duration = Duration::from_secs(args.seconds.max(1));
     let value = vec![b'v'; args.value_size];
 
-    let mut replicated = Vec::new();
-    for &clients in &args.clients {
-        let figures = runtime.block_on(replicated_puts(args, clients, duration, &value))?;
-        eprintln!(
-            "kv-bench: {clients:>2} clients, 3-node raft: {:>8.0} puts/s, p50 {:.2} ms, p99 {:.2} ms",
-            figures.per_second(),
-            figures.percentile_ms(0.5),
-            figures.percentile_ms(0.99)
-        );
-        replicated.push(figures);
-    }
-
     let db = Db::open(&args.db_dir, Options { create_if_missing: true, ..Options::default() })
         .map_err(|e| format!("cannot open {}: {e}", args.db_dir.display()))?;
-    let mut single = Vec::new();
-    for &clients in &args.clients {
-        let figures = synced_puts(&db, clients, duration, &value)?;
-        eprintln!(
-            "kv-bench: {clients:>2} clients, single Db (sync): {:>8.0} puts/s, p50 {:.2} ms, p99 {:.2} ms",
-            figures.per_second(),
-            figures.percentile_ms(0.5),
-            figures.percentile_ms(0.99)
-        );
-        single.push(figures);
+    // The two systems take turns at each client count, round after round, so
+    // that a change in the machine's load hits both rather than one; each
+    // figure is the round with the median throughput.
+    let mut replicated: Vec<Vec<Figures>> = args.clients.iter().map(|_| Vec::new()).collect();
+    let mut single: Vec<Vec<Figures>> = args.clients.iter().map(|_| Vec::new()).collect();
+    for round in 1..=args.rounds.max(1) {
+        for (i, &clients) in args.clients.iter().enumerate() {
+            let figures = runtime.block_on(replicated_puts(args, clients, duration, &value, round))?;
+            report(round, clients, "3-node raft", &figures);
+            replicated[i].push(figures);
+            let figures = synced_puts(&db, clients, duration, &value, round)?;
+            report(round, clients, "single Db (sync)", &figures);
+            single[i].push(figures);
+        }
     }
+    let replicated: Vec<Figures> = replicated.into_iter().map(median).collect();
+    let single: Vec<Figures> = single.into_iter().map(median).collect();
 
     println!(
         "| clients | 3-node raft puts/s | p50 ms | p99 ms | single Db (sync) puts/s | p50 ms | p99 ms |"
@@ -123,6 +120,21 @@ fn run(args: &Args) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn report(round: u64, clients: usize, what: &str, figures: &Figures) {
+    eprintln!(
+        "kv-bench: round {round}, {clients:>2} clients, {what}: {:>8.0} puts/s, p50 {:.2} ms, p99 {:.2} ms",
+        figures.per_second(),
+        figures.percentile_ms(0.5),
+        figures.percentile_ms(0.99)
+    );
+}
+
+/// The measurement with the median throughput.
+fn median(mut rounds: Vec<Figures>) -> Figures {
+    rounds.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+    rounds.swap_remove(rounds.len() / 2)
 }
 
 /// The address of the node that reports itself leader.
@@ -148,6 +160,7 @@ async fn replicated_puts(
     clients: usize,
     duration: Duration,
     value: &[u8],
+    round: u64,
 ) -> Result<Figures, String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -166,7 +179,7 @@ async fn replicated_puts(
             let mut latencies = histogram();
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let url = format!("http://{leader}/kv/bench-{clients:02}-{task:02}-{i:010}");
+                let url = format!("http://{leader}/kv/bench-{round}-{clients:02}-{task:02}-{i:010}");
                 let sent = Instant::now();
                 let response =
                     client.put(&url).body(value.clone()).send().await.map_err(|e| e.to_string())?;
@@ -190,7 +203,13 @@ async fn replicated_puts(
 }
 
 /// `clients` threads each putting fresh keys into one `Db` with `sync: true`, for `duration`.
-fn synced_puts(db: &Db, clients: usize, duration: Duration, value: &[u8]) -> Result<Figures, String> {
+fn synced_puts(
+    db: &Db,
+    clients: usize,
+    duration: Duration,
+    value: &[u8],
+    round: u64,
+) -> Result<Figures, String> {
     let start = Instant::now();
     let deadline = start + duration;
     let results: Vec<Result<(u64, Histogram<u64>), String>> = std::thread::scope(|scope| {
@@ -201,7 +220,7 @@ fn synced_puts(db: &Db, clients: usize, duration: Duration, value: &[u8]) -> Res
                     let mut i = 0u64;
                     let options = WriteOptions { sync: true, ..WriteOptions::default() };
                     while Instant::now() < deadline {
-                        let key = format!("bench-{clients:02}-{task:02}-{i:010}");
+                        let key = format!("bench-{round}-{clients:02}-{task:02}-{i:010}");
                         let sent = Instant::now();
                         db.put_opt(options, key.as_bytes(), value).map_err(|e| e.to_string())?;
                         latencies.saturating_record(sent.elapsed().as_micros() as u64);

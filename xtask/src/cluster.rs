@@ -34,6 +34,9 @@ pub struct ClusterFlags {
     /// Seconds per benchmark step (with --bench).
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Benchmark rounds; each figure is the round with the median throughput (with --bench).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u64,
 }
 
 /// Set by the SIGINT handler.
@@ -167,7 +170,15 @@ pub fn run(flags: ClusterFlags) -> Result<(), String> {
     if flags.bench {
         let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         let status = Command::new(bin_dir.join("kv-bench"))
-            .args(["--nodes", &list.join(","), "--seconds", &flags.seconds.to_string(), "--db-dir"])
+            .args([
+                "--nodes",
+                &list.join(","),
+                "--seconds",
+                &flags.seconds.to_string(),
+                "--rounds",
+                &flags.rounds.to_string(),
+                "--db-dir",
+            ])
             .arg(data_root.join("single-db"))
             .status()
             .map_err(|e| format!("cannot run kv-bench: {e}"))?;
