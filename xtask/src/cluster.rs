@@ -203,6 +203,7 @@ pub fn run(flags: ClusterFlags) -> Result<(), String> {
 fn print_try_it(addrs: &[SocketAddr]) {
     let a = addrs[0];
     let b = addrs.get(1).copied().unwrap_or(a);
+    let c = addrs.get(2).copied().unwrap_or(b);
     println!("Try it (Ctrl-C stops every node):");
     println!("  curl -X PUT --data-binary red http://{a}/kv/fruit:apple");
     println!("  curl -X PUT --data-binary yellow http://{a}/kv/fruit:banana");
@@ -213,6 +214,7 @@ fn print_try_it(addrs: &[SocketAddr]) {
     println!(
         "  curl 'http://{b}/scan?consistency=local'                      # what the follower has applied"
     );
+    println!("  curl -i http://{c}/kv/fruit:lime                              # the redirect itself");
     println!("  curl http://{a}/cluster/metrics");
 }
 
