@@ -317,11 +317,25 @@ impl Writer {
     }
 }
 
+/// GET `path` on `addr`; a linearizable read on a node that is no longer the
+/// leader answers 307, and the request is sent to the leader it names.
+async fn get_following(client: &reqwest::Client, mut addr: SocketAddr, path: &str) -> reqwest::Response {
+    for _ in 0..5 {
+        let response = client.get(format!("http://{addr}{path}")).send().await.expect("GET request");
+        if response.status() != reqwest::StatusCode::TEMPORARY_REDIRECT {
+            return response;
+        }
+        let body: Value = response.json().await.expect("redirect body");
+        addr = body["leader_addr"].as_str().and_then(|a| a.parse().ok()).expect("redirect names the leader");
+    }
+    panic!("GET {path}: too many redirects");
+}
+
 /// The full contents of a node's state machine: linearizable through the
 /// leader, or `local` (what this node has applied).
 async fn scan(client: &reqwest::Client, addr: SocketAddr, local: bool) -> BTreeMap<String, String> {
-    let query = if local { "?consistency=local" } else { "" };
-    let response = client.get(format!("http://{addr}/scan{query}")).send().await.expect("scan request");
+    let path = if local { "/scan?consistency=local" } else { "/scan" };
+    let response = get_following(client, addr, path).await;
     assert!(response.status().is_success(), "scan on {addr}: HTTP {}", response.status());
     let pairs: Vec<Value> = response.json().await.expect("scan answer");
     pairs
@@ -435,7 +449,7 @@ async fn scenario(cluster: &mut Cluster) {
     assert!(expected.len() > 300, "the stream wrote too little: {}", expected.len());
     assert_eq!(scan(&http, new_leader_addr, false).await, expected, "linearizable scan on the new leader");
     for (key, value) in writer.model.iter().step_by(7) {
-        let response = http.get(format!("http://{new_leader_addr}/kv/{key}")).send().await.expect("GET");
+        let response = get_following(&http, new_leader_addr, &format!("/kv/{key}")).await;
         match value {
             Some(v) => {
                 assert_eq!(response.status(), reqwest::StatusCode::OK, "GET {key}");
