@@ -69,8 +69,8 @@ pub fn router(app: Arc<App>) -> Router {
 enum ApiError {
     /// Not the leader: redirect to it (same path), or 503 if no leader is known.
     NotLeader { leader_id: Option<u64>, leader_addr: Option<String>, uri: Uri },
-    /// Raft did not answer within the request timeout.
-    Timeout,
+    /// Raft did not answer within the request timeout, or could not reach a majority.
+    Unavailable(String),
     /// The request is malformed.
     BadRequest(String),
     /// Anything else.
@@ -90,9 +90,8 @@ impl IntoResponse for ApiError {
                 let body = json!({"error": "no leader known yet", "leader_id": leader_id});
                 (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
             }
-            ApiError::Timeout => {
-                let body = json!({"error": "raft did not answer in time (no quorum?)"});
-                (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            ApiError::Unavailable(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response()
             }
             ApiError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
@@ -112,7 +111,9 @@ impl ApiError {
 
 /// Runs a raft call with the node's request timeout.
 async fn bounded<T>(app: &App, call: impl Future<Output = T>) -> Result<T, ApiError> {
-    tokio::time::timeout(app.request_timeout, call).await.map_err(|_| ApiError::Timeout)
+    tokio::time::timeout(app.request_timeout, call)
+        .await
+        .map_err(|_| ApiError::Unavailable("raft did not answer in time (no majority reachable?)".into()))
 }
 
 /// `?consistency=…` of the read routes.
@@ -137,6 +138,9 @@ async fn read_barrier(app: &App, consistency: Option<&str>, uri: Uri) -> Result<
     match bounded(app, app.raft.ensure_linearizable()).await? {
         Ok(_) => Ok(()),
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => Err(ApiError::forward(to, uri)),
+        Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+            Err(ApiError::Unavailable(e.to_string()))
+        }
         Err(e) => Err(ApiError::Internal(e.to_string())),
     }
 }
