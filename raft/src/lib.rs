@@ -36,11 +36,9 @@
 //!   the switch, and the switch is one atomic rename of a pointer file.
 //!   Log writes and applies also do not share a WAL, so the group sync of
 //!   the log is not slowed by applies.
-//! - **Serialization**: log entries, the vote, log ids and membership are
-//!   stored as JSON (`serde_json`), the format openraft's `serde` support
-//!   is tested with and one that the `lsmkit` command-line tool shows
-//!   readably. Byte strings cost more in JSON than in a binary format;
-//!   see `docs/raft.md`.
+//! - **Serialization**: log entries have a small binary encoding (keys
+//!   and values stored raw); the vote, log ids, membership and snapshot
+//!   metadata are JSON (`serde_json`). See `docs/raft.md`.
 //!
 //! # Example
 //!
@@ -66,6 +64,7 @@
 //! ```
 
 pub mod archive;
+mod entry_codec;
 
 mod keys;
 mod log_store;
@@ -78,7 +77,7 @@ pub use log_store::LogStore;
 pub use lsmkit::{Error, Result};
 pub use lsmkit_base::fs::{FileSystem, StdFs};
 use serde::{Deserialize, Serialize};
-pub use state_machine::{SnapshotBuilder, StateMachineStore};
+pub use state_machine::{Meta as SnapshotMeta, SnapshotBuilder, StateMachineStore};
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of an lsmkit-backed node.

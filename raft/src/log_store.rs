@@ -25,6 +25,7 @@ use openraft::{AnyError, LogId, OptionalSend, RaftLogId, StorageError, StorageIO
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::entry_codec;
 use crate::keys::{entry_index, entry_key, COMMITTED_KEY, ENTRY_PREFIX, PURGED_KEY, VOTE_KEY};
 use crate::{Error, LogEntry, NodeId, Result, TypeConfig};
 
@@ -79,7 +80,11 @@ impl Drop for LogInner {
         // the directory is unlocked when the last LogStore is dropped.
         drop(self.sync_tx.get_mut().unwrap_or_else(PoisonError::into_inner).take());
         if let Some(thread) = self.sync_thread.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
-            let _ = thread.join();
+            // The last handle may go with a callback, on the sync thread
+            // itself: that thread ends on its own once the channel is closed.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -116,6 +121,16 @@ pub(crate) fn from_json<T: DeserializeOwned>(db: &Path, key: &[u8], bytes: &[u8]
         file: Some(db.to_path_buf()),
         offset: None,
     })
+}
+
+/// Runs `work` (synced writes, long scans) on tokio's blocking threads, so
+/// the runtime's workers are not held for a sync.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::io("join blocking task", Path::new(""), io::Error::other(e.to_string())))?
 }
 
 fn synced() -> WriteOptions {
@@ -177,7 +192,7 @@ impl LogStore {
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
         for entry in &entries {
-            batch.put(&entry_key(entry.get_log_id().index), &to_json(entry)?);
+            batch.put(&entry_key(entry.get_log_id().index), &entry_codec::encode(entry)?);
         }
         self.inner.db.write(WriteOptions::default(), batch)?;
         let sender = self.inner.sync_tx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -210,7 +225,7 @@ impl LogStore {
 
     /// Decodes an entry and checks that it sits under its own index.
     fn decode_entry(&self, key: &[u8], value: &[u8]) -> Result<LogEntry> {
-        let entry: LogEntry = from_json(self.path(), key, value)?;
+        let entry = entry_codec::decode(self.path(), value)?;
         if entry_index(key) != Some(entry.get_log_id().index) {
             return Err(Error::Corruption {
                 message: format!("log entry {} stored under key {key:?}", entry.get_log_id()),
@@ -322,7 +337,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.write_vote(vote).map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+        let (log, vote) = (self.clone(), *vote);
+        blocking(move || log.write_vote(&vote))
+            .await
+            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
     }
 
     async fn read_vote(&mut self) -> std::result::Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -360,10 +378,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.truncate_from(log_id).map_err(write_err)
+        let log = self.clone();
+        blocking(move || log.truncate_from(log_id)).await.map_err(write_err)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
-        self.purge_upto(log_id).map_err(write_err)
+        let log = self.clone();
+        blocking(move || log.purge_upto(log_id)).await.map_err(write_err)
     }
 }

@@ -17,6 +17,13 @@
 //! pointer still names a complete old state, and after it the new pointer
 //! names a complete new one. Names no pointer refers to are leftovers of
 //! an interrupted build or install and are deleted at open.
+//!
+//! A new state machine writes its pointer before creating the database it
+//! names, so a directory with files but no pointer has lost its pointer
+//! and is refused (never silently started empty). A pointer whose
+//! database is missing is refused too when it names a snapshot; without
+//! one, the database is created empty: the log was then never purged and
+//! openraft applies it again from the start.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -35,11 +42,13 @@ use openraft::{
 
 use crate::archive::{self, remove_tree};
 use crate::keys::{data_key, APPLIED_KEY, DATA_PREFIX, MEMBERSHIP_KEY};
-use crate::log_store::{from_json, to_json};
+use crate::log_store::{blocking, from_json, to_json};
 use crate::{Error, LogEntry, NodeId, Request, Response, Result, TypeConfig};
 
 /// The pointer file's name.
 const POINTER: &str = "SM_CURRENT";
+/// The pointer's temporary name while it is replaced.
+const POINTER_TMP: &str = "SM_CURRENT.tmp";
 /// The first line of a pointer file.
 const POINTER_MAGIC: &str = "lsmkit-raft state machine v1";
 /// Bytes moved per read when a received snapshot is copied.
@@ -47,7 +56,8 @@ const COPY_BYTES: usize = 64 << 10;
 
 /// The membership type of this configuration.
 type Membership = StoredMembership<NodeId, BasicNode>;
-/// The snapshot metadata type of this configuration.
+/// The snapshot metadata of this configuration (exported as
+/// `lsmkit_raft::SnapshotMeta`).
 pub type Meta = SnapshotMeta<NodeId, BasicNode>;
 
 /// The replicated key-value state machine. Cheap to clone: clones share the
@@ -169,6 +179,27 @@ fn decode_pointer(path: &Path, bytes: &[u8]) -> Result<Pointer> {
     Ok(Pointer { db: db.to_string(), snapshot: (snapshot != "-").then(|| snapshot.to_string()) })
 }
 
+/// Makes `pointer` the state of the state machine in `dir`: temporary
+/// file, sync, rename, directory sync. The outer error means nothing
+/// changed (the rename did not happen); the inner one that the rename
+/// happened but the directory sync after it failed, so a crash may still
+/// bring the old pointer back.
+fn write_pointer(fs: &dyn FileSystem, dir: &Path, pointer: &Pointer) -> Result<Result<()>> {
+    let tmp = dir.join(POINTER_TMP);
+    let renamed = (|| -> Result<()> {
+        let mut file = fs.create_writable(&tmp, WriteMode::Buffered)?;
+        file.append(&encode_pointer(pointer))?;
+        file.sync()?;
+        file.close()?;
+        fs.rename(&tmp, &dir.join(POINTER))
+    })();
+    if let Err(e) = renamed {
+        let _ = fs.remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(fs.sync_dir(dir))
+}
+
 /// The number in a name this module made (`db-000007` → 7), if any.
 fn name_number(name: &str) -> Option<u64> {
     let digits: String =
@@ -215,24 +246,8 @@ impl SmShared {
         Options { create_if_missing: create, fs: Arc::clone(&self.fs), ..Options::default() }
     }
 
-    /// Makes `pointer` the state: temporary file, sync, rename, directory
-    /// sync. The outer error means nothing changed (the rename did not
-    /// happen); the inner one that the rename happened but the directory
-    /// sync after it failed, so a crash may still bring the old pointer back.
     fn write_pointer(&self, pointer: &Pointer) -> Result<Result<()>> {
-        let tmp = self.dir.join(format!("{POINTER}.tmp"));
-        let renamed = (|| -> Result<()> {
-            let mut file = self.fs.create_writable(&tmp, WriteMode::Buffered)?;
-            file.append(&encode_pointer(pointer))?;
-            file.sync()?;
-            file.close()?;
-            self.fs.rename(&tmp, &self.dir.join(POINTER))
-        })();
-        if let Err(e) = renamed {
-            let _ = self.fs.remove_file(&tmp);
-            return Err(e);
-        }
-        Ok(self.fs.sync_dir(&self.dir))
+        write_pointer(self.fs.as_ref(), &self.dir, pointer)
     }
 
     /// Best-effort removal of a leftover (a later open retries).
@@ -253,54 +268,52 @@ impl StateMachineStore {
         let next = names.iter().filter_map(|n| name_number(n)).max().unwrap_or(0) + 1;
         let pointer = if fs.exists(&pointer_path) {
             let bytes = lsmkit_base::fs::read_file_to_vec(fs.as_ref(), &pointer_path)?;
-            Some(decode_pointer(&pointer_path, &bytes)?)
+            decode_pointer(&pointer_path, &bytes)?
         } else {
-            None
+            // A new state machine. Anything here but a temporary pointer
+            // means the pointer was lost: refuse rather than start empty.
+            if let Some(name) = names.iter().find(|n| n.as_str() != POINTER_TMP) {
+                return Err(Error::corruption_at(
+                    &pointer_path,
+                    0,
+                    format!("missing, but the state-machine directory holds {name}"),
+                ));
+            }
+            // The pointer first, then the database it names: see below.
+            let pointer = Pointer { db: format!("db-{next:06}"), snapshot: None };
+            write_pointer(fs.as_ref(), &dir, &pointer)??;
+            pointer
         };
-        // Leftovers: everything the pointer does not name (with no pointer,
-        // everything: a first open that did not finish).
-        let keep = |name: &str| {
-            name == POINTER
-                || pointer.as_ref().is_some_and(|p| p.db == name || p.snapshot.as_deref() == Some(name))
-        };
+        // Leftovers: everything the pointer does not name.
+        let keep =
+            |name: &str| name == POINTER || pointer.db == name || pointer.snapshot.as_deref() == Some(name);
         for name in names.iter().filter(|n| !keep(n)) {
             remove_tree(fs.as_ref(), &dir.join(name))?;
         }
-        let shared_fs = Arc::clone(&fs);
-        let (pointer, db) = match pointer {
-            Some(pointer) => {
-                let db_dir = dir.join(&pointer.db);
-                if !fs.exists(&db_dir) {
-                    return Err(Error::corruption_at(
-                        &pointer_path,
-                        0,
-                        format!("names missing {}", pointer.db),
-                    ));
-                }
-                let db = Db::open(&db_dir, Options { create_if_missing: false, fs, ..Options::default() })?;
-                (pointer, db)
-            }
-            None => {
-                let pointer = Pointer { db: format!("db-{next:06}"), snapshot: None };
-                let db = Db::open(
-                    dir.join(&pointer.db),
-                    Options { create_if_missing: true, fs, ..Options::default() },
-                )?;
-                (pointer, db)
-            }
-        };
+        let db_dir = dir.join(&pointer.db);
+        // A missing database is created only when no snapshot exists: then
+        // the log was never purged and openraft re-applies it from the
+        // start (a first open that stopped after writing the pointer ends
+        // up here too). With a snapshot, it is a lost state.
+        if pointer.snapshot.is_some() && !fs.exists(&db_dir) {
+            return Err(Error::corruption_at(&pointer_path, 0, format!("names missing {}", pointer.db)));
+        }
+        let db = Db::open(
+            &db_dir,
+            Options { create_if_missing: true, fs: Arc::clone(&fs), ..Options::default() },
+        )?;
         let (last_applied, membership) = applied_state_of(&db)?;
         let snapshot = match &pointer.snapshot {
             Some(name) => {
                 let path = dir.join(name);
-                let header = archive::read_header(shared_fs.as_ref(), &path)?;
+                let header = archive::read_header(fs.as_ref(), &path)?;
                 let meta: Meta = from_json(&path, b"header", &header)?;
                 Some(CurrentSnapshot { file_name: name.clone(), meta })
             }
             None => None,
         };
         let shared = SmShared {
-            fs: shared_fs,
+            fs,
             dir,
             state: RwLock::new(SmState {
                 db,
@@ -314,9 +327,6 @@ impl StateMachineStore {
             next_number: AtomicU64::new(next + 1),
             receiving: Mutex::new(Vec::new()),
         };
-        if !shared.fs.exists(&shared.dir.join(POINTER)) {
-            shared.write_pointer(&pointer)??;
-        }
         Ok(StateMachineStore { inner: Arc::new(shared) })
     }
 
@@ -332,8 +342,12 @@ impl StateMachineStore {
     }
 
     /// Up to `limit` pairs with `start <= key < end` (`end` `None`: no upper
-    /// bound), in key order, as of one instant.
+    /// bound), in key order, as of one instant. An empty range (`end <=
+    /// start`) gives no pairs.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if end.is_some_and(|end| end <= start) || limit == 0 {
+            return Ok(Vec::new());
+        }
         let state = self.inner.read_state();
         let upper = match end {
             Some(end) => data_key(end),
@@ -643,7 +657,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = LogEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.apply_entries(entries).map_err(sm_err)
+        let entries: Vec<LogEntry> = entries.into_iter().collect();
+        let sm = self.clone();
+        blocking(move || sm.apply_entries(entries)).await.map_err(sm_err)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

@@ -245,3 +245,101 @@ fn power_cut_keeps_every_flushed_entry() {
         assert_eq!(log.vote().unwrap(), Some(Vote::new(round + 1, 1)), "round {round}");
     }
 }
+
+/// A first open interrupted at each of its file-system operations, then a
+/// power cut: the next open gives an empty, usable state machine.
+#[test]
+fn crash_at_every_step_of_a_first_open() {
+    let tmp = scratch();
+    let mut step = 0u64;
+    loop {
+        let dir = tmp.path().join(format!("sm-{step}"));
+        let fault = FaultFs::new(Arc::new(StdFs::new()));
+        fault.fail_nth(step, io::ErrorKind::Other);
+        let result = StateMachineStore::open(&dir, Arc::new(fault.clone()));
+        let reached = fault.op_count() > step;
+        fault.clear_faults();
+        drop(result);
+        fault.crash().expect("crash");
+        let sm = StateMachineStore::open(&dir, Arc::new(fault.clone())).expect("reopen after a crash");
+        assert_eq!(state_of(&sm), State { pairs: Vec::new(), applied: None, snapshot: None }, "step {step}");
+        check_usable(&sm);
+        drop(sm);
+        std::fs::remove_dir_all(&dir).expect("remove");
+        if !reached {
+            break;
+        }
+        step += 1;
+    }
+    assert!(step > 5, "only {step} operations in a first open");
+}
+
+/// A state-machine directory whose pointer is gone, or names a database
+/// that is gone while a snapshot exists, is refused, not started empty.
+#[test]
+fn lost_pointer_or_database_is_refused() {
+    let tmp = scratch();
+    let fs: Arc<dyn FileSystem> = Arc::new(StdFs::new());
+    let dir = tmp.path().join("sm");
+    let sm = StateMachineStore::open(&dir, Arc::clone(&fs)).expect("open");
+    sm.apply_entries([put(1, "k", "v")]).expect("apply");
+    drop(sm);
+    std::fs::rename(dir.join("SM_CURRENT"), tmp.path().join("saved")).expect("hide the pointer");
+    let err = StateMachineStore::open(&dir, Arc::clone(&fs)).expect_err("opened without a pointer");
+    assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{err}");
+    std::fs::rename(tmp.path().join("saved"), dir.join("SM_CURRENT")).expect("restore the pointer");
+    let sm = StateMachineStore::open(&dir, Arc::clone(&fs)).expect("open");
+    assert_eq!(sm.get(b"k").expect("get"), Some(b"v".to_vec()));
+    sm.build_snapshot_now().expect("build");
+    let db = std::fs::read_dir(&dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("db-"))
+        .expect("a database directory");
+    drop(sm);
+    std::fs::remove_dir_all(dir.join(db)).expect("remove the database");
+    let err = StateMachineStore::open(&dir, fs).expect_err("opened without its database");
+    assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{err}");
+}
+
+/// A damaged archive, or one that is not the snapshot being installed, is
+/// refused with a corruption error; the old state stays, and the failed
+/// install leaves no files behind.
+#[test]
+fn malformed_or_mismatched_snapshot_is_refused() {
+    let tmp = scratch();
+    let (_, meta, archive_path) = leader(&tmp.path().join("leader"));
+    let fs: Arc<dyn FileSystem> = Arc::new(StdFs::new());
+    let dir = tmp.path().join("follower");
+    let (sm, old_state) = follower(&dir, Arc::clone(&fs));
+    let names_before = {
+        let mut n: Vec<String> = fs.list_dir(&dir).expect("list");
+        n.sort();
+        n
+    };
+    let good = std::fs::read(&archive_path).expect("read archive");
+    let bad_path = tmp.path().join("bad.snap");
+    // A byte in the middle of the data, and a cut-off archive.
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    for (what, bytes) in [("flipped byte", flipped), ("truncated", good[..good.len() - 7].to_vec())] {
+        std::fs::write(&bad_path, &bytes).expect("write bad archive");
+        let mut file = std::fs::File::open(&bad_path).expect("open bad archive");
+        let err = sm.install_snapshot_from(&meta, &mut file).expect_err(what);
+        assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{what}: {err}");
+        assert!(state_of(&sm) == old_state, "{what}: the state changed");
+        let mut names: Vec<String> = fs.list_dir(&dir).expect("list");
+        names.sort();
+        assert_eq!(names, names_before, "{what}: leftovers");
+    }
+    // A whole archive, but of another snapshot than the metadata says.
+    let mut other = meta.clone();
+    other.last_log_id = Some(LogId::new(CommittedLeaderId::new(1, 1), 39));
+    let mut file = std::fs::File::open(&archive_path).expect("open archive");
+    let err = sm.install_snapshot_from(&other, &mut file).expect_err("mismatched metadata");
+    assert!(matches!(err, lsmkit_raft::Error::Corruption { .. }), "{err}");
+    assert!(state_of(&sm) == old_state);
+    drop(sm);
+    let sm = StateMachineStore::open(&dir, fs).expect("reopen");
+    assert!(state_of(&sm) == old_state);
+}

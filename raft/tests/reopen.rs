@@ -144,6 +144,10 @@ fn applies_and_snapshots_survive_reopen() {
         assert_eq!(sm.get(b"b").unwrap(), None);
         assert_eq!(sm.scan(b"b", Some(b"c"), 10).unwrap(), []);
         assert_eq!(sm.scan(b"a", None, 1).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+        assert_eq!(sm.scan(b"a", Some(b"c"), 10).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+        assert_eq!(sm.scan(b"a", Some(b"c\0"), 10).unwrap().len(), 2);
+        assert_eq!(sm.scan(b"c", Some(b"a"), 10).unwrap(), []);
+        assert_eq!(sm.scan(b"a", None, 0).unwrap(), []);
 
         // Snapshot build.
         assert!(sm.get_current_snapshot().await.unwrap().is_none());
@@ -188,4 +192,37 @@ fn applies_and_snapshots_survive_reopen() {
         assert_eq!(sm2.get(b"e").unwrap(), Some(b"6".to_vec()));
         drop((log, sm));
     });
+}
+
+/// The last handle of a log store may be dropped by a flush callback, on
+/// the sync thread itself; the store still closes (and reopens).
+#[test]
+fn last_handle_dropped_in_a_callback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = LogStore::open(&dir, std::sync::Arc::new(lsmkit_raft::StdFs::new())).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let held = log.clone();
+    log.append_entries(vec![put(1, 1, "k", "v")], move |r| {
+        drop(held);
+        tx.send(r.is_ok()).unwrap();
+    })
+    .unwrap();
+    drop(log);
+    assert!(rx.recv().unwrap());
+    // The directory lock is released once the sync thread has ended (a
+    // bound on the retries, not on time: it ends right after the callback).
+    let mut reopened = None;
+    for _ in 0..10_000 {
+        match LogStore::open(&dir, std::sync::Arc::new(lsmkit_raft::StdFs::new())) {
+            Ok(log) => {
+                reopened = Some(log);
+                break;
+            }
+            Err(lsmkit_raft::Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
+    let reopened = reopened.expect("the log store never closed");
+    assert_eq!(reopened.read_entries(..).unwrap(), [put(1, 1, "k", "v")]);
 }
