@@ -13,9 +13,13 @@
 //!   of a crate (installing cargo-fuzz if it is missing) and prints
 //!   executions and coverage per target;
 //! - `cargo xtask corrupt`: the full corruption sweep of the engine (CI runs
-//!   a sample).
+//!   a sample);
+//! - `cargo xtask cluster --nodes 3 [--bench]`: a local lsmkit-raft cluster of
+//!   `kv` example nodes (README.md, "Replicated key-value service"), or the
+//!   replicated-write benchmark against one.
 
 mod bench;
+mod cluster;
 mod corrupt;
 mod db_bench;
 mod demo;
@@ -70,6 +74,8 @@ enum Task {
     },
     /// Flip every byte and cut every file of a small database at every length; open and read it.
     Corrupt,
+    /// Start a local lsmkit-raft cluster of `kv` nodes (or benchmark one with --bench).
+    Cluster(cluster::ClusterFlags),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +88,7 @@ fn main() -> ExitCode {
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
         Task::Corrupt => corrupt::run(),
         Task::Crash { cycles, seed } => xtask::crash::run(cycles, seed),
+        Task::Cluster(flags) => cluster::run(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
