@@ -7,9 +7,14 @@
 //! chunked snapshot; at the end all three nodes hold identical contents.
 //!
 //! The node binary is the `kv` example, which `cargo test` builds into
-//! `target/<profile>/examples/`; the test runs `cargo build --example kv`
-//! with the same profile first (a no-op then; it matters when only this test
-//! target was built). Every node is killed when the test ends, even
+//! `target/<profile>/examples/` whenever it runs without a target filter
+//! (`cargo test --workspace`, `cargo test -p lsmkit-raft`). Run alone with
+//! `--test cluster`, cargo builds no examples: build the node first
+//! (`cargo build -p lsmkit-raft --example kv --profile test`), or the test
+//! runs the one the last full `cargo test` left. The test does not run
+//! cargo itself: a nested build resolves features for this package only,
+//! not for the whole workspace as the enclosing `cargo test --workspace`
+//! did, so it would rebuild every shared dependency a second time. Every node is killed when the test ends, even
 //! on failure (the `Cluster` guard), and each node also exits by itself when
 //! the test process goes away (its standard input closes). Failover and
 //! catch-up times are printed (`-- --nocapture`), never asserted.
@@ -141,29 +146,19 @@ fn free_loopback_addr() -> SocketAddr {
     listener.local_addr().expect("local address")
 }
 
-/// The `kv` example next to this test's executable, (re)built by cargo first
-/// so that `cargo test --test cluster` alone does not run a stale node (the
-/// build is a no-op after `cargo test`, which builds examples itself).
+/// The `kv` example cargo built next to this test's executable (see the
+/// module documentation for when that happens).
 fn kv_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/cluster-<hash> → target/<profile>/examples/kv
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| option_env!("CARGO").unwrap_or("cargo").into());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "lsmkit-raft", "--example", "kv"]);
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    // `cargo test` builds examples with the test profile (into target/debug) or,
-    // with --release, the release profile: ask for the same, so that after a
-    // `cargo test` this build finds everything fresh.
-    if profile_dir.file_name().is_some_and(|name| name == "release") {
-        command.arg("--release");
-    } else {
-        command.args(["--profile", "test"]);
-    }
-    let status = command.status().expect("run cargo to build the kv example");
-    assert!(status.success(), "building the kv example failed");
     let bin = profile_dir.join("examples").join("kv");
-    assert!(bin.exists(), "the kv example is not at {}", bin.display());
+    assert!(
+        bin.exists(),
+        "the kv example is not at {}: run `cargo test -p lsmkit-raft` (which builds examples), or \
+         `cargo build -p lsmkit-raft --example kv --profile test` before `--test cluster`",
+        bin.display()
+    );
     bin
 }
 
