@@ -421,8 +421,9 @@ mod tests {
         // An internal key that is too short, or of an unknown kind.
         assert!(message(VersionEdit::decode(&[0x05, 0x00, 0x01, b'a']).unwrap_err())
             .contains("compaction pointer key"));
+        // Kinds 0 (deletion), 1 (value) and 2 (merge operand) exist; 3 does not.
         let mut bad_kind = vec![0x05, 0x00, 0x09, b'a'];
-        bad_kind.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 0, 0]);
+        bad_kind.extend_from_slice(&[0x03, 0, 0, 0, 0, 0, 0, 0]);
         assert!(VersionEdit::decode(&bad_kind).is_err());
         let mut new_file = vec![0x07, 0x00, 0x05, 0x72, 0x09, b'k', 1, 1, 0, 0, 0, 0, 0, 0];
         assert!(message(VersionEdit::decode(&new_file).unwrap_err()).contains("largest key"));
