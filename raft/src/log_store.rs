@@ -95,12 +95,19 @@ impl fmt::Debug for LogStore {
     }
 }
 
-/// Serves sync callbacks: one WAL sync for everything queued so far.
-fn sync_loop(db: Db, rx: mpsc::Receiver<SyncCallback>, syncs: Arc<AtomicU64>) {
+/// Serves sync callbacks: one `sync` (of the database's WAL) for everything
+/// queued so far, until the channel closes. Every callback taken was queued
+/// after its entries were written, so the sync made after taking it covers
+/// them.
+fn sync_loop(
+    mut sync: impl FnMut() -> lsmkit::Result<()>,
+    rx: mpsc::Receiver<SyncCallback>,
+    syncs: Arc<AtomicU64>,
+) {
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
-        let result = db.sync_wal();
+        let result = sync();
         syncs.fetch_add(1, Ordering::Relaxed);
         for callback in waiting {
             callback(result.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.to_string())));
@@ -152,7 +159,7 @@ impl LogStore {
         let thread_syncs = Arc::clone(&syncs);
         let thread = std::thread::Builder::new()
             .name("lsmkit-raft-log-sync".into())
-            .spawn(move || sync_loop(thread_db, rx, thread_syncs))
+            .spawn(move || sync_loop(|| thread_db.sync_wal(), rx, thread_syncs))
             .map_err(|e| Error::io("spawn sync thread", &dir, e))?;
         Ok(LogStore {
             inner: Arc::new(LogInner {
@@ -385,5 +392,64 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), StorageError<NodeId>> {
         let log = self.clone();
         blocking(move || log.purge_upto(log_id)).await.map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Callbacks queued while a sync runs share the next sync: eleven
+    /// appends' callbacks, the last ten queued while the first one's sync is
+    /// held back, are served by two syncs, and none of the ten is called
+    /// before the second sync has started.
+    #[test]
+    fn callbacks_queued_during_a_sync_share_the_next_one() {
+        let (tx, rx) = mpsc::channel::<SyncCallback>();
+        let (entered_tx, entered_rx) = mpsc::channel::<u64>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let syncs = Arc::new(AtomicU64::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (syncs, started) = (Arc::clone(&syncs), Arc::clone(&started));
+            std::thread::spawn(move || {
+                let sync = move || {
+                    let n = started.fetch_add(1, Ordering::SeqCst) + 1;
+                    entered_tx.send(n).unwrap();
+                    if n == 1 {
+                        release_rx.recv().unwrap();
+                    }
+                    Ok(())
+                };
+                sync_loop(sync, rx, syncs)
+            })
+        };
+        let (done_tx, done_rx) = mpsc::channel::<(usize, u64, bool)>();
+        let queue = |i: usize, started: &Arc<AtomicU64>| {
+            let (done_tx, started) = (done_tx.clone(), Arc::clone(started));
+            let callback: SyncCallback =
+                Box::new(move |r| done_tx.send((i, started.load(Ordering::SeqCst), r.is_ok())).unwrap());
+            tx.send(callback).unwrap();
+        };
+        queue(0, &started);
+        assert_eq!(entered_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 1, "first sync started");
+        for i in 1..=10 {
+            queue(i, &started);
+        }
+        assert!(done_rx.try_recv().is_err(), "no callback before its sync finished");
+        release_tx.send(()).unwrap();
+        let mut done: Vec<(usize, u64, bool)> =
+            (0..11).map(|_| done_rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        done.sort();
+        assert_eq!(done[0], (0, 1, true), "the first append is served by the first sync");
+        for (i, syncs_started, ok) in &done[1..] {
+            assert!(ok, "append {i}");
+            assert_eq!(*syncs_started, 2, "append {i} is served by the second sync, not before it");
+        }
+        drop(tx);
+        thread.join().unwrap();
+        assert_eq!(syncs.load(Ordering::SeqCst), 2, "eleven callbacks, two syncs");
+        assert_eq!(entered_rx.try_iter().collect::<Vec<_>>(), vec![2]);
     }
 }
