@@ -39,6 +39,13 @@ use crate::retention::{EntryFate, Retention};
 #[cfg(doc)]
 use crate::compaction_job::CompactionJob;
 
+/// Where entries to write go: called with each internal key and value, in
+/// order.
+pub type EntrySink<'s> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 's;
+
+/// A question about a user key.
+pub type KeyPredicate<'s> = dyn Fn(&[u8]) -> bool + 's;
+
 /// Input keys must be strictly increasing; anything else is damage.
 // Inlined into the compaction loop (it runs once per input entry), as it
 // was before the merge-operator path called it too.
@@ -73,7 +80,7 @@ pub(crate) struct ChainContext<'c> {
     /// (no level below a compaction's output holds it; no table holds it
     /// before a flush): a chain reaching the key's last input entry may
     /// then be merged fully.
-    pub(crate) nothing_older: &'c dyn Fn(&[u8]) -> bool,
+    pub(crate) nothing_older: &'c KeyPredicate<'c>,
 }
 
 /// The entry a merge chain ends on, within its stripe.
@@ -101,7 +108,7 @@ pub(crate) fn collapse<I: InternalIterator + ?Sized>(
     first_key: Vec<u8>,
     previous_key: &mut Option<Vec<u8>>,
     stats: &mut CompactionStats,
-    write: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    write: &mut EntrySink<'_>,
 ) -> Result<()> {
     let first = parse_internal_key(&first_key)?;
     let (user_key, sequence) = (first.user_key, first.sequence);
@@ -217,7 +224,7 @@ pub struct FlushCombiner<'a> {
     icmp: &'a InternalKeyComparator,
     snapshots: &'a [SequenceNumber],
     merge_operator: Option<&'a dyn MergeOperator>,
-    nothing_older: Option<&'a dyn Fn(&[u8]) -> bool>,
+    nothing_older: Option<&'a KeyPredicate<'a>>,
 }
 
 impl<'a> FlushCombiner<'a> {
@@ -243,7 +250,7 @@ impl<'a> FlushCombiner<'a> {
     /// Says, for a user key, that no entry of it exists outside the input
     /// (no table of the database holds it). Must never say so wrongly: the
     /// full merge would then hide older entries.
-    pub fn nothing_older(mut self, nothing_older: &'a dyn Fn(&[u8]) -> bool) -> FlushCombiner<'a> {
+    pub fn nothing_older(mut self, nothing_older: &'a KeyPredicate<'a>) -> FlushCombiner<'a> {
         self.nothing_older = Some(nothing_older);
         self
     }
@@ -255,7 +262,7 @@ impl<'a> FlushCombiner<'a> {
     pub fn run<I: InternalIterator + ?Sized>(
         &self,
         input: &mut I,
-        add: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+        add: &mut EntrySink<'_>,
     ) -> Result<CompactionStats> {
         let mut stats = CompactionStats::default();
         let Some(operator) = self.merge_operator else {
