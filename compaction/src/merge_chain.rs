@@ -3,7 +3,7 @@
 //! memtable flushes ([`FlushCombiner`]) use to collapse a key's operands.
 //!
 //! When the newest entry of a key in a snapshot stripe (see
-//! `retention.rs`) is an operand, [`collapse`] gathers the older entries of
+//! `retention.rs`) is an operand, `collapse` gathers the older entries of
 //! the key in the same stripe and writes:
 //!
 //! * reaching a value or a deletion marker: one value, the operator's full
