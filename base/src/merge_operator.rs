@@ -7,7 +7,7 @@
 //!
 //! The result of a read is always what applying the operands, oldest
 //! first, to the value below them gives ([`MergeOperator::full_merge`]).
-//! Compactions may combine neighbouring operands first with
+//! Flushes and compactions may combine neighbouring operands first with
 //! [`MergeOperator::partial_merge`], which must not change that result.
 
 /// Combines merge operands with the value below them.

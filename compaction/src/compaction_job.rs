@@ -23,6 +23,8 @@
 //! them. Entries of different stripes are never combined, so every live
 //! snapshot reads what it read before. A merge the operator refuses keeps
 //! the entries unchanged (reads then report the corruption).
+//! The chain logic lives in [`crate::merge_chain`], which memtable flushes
+//! share ([`crate::FlushCombiner`]).
 //!
 //! Subcompactions (RocksDB's `max_subcompactions`): with
 //! [`max_subcompactions`](CompactionJob::max_subcompactions) above 1, a
@@ -48,8 +50,8 @@ use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::{FileSystem, WriteMode};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::key::{
-    append_internal_key, make_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber,
-    ValueKind, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
+    append_internal_key, parse_internal_key, InternalKeyComparator, SequenceNumber, ValueKind,
+    MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
 use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_base::merging_iterator::MergingIterator;
@@ -60,6 +62,7 @@ use lsmkit_version::{FileMetaData, VersionEdit};
 use crate::compaction::Compaction;
 use crate::compaction_filter::{CompactionFilter, FilterDecision};
 use crate::level_iterator::LevelIterator;
+use crate::merge_chain::{check_order, collapse, ChainContext};
 use crate::retention::{EntryFate, Retention};
 
 /// What a finished compaction wrote and dropped.
@@ -481,9 +484,15 @@ impl<'a> CompactionJob<'a> {
                     )));
                 };
                 let key = key.to_vec();
-                let mut chain =
-                    MergeChain { writer: &mut *writer, stats: &mut stats, previous_key: &mut previous_key };
-                chain.collapse(operator, compaction, &icmp, &retention, &mut input, key)?;
+                let nothing_older = |user_key: &[u8]| compaction.is_base_level_for_key(user_key);
+                let cx = ChainContext {
+                    operator,
+                    icmp: &icmp,
+                    retention: &retention,
+                    nothing_older: &nothing_older,
+                };
+                let mut write = |k: &[u8], v: &[u8]| writer.add(k, v);
+                collapse(&cx, &mut input, key, &mut previous_key, &mut stats, &mut write)?;
                 if writer.current_size() >= max_output_file_size {
                     stats.add_output(writer.finish_current()?);
                 }
@@ -620,124 +629,6 @@ impl CompactionStats {
         self.filter_removed += other.filter_removed;
         self.filter_changed += other.filter_changed;
         self.merged_entries += other.merged_entries;
-    }
-}
-
-/// Input keys must be strictly increasing; anything else is damage.
-// Inlined into the merge loop (it runs once per input entry), as it was
-// before the merge-operator path called it too.
-#[inline(always)]
-fn check_order(icmp: &InternalKeyComparator, previous: &mut Option<Vec<u8>>, key: &[u8]) -> Result<()> {
-    if let Some(previous) = previous.as_mut() {
-        if icmp.compare_internal_keys(previous, key) != Ordering::Less {
-            return Err(Error::corruption(format!(
-                "compaction input keys out of order: '{}' after '{}'",
-                key.escape_ascii(),
-                previous.escape_ascii()
-            )));
-        }
-        previous.clear();
-        previous.extend_from_slice(key);
-    } else {
-        *previous = Some(key.to_vec());
-    }
-    Ok(())
-}
-
-/// Where the entries of one merge chain go.
-struct MergeChain<'w, 'j> {
-    writer: &'w mut OutputWriter<'j>,
-    stats: &'w mut CompactionStats,
-    previous_key: &'w mut Option<Vec<u8>>,
-}
-
-/// The entry a merge chain ends on, within its stripe.
-enum ChainBase {
-    /// A value or deletion marker (its internal key and value).
-    Entry(Vec<u8>, Vec<u8>, ValueKind),
-    /// No older entry of the key in the stripe; `more` when older stripes
-    /// of the key follow.
-    Open { more: bool },
-}
-
-impl MergeChain<'_, '_> {
-    /// `input` is on `first_key`, a merge operand that survives the
-    /// retention rules: consumes it and the older entries of its key in the
-    /// same stripe that it can combine, and writes the result.
-    // Off the loop of plain entries: only merge operands come here.
-    #[cold]
-    #[inline(never)]
-    fn collapse(
-        &mut self,
-        operator: &dyn MergeOperator,
-        compaction: &Compaction,
-        icmp: &InternalKeyComparator,
-        retention: &Retention,
-        input: &mut MergingIterator,
-        first_key: Vec<u8>,
-    ) -> Result<()> {
-        let first = parse_internal_key(&first_key)?;
-        let (user_key, sequence) = (first.user_key, first.sequence);
-        let mut operands = vec![(first_key.clone(), input.value().to_vec())];
-        input.next();
-        let base = loop {
-            if !input.valid() {
-                input.status()?;
-                break ChainBase::Open { more: false };
-            }
-            let key = input.key();
-            let entry = parse_internal_key(key).map_err(|e| {
-                Error::corruption(format!("compaction input holds a malformed internal key: {e}"))
-            })?;
-            if icmp.compare_user_keys(entry.user_key, user_key) != Ordering::Equal {
-                break ChainBase::Open { more: false };
-            }
-            if !retention.same_stripe(entry.sequence, sequence) {
-                break ChainBase::Open { more: true };
-            }
-            check_order(icmp, self.previous_key, key)?;
-            self.stats.input_entries += 1;
-            let kind = entry.kind;
-            let pair = (key.to_vec(), input.value().to_vec());
-            input.next();
-            match kind {
-                ValueKind::Merge => operands.push(pair),
-                ValueKind::Value | ValueKind::Deletion => break ChainBase::Entry(pair.0, pair.1, kind),
-            }
-        };
-        let oldest_first: Vec<&[u8]> = operands.iter().rev().map(|(_, v)| &v[..]).collect();
-        let full_base = match &base {
-            ChainBase::Entry(_, value, ValueKind::Value) => Some(Some(&value[..])),
-            ChainBase::Entry(..) => Some(None),
-            ChainBase::Open { more: false } if compaction.is_base_level_for_key(user_key) => Some(None),
-            ChainBase::Open { .. } => None,
-        };
-        if let Some(existing) = full_base {
-            if let Some(merged) = operator.full_merge(user_key, existing, &oldest_first) {
-                let consumed = operands.len() - 1 + usize::from(matches!(base, ChainBase::Entry(..)));
-                self.stats.merged_entries += consumed as u64;
-                return self.write(&make_internal_key(user_key, sequence, ValueKind::Value), &merged);
-            }
-        } else if operands.len() >= 2 {
-            if let Some(combined) = operator.partial_merge(user_key, &oldest_first) {
-                self.stats.merged_entries += operands.len() as u64 - 1;
-                return self.write(&make_internal_key(user_key, sequence, ValueKind::Merge), &combined);
-            }
-        }
-        // Nothing combined: every entry as it was.
-        for (key, value) in &operands {
-            self.write(key, value)?;
-        }
-        if let ChainBase::Entry(key, value, _) = &base {
-            self.write(key, value)?;
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.writer.add(key, value)?;
-        self.stats.output_entries += 1;
-        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@
 //!   reader can see, and returns the [`VersionEdit`](lsmkit_version::VersionEdit)
 //!   to install.
 //! - [`CompactionFilter`]: a hook that may keep, remove or rewrite values.
+//! - [`FlushCombiner`]: writes a memtable for a flush, combining merge
+//!   operands with the same code the compaction job uses
+//!   ([`merge_chain`]).
 //!
 //! ```
 //! use std::path::Path;
@@ -73,6 +76,7 @@ pub mod compaction_job;
 pub mod key_ranges;
 pub mod level_iterator;
 pub mod leveled_picker;
+pub mod merge_chain;
 pub mod picker;
 mod retention;
 pub mod tiered_picker;
@@ -85,6 +89,7 @@ pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use compaction_job::{CompactionJob, CompactionOutcome, CompactionOutput, CompactionStats};
 pub use level_iterator::LevelIterator;
 pub use leveled_picker::LeveledPicker;
+pub use merge_chain::FlushCombiner;
 pub use picker::{
     new_picker, new_picker_with, BusyFiles, CompactionStyle, ManualCompaction, Picker, PickerOptions,
 };

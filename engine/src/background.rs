@@ -13,12 +13,12 @@ use std::sync::{Arc, MutexGuard};
 use lsmkit_base::filename::{parse_file_name, table_file_name, FileType};
 use lsmkit_base::fs::WriteMode;
 use lsmkit_base::iterator::InternalIterator;
-use lsmkit_base::key::extract_user_key;
+use lsmkit_base::key::{extract_user_key, SequenceNumber};
 use lsmkit_base::{Error, Result};
-use lsmkit_compaction::{Compaction, CompactionFilter, CompactionJob};
+use lsmkit_compaction::{Compaction, CompactionFilter, CompactionJob, FlushCombiner};
 use lsmkit_memtable::Memtable;
 use lsmkit_sstable::TableBuilder;
-use lsmkit_version::{FileMetaData, VersionEdit};
+use lsmkit_version::{FileMetaData, Version, VersionEdit, NUM_LEVELS};
 
 use crate::state::{DbShared, DbState, RunningCompaction};
 
@@ -28,12 +28,19 @@ pub(crate) struct FlushedTable {
 }
 
 impl DbShared {
-    /// Writes every entry of `mem` into table `number`, synced. Returns
-    /// `None` (and leaves no file) when the memtable is empty.
+    /// Writes every entry of `mem` into table `number`, synced, combining
+    /// the merge operands of each key the way a compaction does
+    /// ([`FlushCombiner`]; docs/format-extensions.md, "Merge operator"):
+    /// never across one of `snapshots` (every live snapshot), and merged
+    /// fully down to no base only for a key of which `nothing_older` says
+    /// no table holds it (see [`no_table_holds`]). Returns `None` (and
+    /// leaves no file) when the memtable is empty.
     pub(crate) fn write_table_from_memtable(
         &self,
         mem: &Memtable,
         number: u64,
+        snapshots: &[SequenceNumber],
+        nothing_older: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Option<FlushedTable>> {
         let mut iter = mem.iter();
         iter.seek_to_first();
@@ -43,13 +50,11 @@ impl DbShared {
         let path = table_file_name(&self.dir, number);
         let file = self.fs.create_writable(&path, WriteMode::Buffered)?;
         let mut builder = TableBuilder::new(self.table_options.clone(), file);
-        let built = (|| {
-            while iter.valid() {
-                builder.add(iter.key(), iter.value())?;
-                iter.next();
-            }
-            iter.status()
-        })();
+        let built = FlushCombiner::new(&self.icmp)
+            .snapshots(snapshots)
+            .merge_operator(self.options.merge_operator.as_deref())
+            .nothing_older(nothing_older)
+            .run(&mut iter, &mut |key, value| builder.add(key, value));
         if let Err(e) = built {
             let _ = builder.abandon();
             let _ = self.fs.remove_file(&path);
@@ -209,13 +214,21 @@ impl DbShared {
         let Some(imm) = state.imms.front().cloned() else { return state };
         let number = state.versions.new_file_number();
         state.pending_outputs.insert(number);
+
+        // Every live snapshot (one taken later sees all of the memtable)
+        // and the tables older than the memtable: earlier memtables are
+        // flushed already, one at a time, oldest first.
+        let snapshots = self.snapshots.all();
+        let tables = state.versions.current();
         drop(state);
 
-        let written = self.write_table_from_memtable(&imm.mem, number).and_then(|t| {
-            // The table's directory entry must be durable before the MANIFEST names it.
-            self.fs.sync_dir(&self.dir)?;
-            Ok(t)
-        });
+        let nothing_older = |user_key: &[u8]| no_table_holds(&tables, &[], user_key);
+        let written =
+            self.write_table_from_memtable(&imm.mem, number, &snapshots, &nothing_older).and_then(|t| {
+                // The table's directory entry must be durable before the MANIFEST names it.
+                self.fs.sync_dir(&self.dir)?;
+                Ok(t)
+            });
 
         let state = self.lock();
         let (result, mut state) = match written {
@@ -490,6 +503,20 @@ impl DbShared {
         self.work_cv.notify_all();
         state
     }
+}
+
+/// True when no table of `version` and none of `added` (tables written
+/// but not yet installed, as during recovery) can hold `user_key`: a flush
+/// may then merge a chain of operands fully (there is nothing older of the
+/// key for it to sit on).
+pub(crate) fn no_table_holds(version: &Version, added: &[(usize, FileMetaData)], user_key: &[u8]) -> bool {
+    let icmp = version.comparator();
+    let in_file = |f: &FileMetaData| {
+        icmp.compare_user_keys(user_key, f.smallest_user_key()) != Ordering::Less
+            && icmp.compare_user_keys(user_key, f.largest_user_key()) != Ordering::Greater
+    };
+    (0..NUM_LEVELS).all(|level| !version.overlap_in_level(level, Some(user_key), Some(user_key)))
+        && !added.iter().any(|(_, f)| in_file(f))
 }
 
 /// What [`DbShared::pick_compaction`] found.

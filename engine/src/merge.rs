@@ -13,7 +13,8 @@
 //! [`Options::max_merge_chain_length`] operands writes the value back as a
 //! put, through the write queue and only if nothing was numbered after the
 //! sequence it read at (else the put could hide a newer write), so later
-//! gets stop at it. Compactions collapse chains too (compaction_job.rs).
+//! gets stop at it. Flushes and compactions collapse chains too
+//! (`compaction/src/merge_chain.rs`).
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ use lsmkit_memtable::Memtable;
 use lsmkit_version::VersionEdit;
 use lsmkit_wal::{LogReader, RecoveryMode, WalOptions, WalWriter, WriteBatch};
 
+use crate::background::no_table_holds;
 use crate::state::DbShared;
 use crate::write::insert_batch;
 
@@ -164,7 +165,11 @@ impl DbShared {
     ) -> Result<()> {
         let number = state.versions.new_file_number();
         state.pending_outputs.insert(number);
-        let table = self.write_table_from_memtable(mem, number)?;
+        // No snapshot exists yet; the older tables are those of the
+        // Version and those this recovery wrote before (still in `edit`).
+        let tables = state.versions.current();
+        let nothing_older = |user_key: &[u8]| no_table_holds(&tables, &edit.new_files, user_key);
+        let table = self.write_table_from_memtable(mem, number, &[], &nothing_older)?;
         if let Some(table) = table {
             state.stats.level_bytes_written[0] += table.meta.file_size;
             state.stats.flush_bytes_written += table.meta.file_size;

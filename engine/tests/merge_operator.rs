@@ -282,9 +282,111 @@ fn a_get_that_merges_a_long_chain_writes_the_value_back() {
     db.flush(Default::default()).expect("flush");
     assert_eq!(
         table_entries(&db, &fs, b"long"),
-        (1, 0, 21),
-        "the put sits above the 20 operands, one operand after it"
+        (2, 0, 0),
+        "the flush merged the operand over the put into one value, and the 20 operands the snapshot \
+         sees into another"
     );
+    let at_snapshot = db.get_opt(&options, b"long").expect("get").expect("value");
+    assert_eq!(u64::from_le_bytes(at_snapshot[..].try_into().expect("8 bytes")), 190);
+    assert_eq!(counter(&db, b"long"), Some(200));
+}
+
+/// Options for watching what flushes write: no write-back of long chains
+/// (reads would add puts) and no automatic compaction of the few tables
+/// the tests write.
+fn flush_options(fs: Arc<dyn FileSystem>, operator: Arc<dyn MergeOperator>) -> Options {
+    Options { max_merge_chain_length: 0, l0_compaction_trigger: 10, ..merge_options(fs, operator) }
+}
+
+#[test]
+fn flushes_combine_operands_within_snapshot_stripes() {
+    let fs = Arc::new(MemFs::new());
+    let db = Db::open(dir(), flush_options(fs.clone(), Arc::new(U64AddOperator))).expect("open");
+    let one = 1u64.to_le_bytes();
+    for _ in 0..1000 {
+        db.merge(b"n", &one).expect("merge");
+    }
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(
+        table_entries(&db, &fs, b"n"),
+        (1, 0, 0),
+        "no table held n: the 1000 operands became one value"
+    );
+    assert_eq!(counter(&db, b"n"), Some(1000));
+
+    // Over a table holding the key, the chain stays an operand; a snapshot
+    // in the middle splits it in two.
+    for _ in 0..500 {
+        db.merge(b"n", &one).expect("merge");
+    }
+    let snapshot = db.snapshot();
+    for _ in 0..500 {
+        db.merge(b"n", &one).expect("merge");
+    }
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(
+        table_entries(&db, &fs, b"n"),
+        (1, 0, 2),
+        "one operand per stripe above the first table's value"
+    );
+    let at_snapshot = ReadOptions { snapshot: Some(snapshot.clone()), ..ReadOptions::new() };
+    let value = db.get_opt(&at_snapshot, b"n").expect("get").expect("value");
+    assert_eq!(u64::from_le_bytes(value[..].try_into().expect("8 bytes")), 1500);
+    assert_eq!(counter(&db, b"n"), Some(2000));
+    assert_eq!(read_forward(&db, at_snapshot).expect("scan").get(&b"n"[..]), Some(&value.to_vec()));
+
+    // A value or a deletion below the operands in the same memtable and
+    // stripe: one value.
+    db.put(b"v", &10u64.to_le_bytes()).expect("put");
+    db.delete(b"d").expect("delete");
+    for _ in 0..3 {
+        db.merge(b"v", &one).expect("merge");
+        db.merge(b"d", &one).expect("merge");
+    }
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(table_entries(&db, &fs, b"v"), (1, 0, 0));
+    assert_eq!(table_entries(&db, &fs, b"d"), (1, 0, 0));
+    assert_eq!((counter(&db, b"v"), counter(&db, b"d")), (Some(13), Some(3)));
+    drop(snapshot);
+
+    // Recovery flushes the memtable it replays the same way: "z" is in no
+    // table's key range, so its chain becomes a value; "r" falls inside
+    // the range of the table holding "d" and "v", so its chain stays an
+    // operand (the flush cannot tell that the table does not hold "r").
+    for _ in 0..100 {
+        db.merge(b"z", &one).expect("merge");
+        db.merge(b"r", &one).expect("merge");
+    }
+    drop(db);
+    let db = Db::open(dir(), flush_options(fs.clone(), Arc::new(U64AddOperator))).expect("reopen");
+    assert_eq!(table_entries(&db, &fs, b"z"), (1, 0, 0));
+    assert_eq!(table_entries(&db, &fs, b"r"), (0, 0, 1));
+    assert_eq!((counter(&db, b"z"), counter(&db, b"r")), (Some(100), Some(100)));
+    assert_eq!(counter(&db, b"n"), Some(2000));
+}
+
+#[test]
+fn flushes_keep_operands_an_operator_cannot_combine() {
+    let fs = Arc::new(MemFs::new());
+    let db = Db::open(dir(), flush_options(fs.clone(), Arc::new(ListOperator))).expect("open");
+    db.put(b"k", b"[").expect("put");
+    db.flush(Default::default()).expect("flush");
+    for part in [&b"a"[..], b"b", b"c"] {
+        db.merge(b"k", part).expect("merge");
+    }
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(table_entries(&db, &fs, b"k"), (1, 0, 3), "no partial merge: the operands stay apart");
+    db.merge(b"k", b"d").expect("merge");
+    db.put(b"j", b"[x").expect("put");
+    db.merge(b"j", b"y").expect("merge");
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(
+        table_entries(&db, &fs, b"j"),
+        (1, 0, 0),
+        "over a value, the full merge needs no partial merge"
+    );
+    assert_eq!(get(&db, b"k").as_deref(), Some(&b"[abcd"[..]));
+    assert_eq!(get(&db, b"j").as_deref(), Some(&b"[xy"[..]));
 }
 
 /// An operator without partial merge: compactions above a snapshot keep
@@ -434,61 +536,132 @@ fn check(db: &Db, snapshot: Option<lsmkit::Snapshot>, model: &Model, what: &str)
     assert_eq!(backward, model.clone().into_iter().collect::<Vec<_>>(), "{what}: backward");
 }
 
+/// String append with "," and no partial merge: flushes and compactions
+/// can only merge its chains fully, over a value, a deletion or nothing.
+struct AppendWithoutPartialMerge(StringAppendOperator);
+
+impl MergeOperator for AppendWithoutPartialMerge {
+    fn name(&self) -> &str {
+        "test.AppendWithoutPartialMerge"
+    }
+
+    fn full_merge(&self, key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Option<Vec<u8>> {
+        self.0.full_merge(key, existing, operands)
+    }
+}
+
+/// The operator and chain limit of a model run: 0 appends with partial
+/// merge and writes chains longer than 2 back; 1 writes nothing back, so
+/// that flushes meet long chains; 2 is 1 without partial merge.
+fn model_options(fs: &Arc<dyn FileSystem>, variant: u8) -> Options {
+    let operator: Arc<dyn MergeOperator> = match variant {
+        2 => Arc::new(AppendWithoutPartialMerge(StringAppendOperator::new(b","))),
+        _ => append(),
+    };
+    let max_merge_chain_length = if variant == 0 { 2 } else { 0 };
+    Options { max_merge_chain_length, ..merge_options(fs.clone(), operator) }
+}
+
+fn run_model(ops: &[Op], variant: u8) {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let options = || model_options(&fs, variant);
+    let mut db = Db::open(dir(), options()).expect("open");
+    let mut model = Model::new();
+    let mut snapshots: Vec<(lsmkit::Snapshot, Model)> = Vec::new();
+    for (step, op) in ops.iter().enumerate() {
+        match op {
+            Op::Put(k, v) => {
+                db.put(&key(*k), &[*v]).expect("put");
+                model.insert(key(*k), vec![*v]);
+            }
+            Op::Delete(k) => {
+                db.delete(&key(*k)).expect("delete");
+                model.remove(&key(*k));
+            }
+            Op::Merge(k, v) => {
+                db.merge(&key(*k), &[*v]).expect("merge");
+                let merged = match model.get(&key(*k)) {
+                    Some(old) => [&old[..], b",", &[*v]].concat(),
+                    None => vec![*v],
+                };
+                model.insert(key(*k), merged);
+            }
+            Op::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+            Op::ReleaseSnapshot => {
+                if !snapshots.is_empty() {
+                    snapshots.remove(step % snapshots.len());
+                }
+            }
+            Op::Flush => db.flush(Default::default()).expect("flush"),
+            Op::Compact => db.compact_range(None, None).expect("compact"),
+            Op::Reopen => {
+                snapshots.clear();
+                drop(db);
+                db = Db::open(dir(), options()).expect("reopen");
+            }
+        }
+        check(&db, None, &model, &format!("step {step} {op:?}"));
+        if matches!(op, Op::Flush | Op::Compact) {
+            // What each snapshot sees must survive every flush and compaction.
+            for (i, (snapshot, seen)) in snapshots.iter().enumerate() {
+                check(&db, Some(snapshot.clone()), seen, &format!("step {step} {op:?}, snapshot {i}"));
+            }
+        }
+    }
+    for (i, (snapshot, seen)) in snapshots.iter().enumerate() {
+        check(&db, Some(snapshot.clone()), seen, &format!("snapshot {i}"));
+    }
+    db.compact_range(None, None).expect("final compaction");
+    check(&db, None, &model, "after the final compaction");
+    for (i, (snapshot, seen)) in snapshots.iter().enumerate() {
+        check(&db, Some(snapshot.clone()), seen, &format!("snapshot {i} after the final compaction"));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn matches_a_model_with_snapshots_flushes_compactions_and_reopens(
-        ops in prop::collection::vec(op(), 1..60)
+        ops in prop::collection::vec(op(), 1..60),
+        variant in 0u8..3,
     ) {
-        let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
-        // Short chains already get written back, between every other operation.
-        let options = || Options { max_merge_chain_length: 2, ..merge_options(fs.clone(), append()) };
-        let mut db = Db::open(dir(), options()).expect("open");
-        let mut model = Model::new();
-        let mut snapshots: Vec<(lsmkit::Snapshot, Model)> = Vec::new();
-        for (step, op) in ops.iter().enumerate() {
-            match op {
-                Op::Put(k, v) => {
-                    db.put(&key(*k), &[*v]).expect("put");
-                    model.insert(key(*k), vec![*v]);
-                }
-                Op::Delete(k) => {
-                    db.delete(&key(*k)).expect("delete");
-                    model.remove(&key(*k));
-                }
-                Op::Merge(k, v) => {
-                    db.merge(&key(*k), &[*v]).expect("merge");
-                    let merged = match model.get(&key(*k)) {
-                        Some(old) => [&old[..], b",", &[*v]].concat(),
-                        None => vec![*v],
-                    };
-                    model.insert(key(*k), merged);
-                }
-                Op::Snapshot => snapshots.push((db.snapshot(), model.clone())),
-                Op::ReleaseSnapshot => {
-                    if !snapshots.is_empty() {
-                        snapshots.remove(step % snapshots.len());
-                    }
-                }
-                Op::Flush => db.flush(Default::default()).expect("flush"),
-                Op::Compact => db.compact_range(None, None).expect("compact"),
-                Op::Reopen => {
-                    snapshots.clear();
-                    drop(db);
-                    db = Db::open(dir(), options()).expect("reopen");
-                }
-            }
-            check(&db, None, &model, &format!("step {step} {op:?}"));
-        }
-        for (i, (snapshot, seen)) in snapshots.iter().enumerate() {
-            check(&db, Some(snapshot.clone()), seen, &format!("snapshot {i}"));
-        }
-        db.compact_range(None, None).expect("final compaction");
-        check(&db, None, &model, "after the final compaction");
-        for (i, (snapshot, seen)) in snapshots.iter().enumerate() {
-            check(&db, Some(snapshot.clone()), seen, &format!("snapshot {i} after the final compaction"));
-        }
+        run_model(&ops, variant);
+    }
+}
+
+/// A case the model test might take long to find: flushes of chains split
+/// by several snapshots, over values, deletions and older tables.
+#[test]
+fn model_flushes_chains_split_by_snapshots() {
+    use Op::*;
+    let ops = [
+        Put(1, b'a'),
+        Flush,
+        Merge(1, b'b'),
+        Merge(2, b'x'),
+        Snapshot,
+        Merge(1, b'c'),
+        Merge(2, b'y'),
+        Delete(3),
+        Merge(3, b'p'),
+        Snapshot,
+        Merge(1, b'd'),
+        Merge(3, b'q'),
+        Put(4, b'v'),
+        Merge(4, b'w'),
+        Merge(4, b'z'),
+        Flush,
+        Merge(1, b'e'),
+        Snapshot,
+        Merge(1, b'f'),
+        Reopen,
+        Merge(2, b'z'),
+        Flush,
+        Compact,
+    ];
+    for variant in 0..3 {
+        run_model(&ops, variant);
     }
 }
 

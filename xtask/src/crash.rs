@@ -1,8 +1,9 @@
 //! `cargo xtask crash --cycles N [--seed S]`: the process-crash test.
 //!
 //! Each cycle starts the `crash_writer` binary on one database, which
-//! writes random batches of a deterministic history — some synced, some
-//! not, some with `disable_wal` and then a flush — and logs every
+//! writes random batches of a deterministic history — puts, deletes and
+//! merges into u64 counters; some synced, some not, some with
+//! `disable_wal` and then a flush — and logs every
 //! acknowledged step in a side file (synced when the step was durable).
 //! The harness kills it with SIGKILL at a random moment (usually 50–500 ms
 //! after its `Db::open` returned, sometimes during the open), sometimes
@@ -99,6 +100,8 @@ pub struct CrashSummary {
     pub history_ops: u64,
     /// Operations the cycles added to the recovered history.
     pub ops_verified: u64,
+    /// Of those, merges into counters.
+    pub merges_verified: u64,
     /// Batches acknowledged to the writers.
     pub acked_batches: u64,
     /// Acknowledgements that promised durability (synced writes, flushes).
@@ -128,14 +131,16 @@ pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
     println!(
         "crash: {} cycles passed in {:.1} s (seed {seed}): the recovered database matched a prefix of the \
          history after every kill; {} ops verified ({} acknowledged batches, {} durable acknowledgements, \
-         history now {} ops); {} writers killed before their open returned, {} recovery-only writers \
-         killed ({} of them before their open returned), {} batches in flight kept",
+         history now {} ops; {} of the ops verified were merges into counters); {} writers killed before \
+         their open returned, {} recovery-only writers killed ({} of them before their open returned), {} \
+         batches in flight kept",
         summary.cycles,
         summary.elapsed.as_secs_f64(),
         summary.ops_verified,
         summary.acked_batches,
         summary.durable_acks,
         summary.history_ops,
+        summary.merges_verified,
         summary.kills_before_open,
         summary.recovery_crashes,
         summary.recovery_crashes_mid_open,
@@ -256,6 +261,7 @@ impl Harness<'_> {
             }
             summary.cycles += 1;
             summary.ops_verified += verdict.cut - base;
+            summary.merges_verified += history::merges_in(seed, base..verdict.cut);
             summary.acked_batches += verdict.acked_batches;
             summary.durable_acks += verdict.durable_acks;
             summary.kills_before_open += u64::from(!verdict.opened);
@@ -266,6 +272,7 @@ impl Harness<'_> {
         }
         let final_verdict = self.clean_shutdown_check(base, &model)?;
         summary.ops_verified += final_verdict.cut - base;
+        summary.merges_verified += history::merges_in(seed, base..final_verdict.cut);
         summary.acked_batches += final_verdict.acked_batches;
         summary.durable_acks += final_verdict.durable_acks;
         summary.history_ops = final_verdict.cut;

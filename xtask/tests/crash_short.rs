@@ -1,7 +1,7 @@
 //! The short form of `cargo xtask crash` that CI runs: 20 cycles of a real
 //! `crash_writer` process killed with SIGKILL, each followed by a reopen and
 //! a check that the database is a prefix of the write history keeping every
-//! acknowledged write (see `xtask::crash`).
+//! acknowledged write, merges into counters included (see `xtask::crash`).
 
 use std::path::PathBuf;
 
@@ -21,4 +21,6 @@ fn twenty_kills_lose_no_acknowledged_write() {
     assert!(summary.acked_batches > 0, "{summary:?}");
     assert!(summary.durable_acks > 0, "{summary:?}");
     assert!(summary.history_ops >= summary.ops_verified && summary.ops_verified > 0, "{summary:?}");
+    // Counters were merged into, and their recovered sums checked.
+    assert!(summary.merges_verified > 0, "{summary:?}");
 }

@@ -37,7 +37,7 @@ pub fn render(measurements: &[Measurement], title: &str) -> String {
             if groups.len() <= g {
                 groups.push((m.benchmark.clone(), vec![None; engines.len()]));
             }
-            groups[g].1[e] = Some(m.ops_per_sec());
+            groups[g].1[e] = (!m.is_skipped()).then(|| m.ops_per_sec());
         }
     }
     let positive = || groups.iter().flat_map(|(_, v)| v.iter().flatten().copied()).filter(|v| *v > 0.0);

@@ -84,12 +84,20 @@ pub fn table(per_engine: &[Vec<Measurement>]) -> String {
     let mut lines = vec![format!("| {} |", header.join(" | ")), format!("|{}", "---|".repeat(header.len()))];
     let rows = per_engine.iter().map(Vec::len).max().unwrap_or(0);
     for row in 0..rows {
-        let cell = |e: usize| per_engine.get(e).and_then(|run| run.get(row));
-        let name = (0..engines.len()).find_map(|e| cell(e).map(|m| m.benchmark.clone())).unwrap_or_default();
+        // A skipped workload (an engine without the feature it needs)
+        // shows as such, with no figures.
+        let cell = |e: usize| per_engine.get(e).and_then(|run| run.get(row)).filter(|m| !m.is_skipped());
+        let skipped =
+            |e: usize| per_engine.get(e).and_then(|run| run.get(row)).is_some_and(|m| m.is_skipped());
+        let name = (0..engines.len())
+            .find_map(|e| per_engine.get(e).and_then(|run| run.get(row)).map(|m| m.benchmark.clone()))
+            .unwrap_or_default();
         let mut cells = vec![name];
-        cells.extend(
-            (0..engines.len()).map(|e| cell(e).map_or("-".into(), |m| format!("{:.3}", m.micros_per_op))),
-        );
+        cells.extend((0..engines.len()).map(|e| match cell(e) {
+            Some(m) => format!("{:.3}", m.micros_per_op),
+            None if skipped(e) => "skipped".into(),
+            None => "-".into(),
+        }));
         if let Some(l) = lsmkit {
             for &p in &peers {
                 cells.push(match (cell(l), cell(p)) {
@@ -175,6 +183,19 @@ mod tests {
         assert!(lines[2].starts_with("| fillseq | 3.000 | 2.000 | 1.50 |"), "{}", lines[2]);
         assert!(lines[3].starts_with("| readrandom | 2.000 | 4.000 | 0.50 |"), "{}", lines[3]);
         assert!(table.contains("Peak RSS: lsmkit 50.0 MB, leveldb 50.0 MB"));
+    }
+
+    #[test]
+    fn skipped_workloads_show_as_skipped_without_ratios() {
+        let lsmkit = vec![sample("lsmkit", "countermerge", 3.0), sample("lsmkit", "counterrmw", 6.0)];
+        let leveldb = vec![
+            Measurement::skipped("leveldb", "countermerge", "leveldb has no merge operator"),
+            sample("leveldb", "counterrmw", 4.0),
+        ];
+        let table = table(&[lsmkit, leveldb]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[2].starts_with("| countermerge | 3.000 | skipped | - | 9.5 | - |"), "{}", lines[2]);
+        assert!(lines[3].starts_with("| counterrmw | 6.000 | 4.000 | 1.50 |"), "{}", lines[3]);
     }
 
     #[test]

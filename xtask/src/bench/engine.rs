@@ -38,6 +38,13 @@ pub trait Engine: Send + Sync {
     fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> EngineResult<()>;
     /// Removes `key`.
     fn delete(&self, key: &[u8], sync: bool) -> EngineResult<()>;
+    /// Merges `operand` into `key` with the merge operator the database was
+    /// opened with ([`EngineSettings::u64_add_merge`]). Engines without a
+    /// merge operator (see [`EngineName::has_merge_operator`]) refuse.
+    fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> EngineResult<()> {
+        let _ = (key, operand, sync);
+        Err("this engine has no merge operator".into())
+    }
     /// Reads `key` into `value`; false when it is absent.
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool>;
     /// Visits up to `limit` entries in `direction` order from the first (or
@@ -84,6 +91,11 @@ pub struct EngineSettings {
     pub cache_size: usize,
     /// Bloom filter bits per key; `None` for no filter.
     pub bloom_bits: Option<u32>,
+    /// Open the database with a merge operator adding 8-byte little-endian
+    /// u64s (wrapping; a missing value counts as 0): lsmkit's
+    /// `U64AddOperator`, an associative operator doing the same in RocksDB.
+    /// Set for the workloads that merge, whatever the tuning.
+    pub u64_add_merge: bool,
 }
 
 /// The engines `cargo xtask bench` can drive.
@@ -128,6 +140,12 @@ impl EngineName {
             EngineName::Rocksdb => Some("rocksdb"),
             EngineName::Fjall => Some("fjall"),
         }
+    }
+
+    /// Whether the engine has a merge operator (the `countermerge`
+    /// workload is skipped on the others).
+    pub fn has_merge_operator(self) -> bool {
+        matches!(self, EngineName::Lsmkit | EngineName::Rocksdb)
     }
 
     /// Whether this build of xtask has the adapter.
@@ -243,7 +261,7 @@ impl EngineSpec {
             #[cfg(feature = "leveldb")]
             EngineName::Leveldb => super::engine_leveldb::open(dir, matched),
             #[cfg(feature = "rocksdb")]
-            EngineName::Rocksdb => super::engine_rocksdb::open(dir, matched),
+            EngineName::Rocksdb => super::engine_rocksdb::open(dir, matched, settings.u64_add_merge),
             #[cfg(feature = "fjall")]
             EngineName::Fjall => super::engine_fjall::open(dir, matched),
             #[allow(unreachable_patterns)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lsmkit::{Db, Options, ReadOptions, WriteBatch, WriteOptions};
+use lsmkit::{Db, Options, ReadOptions, U64AddOperator, WriteBatch, WriteOptions};
 use lsmkit_bloom::LevelDbBloom;
 
 use super::engine::{
@@ -34,6 +34,9 @@ pub fn options(settings: &EngineSettings) -> Options {
         filter_policy: settings
             .bloom_bits
             .map(|bits| Arc::new(LevelDbBloom::new(bits)) as Arc<dyn lsmkit_bloom::FilterPolicy>),
+        merge_operator: settings
+            .u64_add_merge
+            .then(|| Arc::new(U64AddOperator) as Arc<dyn lsmkit::MergeOperator>),
         ..Options::default()
     }
 }
@@ -75,6 +78,10 @@ impl Engine for LsmkitEngine {
 
     fn delete(&self, key: &[u8], sync: bool) -> EngineResult<()> {
         self.db.delete_opt(write_options(sync), key).map_err(err)
+    }
+
+    fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> EngineResult<()> {
+        self.db.merge_opt(write_options(sync), key, operand).map_err(err)
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, DBCompressionType, MergeOperands, Options, WriteBatch, WriteOptions, DB,
+};
 
 use super::engine::{
     copy_found, files_per_level_from, BatchOp, Direction, Engine, EngineResult, EngineSettings,
@@ -25,11 +27,35 @@ fn err(e: rocksdb::Error) -> String {
     e.into_string()
 }
 
+/// Little-endian u64 addition, wrapping, a missing value counting as 0 —
+/// what lsmkit's `U64AddOperator` does (RocksDB's own `uint64add` is not
+/// exposed by the `rocksdb` crate). Associative, so RocksDB also uses it
+/// to combine operands; a malformed value or operand fails the merge.
+fn u64_add(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let decode = |bytes: &[u8]| bytes.try_into().ok().map(u64::from_le_bytes);
+    let mut sum = match existing {
+        Some(value) => decode(value)?,
+        None => 0,
+    };
+    for operand in operands {
+        sum = sum.wrapping_add(decode(operand)?);
+    }
+    Some(sum.to_le_bytes().to_vec())
+}
+
 /// Opens (creating if missing) the database in `dir`, with `matched`
-/// mapped onto RocksDB's options, or with RocksDB's defaults when `None`.
-pub fn open(dir: &Path, matched: Option<&EngineSettings>) -> EngineResult<Box<dyn Engine>> {
+/// mapped onto RocksDB's options, or with RocksDB's defaults when `None`;
+/// with `u64_add_merge`, with a u64-add merge operator.
+pub fn open(
+    dir: &Path,
+    matched: Option<&EngineSettings>,
+    u64_add_merge: bool,
+) -> EngineResult<Box<dyn Engine>> {
     let mut options = Options::default();
     options.create_if_missing(true);
+    if u64_add_merge {
+        options.set_merge_operator_associative("lsmkit.bench.u64add", u64_add);
+    }
     let mut cache = None;
     if let Some(settings) = matched {
         let lru = Cache::new_lru_cache(settings.cache_size).map_err(err)?;
@@ -95,6 +121,10 @@ impl Engine for RocksdbEngine {
 
     fn delete(&self, key: &[u8], sync: bool) -> EngineResult<()> {
         self.db.delete_opt(key, self.write_options(sync)).map_err(err)
+    }
+
+    fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> EngineResult<()> {
+        self.db.merge_opt(key, operand, self.write_options(sync)).map_err(err)
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {

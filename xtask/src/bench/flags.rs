@@ -49,11 +49,18 @@ pub enum Benchmark {
     ReadWhileWriting,
     /// A manual compaction of the whole key range.
     Compact,
+    /// `num` increments of counters (8-byte little-endian u64s) chosen at
+    /// random among `counter_keys`, each a merge operand of the engine's
+    /// u64-add merge operator, into a fresh database; then every counter
+    /// is read and checked. Engines without a merge operator skip it.
+    CounterMerge,
+    /// The same increments as `CounterMerge`, each a get then a put.
+    CounterRmw,
 }
 
 impl Benchmark {
     /// Every workload, in `db_bench` naming.
-    pub const ALL: [Benchmark; 14] = [
+    pub const ALL: [Benchmark; 16] = [
         Benchmark::FillSeq,
         Benchmark::FillSync,
         Benchmark::FillRandom,
@@ -68,6 +75,8 @@ impl Benchmark {
         Benchmark::DeleteRandom,
         Benchmark::ReadWhileWriting,
         Benchmark::Compact,
+        Benchmark::CounterMerge,
+        Benchmark::CounterRmw,
     ];
 
     /// The `db_bench` name.
@@ -87,15 +96,28 @@ impl Benchmark {
             Benchmark::DeleteRandom => "deleterandom",
             Benchmark::ReadWhileWriting => "readwhilewriting",
             Benchmark::Compact => "compact",
+            Benchmark::CounterMerge => "countermerge",
+            Benchmark::CounterRmw => "counterrmw",
         }
     }
 
-    /// Whether `db_bench` destroys the database and opens a new one first.
+    /// Whether `db_bench` destroys the database and opens a new one first
+    /// (the counter workloads too: they check totals counted from zero).
     pub fn wants_fresh_db(self) -> bool {
         matches!(
             self,
-            Benchmark::FillSeq | Benchmark::FillSync | Benchmark::FillRandom | Benchmark::FillBatch
+            Benchmark::FillSeq
+                | Benchmark::FillSync
+                | Benchmark::FillRandom
+                | Benchmark::FillBatch
+                | Benchmark::CounterMerge
+                | Benchmark::CounterRmw
         )
+    }
+
+    /// Whether the engine must be opened with its u64-add merge operator.
+    pub fn needs_merge_operator(self) -> bool {
+        self == Benchmark::CounterMerge
     }
 
     /// Whether the workload writes user data (and so has a write amplification).
@@ -109,6 +131,8 @@ impl Benchmark {
                 | Benchmark::Overwrite
                 | Benchmark::DeleteSeq
                 | Benchmark::DeleteRandom
+                | Benchmark::CounterMerge
+                | Benchmark::CounterRmw
         )
     }
 }
@@ -226,6 +250,10 @@ pub struct BenchFlags {
     /// Read operations per reading thread (default: `num`).
     #[arg(long)]
     pub reads: Option<u64>,
+    /// Counters the `countermerge` and `counterrmw` workloads increment
+    /// (each thread its own share of them).
+    #[arg(long = "counter_keys", default_value_t = 1000)]
+    pub counter_keys: u64,
     /// Concurrent threads per workload (`readwhilewriting` adds a writer).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -296,6 +324,16 @@ impl BenchFlags {
                 self.key_size
             ));
         }
+        if self.counter_keys < self.threads as u64 {
+            return Err("--counter_keys must be at least --threads (each thread has its own counters)".into());
+        }
+        let counter_digits = (self.counter_keys - 1).to_string().len();
+        if self.key_size < counter_digits {
+            return Err(format!(
+                "--key_size {} cannot hold counter numbers below --counter_keys ({counter_digits} digits)",
+                self.key_size
+            ));
+        }
         parse_benchmarks(&self.benchmarks)?;
         self.engine_runs()?;
         Ok(())
@@ -321,6 +359,7 @@ impl BenchFlags {
             // The label says how the engine is configured: one run exactly.
             format!("--peer-settings={}", PeerSettings::Matched.name()),
             format!("--num={}", self.num),
+            format!("--counter_keys={}", self.counter_keys),
             format!("--threads={}", self.threads),
             format!("--value_size={}", self.value_size),
             format!("--key_size={}", self.key_size),
@@ -462,11 +501,21 @@ mod tests {
         assert!(parse(&["--num=1001", "--key_size=3"]).unwrap().validate().is_err());
         assert!(parse(&["--compression_ratio=0"]).unwrap().validate().is_err());
         assert!(parse(&["--threads=0"]).unwrap().validate().is_err());
+        assert!(parse(&["--counter_keys=3", "--threads=4"]).unwrap().validate().is_err());
+        assert!(parse(&["--counter_keys=4", "--threads=4"]).unwrap().validate().is_ok());
+        assert!(parse(&["--counter_keys=1001", "--key_size=3", "--num=10"]).unwrap().validate().is_err());
     }
 
     #[test]
     fn child_args_round_trip() {
-        let flags = parse(&["--num=123", "--reads=7", "--bloom_bits=-1", "--engines=lsmkit,fjall"]).unwrap();
+        let flags = parse(&[
+            "--num=123",
+            "--reads=7",
+            "--bloom_bits=-1",
+            "--engines=lsmkit,fjall",
+            "--counter_keys=17",
+        ])
+        .unwrap();
         for spec in flags.engine_runs().unwrap() {
             let args = flags.child_args(spec, std::path::Path::new("/d"), std::path::Path::new("/r"));
             let child = Wrapper::try_parse_from(args).unwrap().flags;

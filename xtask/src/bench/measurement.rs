@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+/// How the message of a skipped workload starts.
+pub const SKIPPED_PREFIX: &str = "(skipped: ";
+
 /// Every figure of one workload on one engine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
@@ -40,6 +43,31 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The record of a workload `engine` did not run, and `why`.
+    pub fn skipped(engine: &str, benchmark: &str, why: &str) -> Measurement {
+        Measurement {
+            engine: engine.to_string(),
+            benchmark: benchmark.to_string(),
+            num: 0,
+            micros_per_op: 0.0,
+            mb_per_s: None,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            p999_us: 0.0,
+            disk_bytes_written: None,
+            write_amp: None,
+            bytes_on_disk: 0,
+            peak_rss_bytes: None,
+            files_per_level: None,
+            message: format!("{SKIPPED_PREFIX}{why})"),
+        }
+    }
+
+    /// Whether this is the record of a skipped workload.
+    pub fn is_skipped(&self) -> bool {
+        self.num == 0 && self.message.starts_with(SKIPPED_PREFIX)
+    }
+
     /// Operations per second (from micros/op).
     pub fn ops_per_sec(&self) -> f64 {
         if self.micros_per_op > 0.0 {

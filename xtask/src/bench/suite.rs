@@ -21,6 +21,7 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
         write_buffer_size: flags.write_buffer_size,
         cache_size: flags.cache_size,
         bloom_bits: u32::try_from(flags.bloom_bits).ok(),
+        u64_add_merge: false,
     }
 }
 
@@ -28,6 +29,7 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
 pub fn workload_params(flags: &BenchFlags) -> WorkloadParams {
     WorkloadParams {
         num: flags.num,
+        counter_keys: flags.counter_keys,
         reads: flags.reads(),
         threads: flags.threads,
         value_size: flags.value_size,
@@ -71,13 +73,23 @@ pub fn run_suite(
     let mut threads_started = 0u32;
     let mut measurements = Vec::with_capacity(benchmarks.len());
     for benchmark in benchmarks {
+        if benchmark.needs_merge_operator() && !spec.engine.has_merge_operator() {
+            let why = format!("{} has no merge operator", spec.engine);
+            writeln!(out, "{:<12} : skipped ({why})", benchmark.name()).map_err(io)?;
+            measurements.push(Measurement::skipped(&spec.label(), benchmark.name(), &why));
+            continue;
+        }
         if benchmark.wants_fresh_db() {
             drop(engine.take());
             destroy(db_dir)?;
         }
         let db = match engine.take() {
             Some(db) => db,
-            None => spec.open(db_dir, &settings)?,
+            // The workloads that merge open a fresh database with the operator.
+            None => spec.open(
+                db_dir,
+                &EngineSettings { u64_add_merge: benchmark.needs_merge_operator(), ..settings.clone() },
+            )?,
         };
         let total = params.ops_per_thread(benchmark) * params.threads as u64;
         let bar_total = if benchmark == Benchmark::Compact { 0 } else { total };
@@ -250,6 +262,53 @@ mod tests {
                 assert_eq!(m.engine, spec.label());
             }
         }
+    }
+
+    /// The counter workloads: lsmkit runs both; an engine without a merge
+    /// operator skips `countermerge` (without opening a database) and says
+    /// so in its result line and record.
+    #[test]
+    fn counter_workloads_run_or_are_skipped() {
+        let flags = Wrapper::parse_from([
+            "bench",
+            "--num=2000",
+            "--counter_keys=100",
+            "--benchmarks=countermerge,counterrmw",
+            "--write_buffer_size=65536",
+        ])
+        .flags;
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let measurements = run_suite(
+            EngineSpec::matched(EngineName::Lsmkit),
+            &flags,
+            &dir.path().join("lsmkit"),
+            &mut out,
+            false,
+        )
+        .unwrap();
+        assert_eq!(measurements.len(), 2);
+        for m in &measurements {
+            assert_eq!(m.num, 2000, "{m:?}");
+            assert!(m.message.starts_with("(100 counters right"), "{m:?}");
+            assert!(!m.is_skipped() && m.write_amp.is_some() == m.disk_bytes_written.is_some());
+        }
+        let flags = Wrapper::parse_from(["bench", "--num=2000", "--benchmarks=countermerge"]).flags;
+        let mut out = Vec::new();
+        let skipped = run_suite(
+            EngineSpec::defaults(EngineName::Leveldb),
+            &flags,
+            &dir.path().join("leveldb"),
+            &mut out,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "countermerge : skipped (leveldb has no merge operator)\n"
+        );
+        assert!(skipped[0].is_skipped() && skipped[0].engine == "leveldb-defaults", "{skipped:?}");
+        assert!(!dir.path().join("leveldb").exists(), "no database was made for a skipped workload");
     }
 
     #[test]

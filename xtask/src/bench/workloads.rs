@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
+use std::time::Instant;
 
 use super::engine::{BatchOp, Direction, Engine, EngineResult};
 use super::flags::Benchmark;
@@ -17,6 +18,8 @@ use super::stats::{MergedStats, ThreadStats};
 pub struct WorkloadParams {
     /// Keys are numbers below this; write workloads write this many.
     pub num: u64,
+    /// Counters of the counter workloads (numbered below this).
+    pub counter_keys: u64,
     /// Reads per reading thread.
     pub reads: u64,
     /// Threads (`readwhilewriting` adds one writer).
@@ -39,7 +42,9 @@ impl WorkloadParams {
             | Benchmark::FillBatch
             | Benchmark::Overwrite
             | Benchmark::DeleteSeq
-            | Benchmark::DeleteRandom => self.num,
+            | Benchmark::DeleteRandom
+            | Benchmark::CounterMerge
+            | Benchmark::CounterRmw => self.num,
             Benchmark::ReadRandom
             | Benchmark::ReadMissing
             | Benchmark::ReadSeq
@@ -158,6 +163,8 @@ impl ThreadContext<'_> {
                 self.engine.compact()?;
                 stats.finished(1);
             }
+            Benchmark::CounterMerge => self.counters(&mut stats, tid, Increment::Merge)?,
+            Benchmark::CounterRmw => self.counters(&mut stats, tid, Increment::ReadModifyWrite)?,
         }
         stats.stop();
         Ok(stats)
@@ -329,6 +336,60 @@ impl ThreadContext<'_> {
         Ok(())
     }
 
+    /// The counter workloads: `num` increments (each of 1 to 100, at
+    /// random) of counters chosen at random among this thread's share of
+    /// `counter_keys` (counters `tid`, `tid + threads`, …: threads never
+    /// increment the same counter, so read-modify-write loses nothing to a
+    /// race), done as `how` says; then every counter of the share is read
+    /// and compared with the sum of its increments. A counter that is
+    /// wrong fails the workload.
+    fn counters(&mut self, stats: &mut ThreadStats, tid: usize, how: Increment) -> EngineResult<()> {
+        let threads = self.params.threads as u64;
+        let owned: Vec<u64> = (tid as u64..self.params.counter_keys).step_by(threads as usize).collect();
+        if owned.is_empty() {
+            return Err(format!("thread {tid} has no counter: --counter_keys is below --threads"));
+        }
+        let mut expected = vec![0u64; owned.len()];
+        let mut counter = ProgressCounter::new(self.progress);
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        for _ in 0..self.params.num {
+            let slot = self.random.uniform(owned.len() as u64) as usize;
+            let delta = u64::from(self.random.next_u32() % 100) + 1;
+            format_key(owned[slot], self.params.key_size, &mut key);
+            match how {
+                Increment::Merge => self.engine.merge(&key, &delta.to_le_bytes(), false)?,
+                Increment::ReadModifyWrite => {
+                    let current =
+                        if self.engine.get(&key, &mut value)? { decode_counter(&key, &value)? } else { 0 };
+                    self.engine.put(&key, &current.wrapping_add(delta).to_le_bytes(), false)?;
+                }
+            }
+            expected[slot] = expected[slot].wrapping_add(delta);
+            stats.bytes += (key.len() + 8) as u64;
+            stats.finished(1);
+            counter.add(1);
+        }
+        // The final read is timed with the increments (it is where merges
+        // pay: operands not yet combined are applied by the read).
+        let read_started = Instant::now();
+        for (&number, &want) in owned.iter().zip(&expected) {
+            format_key(number, self.params.key_size, &mut key);
+            let got =
+                if self.engine.get(&key, &mut value)? { Some(decode_counter(&key, &value)?) } else { None };
+            // A counter never incremented is absent.
+            if got != (want > 0).then_some(want) {
+                return Err(format!(
+                    "counter {} reads {got:?} after {} increments summing to {want}",
+                    String::from_utf8_lossy(&key),
+                    self.params.num
+                ));
+            }
+        }
+        let read_micros = read_started.elapsed().as_secs_f64() * 1e6 / owned.len() as f64;
+        stats.message = format!("({} counters right; final read {read_micros:.1} us/counter)", owned.len());
+        Ok(())
+    }
+
     /// The extra thread of `readwhilewriting`: random puts until every
     /// reader is done.
     fn write_until_readers_finish(&mut self) -> EngineResult<()> {
@@ -344,10 +405,146 @@ impl ThreadContext<'_> {
     }
 }
 
+/// How a counter workload increments a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Increment {
+    /// One merge operand (the engine's u64-add merge operator).
+    Merge,
+    /// A get, then a put of the sum.
+    ReadModifyWrite,
+}
+
+/// A counter's value: 8 bytes, little-endian.
+fn decode_counter(key: &[u8], value: &[u8]) -> EngineResult<u64> {
+    let bytes: [u8; 8] = value.try_into().map_err(|_| {
+        format!("counter {} holds {} bytes, not 8", String::from_utf8_lossy(key), value.len())
+    })?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::engine::{EngineSettings, EngineSpec};
+    use crate::bench::engine::{EngineName, EngineSettings, EngineSpec};
+    use std::sync::atomic::AtomicU64;
+
+    fn open_lsmkit(dir: &std::path::Path, u64_add_merge: bool) -> Box<dyn Engine> {
+        let settings = EngineSettings {
+            write_buffer_size: 64 << 10,
+            cache_size: 1 << 20,
+            bloom_bits: Some(10),
+            u64_add_merge,
+        };
+        EngineSpec::matched(EngineName::Lsmkit).open(dir, &settings).unwrap()
+    }
+
+    fn counter_params() -> WorkloadParams {
+        WorkloadParams {
+            num: 3000,
+            counter_keys: 50,
+            reads: 0,
+            threads: 2,
+            value_size: 100,
+            key_size: 16,
+            compression_ratio: 0.5,
+        }
+    }
+
+    /// lsmkit with every `every`-th merge operand dropped (and counted).
+    struct LosesMerges {
+        inner: Box<dyn Engine>,
+        every: u64,
+        merges: AtomicU64,
+    }
+
+    impl Engine for LosesMerges {
+        fn put(&self, key: &[u8], value: &[u8], sync: bool) -> EngineResult<()> {
+            self.inner.put(key, value, sync)
+        }
+        fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> EngineResult<()> {
+            self.inner.write_batch(ops, sync)
+        }
+        fn delete(&self, key: &[u8], sync: bool) -> EngineResult<()> {
+            self.inner.delete(key, sync)
+        }
+        fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> EngineResult<()> {
+            if self.merges.fetch_add(1, Ordering::SeqCst) % self.every == self.every - 1 {
+                return Ok(());
+            }
+            self.inner.merge(key, operand, sync)
+        }
+        fn get(&self, key: &[u8], value: &mut Vec<u8>) -> EngineResult<bool> {
+            self.inner.get(key, value)
+        }
+        fn scan(
+            &self,
+            direction: Direction,
+            limit: u64,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) -> EngineResult<u64> {
+            self.inner.scan(direction, limit, visit)
+        }
+        fn seek(&self, key: &[u8], found: &mut Vec<u8>) -> EngineResult<bool> {
+            self.inner.seek(key, found)
+        }
+        fn compact(&self) -> EngineResult<()> {
+            self.inner.compact()
+        }
+    }
+
+    /// Both counter workloads on lsmkit with two threads (through several
+    /// flushes: 64 KiB memtables): every counter of each thread's share is
+    /// read back right. An engine that loses one merge in 1000 fails the
+    /// workload, naming the counter.
+    #[test]
+    fn counter_workloads_check_every_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = counter_params();
+        let progress = Progress::new("test", 0, false);
+        let mut threads_started = 0;
+        for (name, benchmark, merge) in
+            [("merge", Benchmark::CounterMerge, true), ("rmw", Benchmark::CounterRmw, false)]
+        {
+            let engine = open_lsmkit(&dir.path().join(name), merge);
+            let stats =
+                run_benchmark(engine.as_ref(), benchmark, &params, &mut threads_started, &progress).unwrap();
+            assert_eq!(stats.done, 2 * 3000, "{name}");
+            assert!(
+                stats.message.starts_with("(25 counters right; final read "),
+                "{name}: {}",
+                stats.message
+            );
+            // Every one of the 50 counters exists and they add up to more
+            // than the increments (each adds 1 to 100).
+            let (mut total, mut value) = (0u64, Vec::new());
+            let mut key = Vec::new();
+            for k in 0..50 {
+                format_key(k, 16, &mut key);
+                assert!(engine.get(&key, &mut value).unwrap(), "{name}: counter {k}");
+                total += u64::from_le_bytes(value[..].try_into().unwrap());
+            }
+            assert!((6000..=600_000).contains(&total), "{name}: {total}");
+        }
+        let lossy = LosesMerges {
+            inner: open_lsmkit(&dir.path().join("lossy"), true),
+            every: 1000,
+            merges: 0.into(),
+        };
+        let err = run_benchmark(&lossy, Benchmark::CounterMerge, &params, &mut threads_started, &progress)
+            .unwrap_err();
+        assert!(err.starts_with("counter 0000000000000"), "{err}");
+        assert!(err.contains("after 3000 increments summing to"), "{err}");
+        // Without a merge operator the merge itself fails.
+        let plain = open_lsmkit(&dir.path().join("plain"), false);
+        assert!(run_benchmark(
+            plain.as_ref(),
+            Benchmark::CounterMerge,
+            &params,
+            &mut threads_started,
+            &progress
+        )
+        .is_err());
+    }
 
     /// `readwhilewriting` with four readers and a writer on one shared
     /// handle: only the readers' operations are counted and only their
@@ -355,13 +552,18 @@ mod tests {
     #[test]
     fn readwhilewriting_counts_the_readers_only() {
         let dir = tempfile::tempdir().unwrap();
-        let settings =
-            EngineSettings { write_buffer_size: 64 << 10, cache_size: 1 << 20, bloom_bits: Some(10) };
+        let settings = EngineSettings {
+            write_buffer_size: 64 << 10,
+            cache_size: 1 << 20,
+            bloom_bits: Some(10),
+            u64_add_merge: false,
+        };
         let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
             .open(&dir.path().join("db"), &settings)
             .unwrap();
         let params = WorkloadParams {
             num: 500,
+            counter_keys: 1000,
             reads: 300,
             threads: 4,
             value_size: 100,

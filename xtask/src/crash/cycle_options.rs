@@ -2,11 +2,15 @@
 //! and the cycle number: write buffer size, buffered or mmap WAL (and its
 //! chunk size), WAL sync policy, leveled or size-tiered compaction, bloom
 //! filter on or off. The writer process and the harness derive the same
-//! options from the same numbers.
+//! options from the same numbers. Every cycle opens the database with the
+//! u64-add merge operator the history's counters need (the database is
+//! marked by it and cannot be opened without it).
 
 use std::fmt;
 
-use lsmkit::{CompactionStyle, Options, SyncPolicy, TieredOptions, WalIoMode};
+use std::sync::Arc;
+
+use lsmkit::{CompactionStyle, Options, SyncPolicy, TieredOptions, U64AddOperator, WalIoMode};
 
 use super::rng::{mix, SplitMix64};
 
@@ -70,6 +74,7 @@ impl CycleOptions {
             wal_sync_policy: self.wal_sync_policy,
             compaction_style,
             filter_policy,
+            merge_operator: Some(Arc::new(U64AddOperator)),
             ..defaults
         }
     }
@@ -132,6 +137,10 @@ mod tests {
         assert_eq!(options.wal_sync_policy, SyncPolicy::EveryWrite);
         assert!(matches!(options.compaction_style, CompactionStyle::Tiered(_)));
         assert!(options.filter_policy.is_none());
+        assert_eq!(
+            options.merge_operator.as_ref().map(|m| m.name().to_string()).as_deref(),
+            Some("lsmkit.U64Add")
+        );
         assert!(CycleOptions { bloom: true, ..choice.clone() }.to_options().filter_policy.is_some());
         assert_eq!(choice.to_string(), "wb=64K wal=mmap/4096 sync=every-write picker=tiered bloom=off");
     }

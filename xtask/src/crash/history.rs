@@ -1,15 +1,49 @@
 //! The crash test's write history: operation `i` of a run is a pure
-//! function of the run's seed and `i` (which key, put or delete, how long a
-//! value), and a put's value spells out `i` and the cycle that wrote it, so
-//! the harness can recompute any prefix of the history and name the write
-//! behind every value it finds in the database.
+//! function of the run's seed and `i` (which key, put, delete or merge, how
+//! long a value), and a put's value spells out `i` and the cycle that wrote
+//! it, so the harness can recompute any prefix of the history and name the
+//! write behind every value it finds in the database.
+//!
+//! Two kinds of keys: plain keys (`crash-key-NNNNN`), put and deleted, and
+//! counters (`crash-mrg-NNNNN`): 8-byte little-endian u64s that operations
+//! add to with merges (`Db::merge` through the u64-add merge operator the
+//! database is opened with), set with puts and reset with deletes. A
+//! counter's value after a prefix of the history is the sum of the merges
+//! since its last put or delete, so a recovered counter that is not some
+//! prefix's value (an operand lost, applied twice, or applied to the wrong
+//! base) shows up like a lost put.
+//!
+//! Adding an operation (for example a range deletion, `Db::delete_range(begin,
+//! end)` and `WriteBatch::delete_range`, behind `Options::range_deletions`):
+//! a variant of [`OpKind`] drawn in [`op`] (with the keys it covers), its
+//! effect in `verify::Model::apply` (which returns the range of key
+//! numbers an operation changed, so a range deletion is checked like any
+//! other operation), its entry in `writer::batch_for`, and the option in
+//! `cycle_options::CycleOptions::to_options`.
 
 use super::rng::{mix, SplitMix64};
 
-/// Number of distinct keys. Small enough that keys are overwritten and
+/// Number of plain keys. Small enough that keys are overwritten and
 /// deleted many times per cycle (a resurrected old value or deleted key
 /// shows up), large enough for several tables per level.
-pub const KEY_SPACE: u32 = 2000;
+pub const PLAIN_KEYS: u32 = 2000;
+
+/// Number of counters; their key numbers follow the plain keys'. Few, so
+/// that every counter collects long chains of merge operands between its
+/// puts and deletes, across memtables, flushes and compactions.
+pub const COUNTERS: u32 = 48;
+
+/// Number of key numbers: plain keys, then counters. Key numbers sort as
+/// their keys do.
+pub const KEY_SPACE: u32 = PLAIN_KEYS + COUNTERS;
+
+/// Per mille of operations on counters.
+const COUNTER_PERMILLE: u64 = 200;
+
+/// Per mille of counter operations that are puts, and that are deletes
+/// (the rest are merges).
+const COUNTER_PUT_PERMILLE: u64 = 60;
+const COUNTER_DELETE_PERMILLE: u64 = 60;
 
 /// Keys that take 30% of the operations, so some keys change very often.
 const HOT_KEYS: u32 = 64;
@@ -23,13 +57,15 @@ const VALUE_HEADER_LEN: usize = 16 + 1 + 8 + 1;
 /// A salt for the operation stream, distinct from the plan and options streams.
 const OP_SALT: u64 = 0x6f70_735f_6b65_7973;
 
-/// Put or delete.
+/// What an operation does to its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
-    /// Sets the key to the operation's value.
+    /// Sets the key to the operation's value ([`put_value`]).
     Put,
     /// Deletes the key.
     Delete,
+    /// Adds [`merge_operand`] to a counter (only counters are merged).
+    Merge,
 }
 
 /// One operation of the history.
@@ -37,33 +73,82 @@ pub enum OpKind {
 pub struct Op {
     /// Its position in the run's history (0-based, across cycles).
     pub index: u64,
-    /// Which key (`0..KEY_SPACE`).
+    /// Which key (`0..KEY_SPACE`; counters from `PLAIN_KEYS` on).
     pub key: u32,
-    /// Put or delete.
+    /// Put, delete or merge.
     pub kind: OpKind,
 }
 
 /// Operation `index` of the history of the run with `seed`.
 pub fn op(seed: u64, index: u64) -> Op {
     let mut rng = SplitMix64::new(mix(seed ^ OP_SALT, index));
-    let key = if rng.chance(300) { rng.below(u64::from(HOT_KEYS)) } else { rng.below(u64::from(KEY_SPACE)) };
+    if rng.chance(COUNTER_PERMILLE) {
+        let key = PLAIN_KEYS + rng.below(u64::from(COUNTERS)) as u32;
+        let roll = rng.below(1000);
+        let kind = if roll < COUNTER_PUT_PERMILLE {
+            OpKind::Put
+        } else if roll < COUNTER_PUT_PERMILLE + COUNTER_DELETE_PERMILLE {
+            OpKind::Delete
+        } else {
+            OpKind::Merge
+        };
+        return Op { index, key, kind };
+    }
+    let key = if rng.chance(300) { rng.below(u64::from(HOT_KEYS)) } else { rng.below(u64::from(PLAIN_KEYS)) };
     let kind = if rng.chance(DELETE_PERMILLE) { OpKind::Delete } else { OpKind::Put };
     Op { index, key: key as u32, kind }
 }
 
+/// Whether key number `key` is a counter.
+pub fn is_counter(key: u32) -> bool {
+    (PLAIN_KEYS..KEY_SPACE).contains(&key)
+}
+
 /// The bytes of key number `key`.
 pub fn key_bytes(key: u32) -> Vec<u8> {
-    format!("crash-key-{key:05}").into_bytes()
+    if is_counter(key) {
+        format!("crash-mrg-{:05}", key - PLAIN_KEYS).into_bytes()
+    } else {
+        format!("crash-key-{key:05}").into_bytes()
+    }
 }
 
 /// The key number of `bytes`, if they are one of the history's keys.
 pub fn parse_key(bytes: &[u8]) -> Option<u32> {
-    let digits = bytes.strip_prefix(b"crash-key-")?;
-    if digits.len() != 5 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+    let number = |digits: &[u8]| -> Option<u32> {
+        if digits.len() != 5 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    if let Some(digits) = bytes.strip_prefix(b"crash-mrg-") {
+        let counter = number(digits)?;
+        return (counter < COUNTERS).then_some(PLAIN_KEYS + counter);
     }
-    let key: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    (key < KEY_SPACE).then_some(key)
+    let key = number(bytes.strip_prefix(b"crash-key-")?)?;
+    (key < PLAIN_KEYS).then_some(key)
+}
+
+/// What merge `index` adds to its counter: 1 to 1000, so that the sums
+/// of different prefixes differ.
+pub fn merge_operand(seed: u64, index: u64) -> u64 {
+    SplitMix64::new(mix(seed ^ OP_SALT ^ 0x6d65_7267_6573, index)).in_range(1, 1001)
+}
+
+/// What a put (`index`) of a counter sets it to: a large value, so that
+/// the sums built on it tell which put they started from.
+pub fn counter_put_value(seed: u64, index: u64) -> u64 {
+    SplitMix64::new(mix(seed ^ OP_SALT ^ 0x7075_7473, index)).next_u64() >> 16
+}
+
+/// The bytes put `index` writes (to key number `key`) when cycle `cycle`
+/// writes it: a counter's 8 bytes, or [`value_bytes`].
+pub fn put_value(seed: u64, index: u64, key: u32, cycle: u64) -> Vec<u8> {
+    if is_counter(key) {
+        counter_put_value(seed, index).to_le_bytes().to_vec()
+    } else {
+        value_bytes(seed, index, cycle)
+    }
 }
 
 /// The value that operation `index` (a put) writes when cycle `cycle` writes it:
@@ -76,6 +161,19 @@ pub fn value_bytes(seed: u64, index: u64, cycle: u64) -> Vec<u8> {
     let first = rng.next_u64();
     value.extend((0..filler).map(|j| b'a' + ((first as usize + j) % 26) as u8));
     value
+}
+
+/// How many of the operations `indexes` are merges.
+pub fn merges_in(seed: u64, indexes: std::ops::Range<u64>) -> u64 {
+    indexes.filter(|&i| op(seed, i).kind == OpKind::Merge).count() as u64
+}
+
+/// For messages: a counter's value.
+pub fn describe_counter(value: &[u8]) -> String {
+    match <[u8; 8]>::try_from(value) {
+        Ok(bytes) => format!("counter value {}", u64::from_le_bytes(bytes)),
+        Err(_) => format!("malformed counter of {} bytes", value.len()),
+    }
 }
 
 /// For messages: which write a value found in the database came from.
@@ -105,20 +203,37 @@ mod tests {
         assert_eq!(ops, (0..2000).map(|i| op(9, i)).collect::<Vec<_>>());
         assert_ne!(ops, (0..2000).map(|i| op(10, i)).collect::<Vec<_>>());
         let deletes = ops.iter().filter(|o| o.kind == OpKind::Delete).count();
-        assert!((350..650).contains(&deletes), "{deletes} deletes");
+        assert!((300..600).contains(&deletes), "{deletes} deletes");
         assert!(ops.iter().all(|o| o.key < KEY_SPACE));
         let distinct: std::collections::BTreeSet<u32> = ops.iter().map(|o| o.key).collect();
         assert!(distinct.len() > 500, "{} distinct keys", distinct.len());
+        // Merges go to counters only; counters are also put and deleted.
+        let merges = ops.iter().filter(|o| o.kind == OpKind::Merge).count();
+        assert!((250..450).contains(&merges), "{merges} merges");
+        assert!(ops.iter().all(|o| (o.kind == OpKind::Merge) <= is_counter(o.key)));
+        let counter_ops = |kind| ops.iter().filter(|o| is_counter(o.key) && o.kind == kind).count();
+        assert!(counter_ops(OpKind::Put) > 5 && counter_ops(OpKind::Delete) > 5);
+        let operands: Vec<u64> = (0..2000).map(|i| merge_operand(9, i)).collect();
+        assert!(operands.iter().all(|&d| (1..=1000).contains(&d)));
+        assert_eq!(merge_operand(9, 5), operands[5]);
     }
 
     #[test]
     fn keys_round_trip_and_foreign_keys_are_rejected() {
-        for key in [0, 1, 1999] {
+        for key in [0, 1, 1999, PLAIN_KEYS, KEY_SPACE - 1] {
             assert_eq!(parse_key(&key_bytes(key)), Some(key));
         }
+        assert_eq!(key_bytes(PLAIN_KEYS + 3), b"crash-mrg-00003");
         assert_eq!(parse_key(b"crash-key-02000"), None);
+        assert_eq!(parse_key(b"crash-mrg-00048"), None);
         assert_eq!(parse_key(b"crash-key-1"), None);
         assert_eq!(parse_key(b"other"), None);
+        // Key numbers sort as their keys do (compactions take ranges of them).
+        let keys: Vec<Vec<u8>> = (0..KEY_SPACE).map(key_bytes).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(put_value(1, 7, PLAIN_KEYS, 0), counter_put_value(1, 7).to_le_bytes());
+        assert_eq!(put_value(1, 7, 5, 2), value_bytes(1, 7, 2));
+        assert_eq!(describe_counter(&42u64.to_le_bytes()), "counter value 42");
     }
 
     #[test]

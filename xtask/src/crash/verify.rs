@@ -4,20 +4,35 @@
 //! the writer saw acknowledged (synced ones by the sync promise, unsynced
 //! ones because a killed process loses nothing the OS already has) and at
 //! most one batch past the last acknowledged one (the batch in flight).
+//! Counters (merged keys, see `history`) are checked the same way: each
+//! must hold the sum its merges give at that one cut.
 
 use std::fmt::Write as _;
 
 use lsmkit::{Db, ReadOptions};
 
-use super::history::{describe_value, key_bytes, op, parse_key, value_bytes, OpKind, KEY_SPACE};
+use super::history::{
+    counter_put_value, describe_counter, describe_value, is_counter, key_bytes, merge_operand, op, parse_key,
+    value_bytes, OpKind, KEY_SPACE,
+};
 use super::plan::{Plan, Step};
 use super::side_file::Record;
 
-/// The history's state after some prefix: for every key, the put that set
-/// it last (history index and the cycle that wrote it), or `None`.
+/// The history's state after some prefix: for every key, what it holds,
+/// or `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
-    entries: Vec<Option<(u64, u64)>>,
+    entries: Vec<Option<Entry>>,
+}
+
+/// What a key holds in a [`Model`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// A plain key: the put that set it last (history index and the
+    /// cycle that wrote it).
+    Put(u64, u64),
+    /// A counter's value.
+    Counter(u64),
 }
 
 impl Default for Model {
@@ -33,19 +48,33 @@ impl Model {
     }
 
     /// Applies operation `index` of the history as cycle `cycle` wrote it;
-    /// returns the key it changed.
-    pub fn apply(&mut self, seed: u64, index: u64, cycle: u64) -> u32 {
+    /// returns the key numbers it changed (one key; a range for an
+    /// operation that covers several, such as a range deletion would).
+    pub fn apply(&mut self, seed: u64, index: u64, cycle: u64) -> std::ops::Range<u32> {
         let op = op(seed, index);
-        self.entries[op.key as usize] = match op.kind {
-            OpKind::Put => Some((index, cycle)),
+        let entry = &mut self.entries[op.key as usize];
+        *entry = match op.kind {
+            OpKind::Put if is_counter(op.key) => Some(Entry::Counter(counter_put_value(seed, index))),
+            OpKind::Put => Some(Entry::Put(index, cycle)),
             OpKind::Delete => None,
+            OpKind::Merge => {
+                let below = match *entry {
+                    Some(Entry::Counter(value)) => value,
+                    // Merges go to counters only: a counter holds nothing or a counter value.
+                    Some(Entry::Put(..)) | None => 0,
+                };
+                Some(Entry::Counter(below.wrapping_add(merge_operand(seed, index))))
+            }
         };
-        op.key
+        op.key..op.key + 1
     }
 
     /// The value key `key` has in this state.
     pub fn value(&self, seed: u64, key: u32) -> Option<Vec<u8>> {
-        self.entries[key as usize].map(|(index, cycle)| value_bytes(seed, index, cycle))
+        self.entries[key as usize].map(|entry| match entry {
+            Entry::Put(index, cycle) => value_bytes(seed, index, cycle),
+            Entry::Counter(value) => value.to_le_bytes().to_vec(),
+        })
     }
 
     /// Number of keys that are set.
@@ -117,8 +146,8 @@ impl Contents {
             if got.as_deref() != contents.values[k as usize].as_deref() {
                 return Err(format!(
                     "get and scan disagree on key {k}: get finds {}, the scan {}",
-                    describe(got.as_deref()),
-                    describe(contents.values[k as usize].as_deref())
+                    describe(k, got.as_deref()),
+                    describe(k, contents.values[k as usize].as_deref())
                 ));
             }
         }
@@ -126,8 +155,13 @@ impl Contents {
     }
 }
 
-fn describe(value: Option<&[u8]>) -> String {
-    value.map_or_else(|| "nothing".to_string(), describe_value)
+/// For messages: what key number `key` holds.
+fn describe(key: u32, value: Option<&[u8]>) -> String {
+    match value {
+        None => "nothing".to_string(),
+        Some(value) if is_counter(key) => describe_counter(value),
+        Some(value) => describe_value(value),
+    }
 }
 
 /// A model being advanced through the history, with the set of keys on
@@ -163,8 +197,9 @@ impl<'a> Comparison<'a> {
     }
 
     fn apply(&mut self, index: u64, cycle: u64) {
-        let key = self.model.apply(self.seed, index, cycle);
-        self.recheck(key);
+        for key in self.model.apply(self.seed, index, cycle) {
+            self.recheck(key);
+        }
     }
 
     fn matches(&self) -> bool {
@@ -186,8 +221,8 @@ impl<'a> Comparison<'a> {
             let _ = writeln!(
                 out,
                 "    key {k}: history has {}, database has {}",
-                describe(self.model.value(self.seed, k).as_deref()),
-                describe(self.actual.values[k as usize].as_deref())
+                describe(k, self.model.value(self.seed, k).as_deref()),
+                describe(k, self.actual.values[k as usize].as_deref())
             );
         }
         out
@@ -563,18 +598,57 @@ mod tests {
         assert!(err.contains("side file starts with"), "{err}");
     }
 
+    /// A counter that lost one merge operand (or got one twice) is the
+    /// value of no cut.
+    #[test]
+    fn rejects_a_lost_or_repeated_merge_operand() {
+        let (records, plan) = side_file(300);
+        let cut = next_op_after(&plan, 300);
+        let full = model_at(cut);
+        let merge =
+            (BASE + 10..cut - 10).find(|&j| op(SEED, j).kind == OpKind::Merge).expect("a merge in the cycle");
+        let key = op(SEED, merge).key;
+        let counter = |model: &Model| u64::from_le_bytes(model.value(SEED, key).unwrap().try_into().unwrap());
+        assert!(check(&records, &Contents::of_model(SEED, &full)).is_ok());
+        for wrong in [
+            counter(&full).wrapping_sub(merge_operand(SEED, merge)),
+            counter(&full).wrapping_add(merge_operand(SEED, merge)),
+        ] {
+            let mut actual = Contents::of_model(SEED, &full);
+            actual.set(key, Some(wrong.to_le_bytes().to_vec()));
+            let err = check(&records, &actual).unwrap_err();
+            assert!(err.contains("not the write history cut") && err.contains("counter value"), "{err}");
+        }
+    }
+
+    /// The counters follow their merges, puts and deletes in the model.
+    #[test]
+    fn counters_sum_their_merges_since_their_last_put_or_delete() {
+        let key = op(SEED, (0..).find(|&i| op(SEED, i).kind == OpKind::Merge).unwrap()).key;
+        let mut model = Model::new();
+        let mut expected: Option<u64> = None;
+        for index in 0..5000 {
+            let o = op(SEED, index);
+            model.apply(SEED, index, 0);
+            if o.key == key {
+                expected = match o.kind {
+                    OpKind::Put => Some(counter_put_value(SEED, index)),
+                    OpKind::Delete => None,
+                    OpKind::Merge => Some(expected.unwrap_or(0).wrapping_add(merge_operand(SEED, index))),
+                };
+            }
+        }
+        assert_eq!(model.value(SEED, key), expected.map(|v| v.to_le_bytes().to_vec()));
+    }
+
     #[test]
     fn reads_back_what_a_database_holds() {
         let dir = tempfile::tempdir().unwrap();
-        let options = lsmkit::Options { create_if_missing: true, ..lsmkit::Options::default() };
+        let options = crate::crash::cycle_options::CycleOptions::for_cycle(SEED, 0).to_options();
         let db = Db::open(dir.path(), options).unwrap();
         let mut model = Model::new();
         for index in 0..3000 {
-            let o = op(SEED, index);
-            match o.kind {
-                OpKind::Put => db.put(&key_bytes(o.key), &value_bytes(SEED, index, 0)).unwrap(),
-                OpKind::Delete => db.delete(&key_bytes(o.key)).unwrap(),
-            }
+            db.write(Default::default(), crate::crash::writer::batch_for(SEED, 0, index..index + 1)).unwrap();
             model.apply(SEED, index, 0);
         }
         db.put(b"zz-other", b"v").unwrap();

@@ -5,7 +5,7 @@
 
 use lsmkit::{Db, FlushOptions, WriteBatch, WriteOptions};
 
-use super::history::{key_bytes, op, value_bytes, OpKind};
+use super::history::{key_bytes, merge_operand, op, put_value, OpKind};
 use super::plan::{Plan, Step};
 use super::side_file::{Record, SideFile};
 
@@ -15,8 +15,9 @@ pub fn batch_for(seed: u64, cycle: u64, ops: std::ops::Range<u64>) -> WriteBatch
     for index in ops {
         let op = op(seed, index);
         match op.kind {
-            OpKind::Put => batch.put(&key_bytes(op.key), &value_bytes(seed, index, cycle)),
+            OpKind::Put => batch.put(&key_bytes(op.key), &put_value(seed, index, op.key, cycle)),
             OpKind::Delete => batch.delete(&key_bytes(op.key)),
+            OpKind::Merge => batch.merge(&key_bytes(op.key), &merge_operand(seed, index).to_le_bytes()),
         }
     }
     batch
