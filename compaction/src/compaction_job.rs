@@ -490,6 +490,8 @@ impl<'a> CompactionJob<'a> {
                     icmp: &icmp,
                     retention: &retention,
                     nothing_older: &nothing_older,
+                    // No range deletions yet (see merge_chain::RangeDeletedPredicate).
+                    range_deleted: None,
                 };
                 let mut write = |k: &[u8], v: &[u8]| writer.add(k, v);
                 collapse(&cx, &mut input, key, &mut previous_key, &mut stats, &mut write)?;

@@ -18,6 +18,12 @@
 //! report the corruption). Entries of different stripes are never
 //! combined, so every live snapshot reads what it read before.
 //!
+//! Range deletions (not on this branch) will hide entries from a chain: a
+//! chain must end, as at a deletion, at an entry a range tombstone newer
+//! than it (and older than the chain's newest operand) deletes in its
+//! stripe, or the merge would bring the entry's value back. Both callers
+//! pass that question in as a [`RangeDeletedPredicate`] (`None` today).
+//!
 //! A flush differs from a compaction only in what it does with the other
 //! entries: it writes every non-operand entry as it is (LevelDB's flush
 //! drops nothing), and an operand that a newer entry of its stripe
@@ -45,6 +51,15 @@ pub type EntrySink<'s> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 's;
 
 /// A question about a user key.
 pub type KeyPredicate<'s> = dyn Fn(&[u8]) -> bool + 's;
+
+/// Whether a range deletion hides an entry a merge chain reaches, asked
+/// with the user key, the entry's sequence and the sequence of the chain's
+/// newest operand: true when something deleting the key (a range
+/// tombstone) lies between the two sequences, in their snapshot stripe.
+/// The chain then ends there as at a deletion; the entry itself is left
+/// to the caller. The hook for range deletions: without one, no entry is
+/// hidden.
+pub type RangeDeletedPredicate<'s> = dyn Fn(&[u8], SequenceNumber, SequenceNumber) -> bool + 's;
 
 /// Input keys must be strictly increasing; anything else is damage.
 // Inlined into the compaction loop (it runs once per input entry), as it
@@ -81,6 +96,8 @@ pub(crate) struct ChainContext<'c> {
     /// before a flush): a chain reaching the key's last input entry may
     /// then be merged fully.
     pub(crate) nothing_older: &'c KeyPredicate<'c>,
+    /// See [`RangeDeletedPredicate`].
+    pub(crate) range_deleted: Option<&'c RangeDeletedPredicate<'c>>,
 }
 
 /// The entry a merge chain ends on, within its stripe.
@@ -90,6 +107,9 @@ enum ChainBase {
     /// No older entry of the key in the stripe; `more` when older stripes
     /// of the key follow.
     Open { more: bool },
+    /// The next entry is hidden by a range deletion newer than it in the
+    /// stripe (not consumed).
+    RangeDeleted,
 }
 
 /// `input` is on `first_key`, a merge operand that is the newest entry of
@@ -129,6 +149,9 @@ pub(crate) fn collapse<I: InternalIterator + ?Sized>(
         if !cx.retention.same_stripe(entry.sequence, sequence) {
             break ChainBase::Open { more: true };
         }
+        if cx.range_deleted.is_some_and(|hidden| hidden(user_key, entry.sequence, sequence)) {
+            break ChainBase::RangeDeleted;
+        }
         check_order(cx.icmp, previous_key, key)?;
         stats.input_entries += 1;
         let kind = entry.kind;
@@ -147,7 +170,7 @@ pub(crate) fn collapse<I: InternalIterator + ?Sized>(
     let oldest_first: Vec<&[u8]> = operands.iter().rev().map(|(_, v)| &v[..]).collect();
     let full_base = match &base {
         ChainBase::Entry(_, value, ValueKind::Value) => Some(Some(&value[..])),
-        ChainBase::Entry(..) => Some(None),
+        ChainBase::Entry(..) | ChainBase::RangeDeleted => Some(None),
         ChainBase::Open { more: false } if (cx.nothing_older)(user_key) => Some(None),
         ChainBase::Open { .. } => None,
     };
@@ -225,13 +248,14 @@ pub struct FlushCombiner<'a> {
     snapshots: &'a [SequenceNumber],
     merge_operator: Option<&'a dyn MergeOperator>,
     nothing_older: Option<&'a KeyPredicate<'a>>,
+    range_deleted: Option<&'a RangeDeletedPredicate<'a>>,
 }
 
 impl<'a> FlushCombiner<'a> {
     /// A combiner for keys ordered by `icmp`, with no live snapshot and no
     /// merge operator (every entry is then written as it is).
     pub fn new(icmp: &'a InternalKeyComparator) -> FlushCombiner<'a> {
-        FlushCombiner { icmp, snapshots: &[], merge_operator: None, nothing_older: None }
+        FlushCombiner { icmp, snapshots: &[], merge_operator: None, nothing_older: None, range_deleted: None }
     }
 
     /// The sequence numbers of every live snapshot, in any order.
@@ -252,6 +276,16 @@ impl<'a> FlushCombiner<'a> {
     /// full merge would then hide older entries.
     pub fn nothing_older(mut self, nothing_older: &'a KeyPredicate<'a>) -> FlushCombiner<'a> {
         self.nothing_older = Some(nothing_older);
+        self
+    }
+
+    /// Says which entries of the memtable its range deletions hide from a
+    /// merge chain (see [`RangeDeletedPredicate`]); a chain ends at such an
+    /// entry as at a deletion. Needed as soon as a memtable can hold range
+    /// tombstones: a chain merged over a value a tombstone deletes would
+    /// bring it back.
+    pub fn range_deleted(mut self, range_deleted: &'a RangeDeletedPredicate<'a>) -> FlushCombiner<'a> {
+        self.range_deleted = Some(range_deleted);
         self
     }
 
@@ -295,6 +329,7 @@ impl<'a> FlushCombiner<'a> {
                     icmp: self.icmp,
                     retention: &retention,
                     nothing_older: self.nothing_older.unwrap_or(&never),
+                    range_deleted: self.range_deleted,
                 };
                 let first = key.to_vec();
                 collapse(&cx, input, first, &mut previous_key, &mut stats, add)?;
@@ -411,6 +446,38 @@ mod tests {
         // Without an operator, nothing is combined.
         let (out, _) = flush(&list[1..], &[], None, &|_| true);
         assert_eq!(out, owned(&list[1..]));
+    }
+
+    /// A range deletion (simulated: key "k" deleted at sequence 7) ends a
+    /// chain that reaches an entry below it: the operands above merge over
+    /// nothing, the hidden entries stay as they are.
+    #[test]
+    fn chains_stop_at_entries_a_range_deletion_hides() {
+        let append = StringAppendOperator::new(b",");
+        let list =
+            [("k", 9, Merge, "x"), ("k", 8, Merge, "w"), ("k", 5, Merge, "y"), ("k", 3, Value, "base")];
+        let (out, _) = flush(&list, &[], Some(&append), &|_| false);
+        assert_eq!(out, owned(&[("k", 9, Value, "base,y,w,x")]), "no deletion: one value");
+        let icmp = icmp();
+        let mut input = VecIterator::new(std::sync::Arc::new(icmp.clone()), entries(&list));
+        input.seek_to_first();
+        let hidden = |key: &[u8], sequence: u64, newest: u64| key == b"k" && sequence < 7 && 7 < newest;
+        let mut out = Vec::new();
+        let stats = FlushCombiner::new(&icmp)
+            .merge_operator(Some(&append))
+            .range_deleted(&hidden)
+            .run(&mut input, &mut |k, v| {
+                let parsed = parse_internal_key(k).unwrap();
+                out.push((parsed.sequence, parsed.kind, String::from_utf8(v.to_vec()).unwrap()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            out,
+            [(9, Value, "w,x".to_string()), (5, Merge, "y".to_string()), (3, Value, "base".to_string())],
+            "the operands above the deletion merge over nothing; the hidden ones stay"
+        );
+        assert_eq!((stats.input_entries, stats.output_entries, stats.merged_entries), (4, 3, 1));
     }
 
     #[test]
