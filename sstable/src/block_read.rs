@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use lsmkit_base::coding::decode_fixed32;
 use lsmkit_base::crc;
-use lsmkit_base::fs::RandomAccessFile;
+use lsmkit_base::fs::{RandomAccessFile, ReadView};
 use lsmkit_base::{Error, Result};
 
 use crate::block_handle::{BlockHandle, BLOCK_TRAILER_LEN};
@@ -14,8 +14,10 @@ use crate::compression::{snappy_decompress, NO_COMPRESSION, SNAPPY_COMPRESSION};
 /// The stored contents of one block, trailer removed and decompressed.
 #[derive(Debug)]
 pub(crate) struct BlockContents {
-    /// The block's bytes: a view of what the file returned when stored
-    /// uncompressed (zero-copy under mmap), a fresh buffer when decompressed.
+    /// The block's bytes: a view of the buffer the file returned when
+    /// stored uncompressed and the file handed over a buffer of its own
+    /// (positional reads), a copy when it lent its bytes (a mapping), a
+    /// fresh buffer when decompressed.
     pub data: Bytes,
     /// True when the block was stored Snappy-compressed.
     pub was_compressed: bool,
@@ -25,13 +27,23 @@ pub(crate) struct BlockContents {
 /// the file end (the footer's offset): a handle reaching past it is refused
 /// before anything is read or allocated. Errors carry no location; the
 /// caller adds the file and the block offset.
+///
+/// The bytes are decoded where the file has them
+/// ([`RandomAccessFile::read_with`]): a memory-mapped file's Snappy block is
+/// decompressed straight out of the mapping, with no copy in between.
 pub(crate) fn read_block(
     file: &dyn RandomAccessFile,
     blocks_end: u64,
     handle: BlockHandle,
     verify_checksum: bool,
 ) -> Result<BlockContents> {
-    read_block_via(blocks_end, handle, verify_checksum, |offset, len| file.read_at(offset, len))
+    let size = checked_size(blocks_end, handle)?;
+    let mut contents = None;
+    file.read_with(handle.offset, size + BLOCK_TRAILER_LEN, &mut |view| {
+        contents = Some(decode_block(view, size, verify_checksum)?);
+        Ok(())
+    })?;
+    contents.ok_or_else(|| Error::corruption("block read returned nothing"))
 }
 
 /// [`read_block`] with the block's bytes (`len` bytes at `offset`, trailer
@@ -43,6 +55,14 @@ pub(crate) fn read_block_via(
     verify_checksum: bool,
     read: impl FnOnce(u64, usize) -> Result<Bytes>,
 ) -> Result<BlockContents> {
+    let size = checked_size(blocks_end, handle)?;
+    let bytes = read(handle.offset, size + BLOCK_TRAILER_LEN)?;
+    decode_block(ReadView::Owned(bytes), size, verify_checksum)
+}
+
+/// The block's size when `handle` lies inside the blocks (which end at
+/// `blocks_end`), trailer included.
+fn checked_size(blocks_end: u64, handle: BlockHandle) -> Result<usize> {
     let end = handle.offset.checked_add(handle.size).and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64));
     let (Some(end), Ok(size)) = (end, usize::try_from(handle.size)) else {
         return Err(Error::corruption(format!("block handle out of range: {handle:?}")));
@@ -53,7 +73,13 @@ pub(crate) fn read_block_via(
             handle.offset, handle.size
         )));
     }
-    let bytes = read(handle.offset, size + BLOCK_TRAILER_LEN)?;
+    Ok(size)
+}
+
+/// Checks and decodes the stored block in `view` (`size` bytes and the
+/// trailer).
+fn decode_block(view: ReadView<'_>, size: usize, verify_checksum: bool) -> Result<BlockContents> {
+    let bytes = view.as_slice();
     if bytes.len() != size + BLOCK_TRAILER_LEN {
         return Err(Error::corruption(format!(
             "truncated block read: wanted {} bytes, got {}",
@@ -70,7 +96,7 @@ pub(crate) fn read_block_via(
         }
     }
     match kind {
-        NO_COMPRESSION => Ok(BlockContents { data: bytes.slice(..size), was_compressed: false }),
+        NO_COMPRESSION => Ok(BlockContents { data: view.to_bytes(0..size), was_compressed: false }),
         SNAPPY_COMPRESSION => {
             let raw = snappy_decompress(&bytes[..size])?;
             Ok(BlockContents { data: Bytes::from(raw), was_compressed: true })

@@ -42,8 +42,11 @@ pub struct TableOptions {
     /// them as LevelDB does.
     pub paranoid_checks: bool,
     /// How [`TableCache`](crate::TableCache) and [`Table::open_path`](crate::Table::open_path)
-    /// open table files. With `Mmap`, uncompressed blocks are zero-copy views
-    /// of the mapping and are not put in the block cache.
+    /// open table files. With `Mmap`, blocks are decoded straight out of the
+    /// mapping (a Snappy block is decompressed from it, an uncompressed one
+    /// copied) and cached like positionally read ones; a read of a page
+    /// that fails (a truncated file, a disk error) is an `Error::Io`, not a
+    /// crash ([`ReadMode::Mmap`]).
     pub read_mode: ReadMode,
     /// The cache of uncompressed data blocks shared by every table opened
     /// with these options.

@@ -200,7 +200,7 @@ impl Table {
 
     /// [`read_data_block`](Self::read_data_block) for an iterator: a block
     /// missing from the cache is read through `readahead` (positional reads
-    /// only; a mapped file is read in place anyway).
+    /// only; a mapped file is decoded in place, without a system call).
     pub(crate) fn read_data_block_with(
         &self,
         read_options: &ReadOptions,
@@ -232,12 +232,12 @@ impl Table {
             _ => read_block(self.file.as_ref(), blocks_end, handle, verify),
         }
         .map_err(|e| self.locate(e, handle.offset))?;
-        // A block that is a view of a memory mapping costs nothing to re-read
-        // and is not cached (as in LevelDB).
-        let owns_memory = contents.was_compressed || positional;
+        // Every block owns its bytes, a mapped one too (a copy or a
+        // decompression out of the mapping: a view could turn into zeros
+        // if the file failed later), so every block may be cached.
         let block = Block::new(contents.data).map_err(|e| self.locate(e, handle.offset))?;
         if let Some(cache) = cache {
-            if owns_memory && read_options.fill_cache {
+            if read_options.fill_cache {
                 cache.insert(self.cache_id, handle.offset, block.clone());
             }
         }

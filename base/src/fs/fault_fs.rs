@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 use super::{
-    normalize_path, write_file, FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile,
+    normalize_path, write_file, FileLock, FileSystem, RandomAccessFile, ReadMode, ReadView, SequentialFile,
     WritableFile, WriteMode,
 };
 use crate::error::{Error, Result};
@@ -697,6 +697,16 @@ impl RandomAccessFile for FaultRandomAccessFile {
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         lock_state(&self.state).begin_on_handle(FaultOp::Read, &self.path, self.generation)?;
         self.inner.read_at(offset, len)
+    }
+
+    fn read_with(
+        &self,
+        offset: u64,
+        len: usize,
+        consume: &mut dyn FnMut(ReadView<'_>) -> Result<()>,
+    ) -> Result<()> {
+        lock_state(&self.state).begin_on_handle(FaultOp::Read, &self.path, self.generation)?;
+        self.inner.read_with(offset, len, consume)
     }
 
     fn len(&self) -> u64 {

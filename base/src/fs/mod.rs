@@ -2,18 +2,20 @@
 //! (docs/architecture.md, "The contracts in base").
 //!
 //! Three implementations:
-//! - [`StdFs`]: real files, positional reads, optional mmap, `fcntl` locks
-//!   compatible with LevelDB's;
+//! - [`StdFs`]: real files, positional reads, optional mmap (guarded against
+//!   `SIGBUS` by `mapped_read_guard`), `fcntl` locks compatible with LevelDB's;
 //! - [`MemFs`]: everything in memory, for fast tests;
 //! - [`FaultFs`]: wraps another file system, fails chosen operations and on
 //!   [`FaultFs::crash`] throws away every byte that was not synced, the way a
 //!   power cut would.
 
 mod fault_fs;
+mod mapped_read_guard;
 mod mem_fs;
 mod std_fs;
 
 pub use fault_fs::{FaultFs, FaultOp, FaultRule};
+pub use mapped_read_guard::{guarded_mappings, MAX_GUARDED_MAPPINGS};
 pub use mem_fs::MemFs;
 pub use std_fs::StdFs;
 
@@ -32,12 +34,83 @@ pub trait SequentialFile: Send {
     fn skip(&mut self, n: u64) -> Result<()>;
 }
 
+/// The bytes [`RandomAccessFile::read_with`] hands to its consumer.
+#[derive(Debug)]
+pub enum ReadView<'a> {
+    /// A buffer the consumer may keep views of.
+    Owned(Bytes),
+    /// Bytes valid only during the call (the inside of a memory mapping):
+    /// whatever the consumer keeps, it copies.
+    Borrowed(&'a [u8]),
+}
+
+impl ReadView<'_> {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            ReadView::Owned(bytes) => bytes,
+            ReadView::Borrowed(slice) => slice,
+        }
+    }
+
+    /// `range` of the bytes as a buffer that outlives the call: a view of
+    /// an owned buffer, a copy of borrowed bytes.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use lsmkit_base::fs::ReadView;
+    /// let owned = ReadView::Owned(Bytes::from_static(b"abcdef"));
+    /// assert_eq!(&owned.to_bytes(1..3)[..], b"bc");
+    /// let borrowed = ReadView::Borrowed(b"abcdef");
+    /// assert_eq!(&borrowed.to_bytes(2..6)[..], b"cdef");
+    /// ```
+    pub fn to_bytes(&self, range: std::ops::Range<usize>) -> Bytes {
+        match self {
+            ReadView::Owned(bytes) => bytes.slice(range),
+            ReadView::Borrowed(slice) => Bytes::copy_from_slice(&slice[range]),
+        }
+    }
+}
+
 /// A file read at arbitrary offsets by many threads at once (tables).
 pub trait RandomAccessFile: Send + Sync {
     /// Reads up to `len` bytes at `offset`. Fewer bytes come back only at the
-    /// end of the file. A memory-mapped implementation returns a view into the
-    /// mapping without copying.
+    /// end of the file. The returned buffer is the caller's: a
+    /// memory-mapped implementation copies out of the mapping, so no buffer
+    /// is a view of a page that can later fail.
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes>;
+    /// Reads up to `len` bytes at `offset` (fewer only at the end of the
+    /// file) and hands them to `consume`, which decodes what it needs
+    /// (a table block: its checksum, a copy or a decompression).
+    ///
+    /// A memory-mapped file hands over the mapped bytes in place, without
+    /// a copy, and afterwards checks that the pages read were really
+    /// there: if not, the result is its `Error::Io`, whatever `consume`
+    /// returned (it may have seen zeros). The default reads with
+    /// [`read_at`](Self::read_at) and hands over that buffer.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use lsmkit_base::fs::{write_file, FileSystem, MemFs, ReadMode};
+    /// let fs = MemFs::new();
+    /// write_file(&fs, Path::new("/t"), b"hello world", false).unwrap();
+    /// let file = fs.open_random_access(Path::new("/t"), ReadMode::Mmap).unwrap();
+    /// let mut vowels = 0;
+    /// file.read_with(0, 5, &mut |view| {
+    ///     vowels = view.as_slice().iter().filter(|b| b"aeiou".contains(b)).count();
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(vowels, 2);
+    /// ```
+    fn read_with(
+        &self,
+        offset: u64,
+        len: usize,
+        consume: &mut dyn FnMut(ReadView<'_>) -> Result<()>,
+    ) -> Result<()> {
+        consume(ReadView::Owned(self.read_at(offset, len)?))
+    }
     /// The file's length in bytes when it was opened.
     fn len(&self) -> u64;
     /// True when the file is empty.
@@ -111,8 +184,14 @@ pub enum ReadMode {
     /// `pread(2)` into a fresh buffer for every read.
     #[default]
     Positional,
-    /// A read-only memory mapping; reads are views into it (zero-copy).
-    /// A file system without mmap support falls back to `Positional`.
+    /// A read-only memory mapping, guarded against `SIGBUS`: a page that
+    /// cannot be read (a truncated file, a disk error) makes that read and
+    /// every later read of the file return `Error::Io` instead of killing
+    /// the process. Reads copy or decode the bytes out of the mapping
+    /// before checking for such a failure, so no buffer is ever a view of
+    /// the mapping. At most [`MAX_GUARDED_MAPPINGS`] files are mapped at
+    /// once in a process; a file beyond that, an empty file, or a file
+    /// system without mmap support is read `Positional`ly.
     Mmap,
 }
 

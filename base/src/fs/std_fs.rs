@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
+use super::mapped_read_guard::Registration;
 use super::{
-    parent_dir, FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile, WriteMode,
+    parent_dir, FileLock, FileSystem, RandomAccessFile, ReadMode, ReadView, SequentialFile, WritableFile,
+    WriteMode,
 };
 use crate::error::{Error, Result};
 
@@ -31,8 +33,13 @@ const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// The file system on real files.
 ///
 /// - [`ReadMode::Positional`] reads with `pread(2)` into a fresh buffer;
-///   [`ReadMode::Mmap`] maps the file read-only and hands out zero-copy views
-///   (an empty file cannot be mapped and is read positionally instead).
+///   [`ReadMode::Mmap`] maps the file read-only and registers the mapping
+///   with the `SIGBUS` guard (mapped_read_guard.rs); reads copy or decode
+///   the bytes out of the mapping, and a page that cannot be read (a
+///   truncated file, a disk error) becomes `Error::Io` for that read and
+///   every later one. An empty file, or one opened while
+///   [`MAX_GUARDED_MAPPINGS`](super::MAX_GUARDED_MAPPINGS) mappings are
+///   live, is read positionally instead.
 /// - [`WriteMode::Buffered`] collects appends in a 64 KiB buffer and can
 ///   [preallocate](WritableFile::preallocate) written zeros ahead of them;
 ///   [`WriteMode::Mmap`] grows the file `chunk_size` bytes at a time, maps the
@@ -42,9 +49,6 @@ const READ_BUFFER_SIZE: usize = 64 * 1024;
 ///   whole file, like LevelDB, and also remembers the locked path in a
 ///   process-wide set, because `fcntl` locks do not exclude the process that
 ///   holds them.
-///
-/// Memory-mapped reads assume, as LevelDB does, that nobody truncates a
-/// table file while it is open.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdFs;
 
@@ -73,17 +77,9 @@ impl FileSystem for StdFs {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         if mode == ReadMode::Mmap && len > 0 {
-            let map_len = usize::try_from(len).map_err(|_| {
-                Error::io("mmap", path, io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))
-            })?;
-            // SAFETY: the mapping is read-only and private to this handle.
-            // lsmkit never changes or truncates a file it opens for random
-            // access (tables are immutable once written and synced); a
-            // foreign process doing so is outside the contract, exactly as
-            // for LevelDB's mmap reads.
-            let map = unsafe { MmapOptions::new().len(map_len).map(&file) }
-                .map_err(|e| Error::io("mmap", path, e))?;
-            return Ok(Arc::new(StdMmapFile { bytes: Bytes::from_owner(MmapBytes(map)) }));
+            if let Some(mapped) = StdMmapFile::open(path, &file, len)? {
+                return Ok(Arc::new(mapped));
+            }
         }
         Ok(Arc::new(StdPositionalFile { path: path.to_path_buf(), file, len }))
     }
@@ -250,31 +246,95 @@ impl RandomAccessFile for StdPositionalFile {
     }
 }
 
-/// Owner of a read-only mapping, so `Bytes` views can keep it alive.
-struct MmapBytes(Mmap);
-
-impl AsRef<[u8]> for MmapBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
+/// A random-access file read through a read-only memory mapping registered
+/// with the `SIGBUS` guard (mapped_read_guard.rs).
+///
+/// No read returns a view of the mapping: [`read_at`](RandomAccessFile::read_at)
+/// copies, [`read_with`](RandomAccessFile::read_with) lets its consumer
+/// decode the mapped bytes in place. Both then ask the guard whether a page
+/// of the mapping failed; if one did, the read (and every later one) is an
+/// `Error::Io` naming the file and the offsets.
+struct StdMmapFile {
+    path: PathBuf,
+    /// Dropped before `map` (fields drop in declaration order): the slot is
+    /// freed before the pages are unmapped.
+    registration: Registration,
+    map: Mmap,
 }
 
-/// A random-access file read through a read-only memory mapping.
-struct StdMmapFile {
-    /// The whole mapping; reads are cheap slices of it.
-    bytes: Bytes,
+impl StdMmapFile {
+    /// Maps `file` (`len` bytes, more than zero) and registers the mapping;
+    /// `None` when the guard has no free slot (the caller reads positionally).
+    fn open(path: &Path, file: &File, len: u64) -> Result<Option<StdMmapFile>> {
+        let map_len = usize::try_from(len).map_err(|_| {
+            Error::io("mmap", path, io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))
+        })?;
+        // SAFETY: the mapping is read-only and private to this handle, and
+        // it is registered with the SIGBUS guard before any read: if the
+        // file shrinks or a page cannot be read, the guard replaces the
+        // page with zeros and marks the mapping failed, and every read
+        // checks that mark after it has copied or decoded the bytes, so
+        // no caller ever holds a reference into the mapping. Bytes that
+        // change under a read (another process writing the file) give
+        // wrong data at worst, which the block checksums catch; lsmkit
+        // itself never changes a table file once written.
+        let map =
+            unsafe { MmapOptions::new().len(map_len).map(file) }.map_err(|e| Error::io("mmap", path, e))?;
+        let Some(registration) = Registration::new(map.as_ptr(), map.len()) else {
+            return Ok(None);
+        };
+        Ok(Some(StdMmapFile { path: path.to_path_buf(), registration, map }))
+    }
+
+    /// The part of the mapping a read of `len` bytes at `offset` covers.
+    fn range(&self, offset: u64, len: usize) -> &[u8] {
+        let total = self.map.len();
+        let start = usize::try_from(offset).map_or(total, |offset| offset.min(total));
+        let end = start + len.min(total - start);
+        &self.map[start..end]
+    }
+
+    /// The error for a read at `offset` once the guard saw a page of the
+    /// mapping fail; `Ok` otherwise.
+    fn check(&self, offset: u64) -> Result<()> {
+        match self.registration.failure() {
+            None => Ok(()),
+            Some(page) => Err(Error::io(
+                "read",
+                &self.path,
+                io::Error::other(format!(
+                    "memory-mapped read at offset {offset} failed: the page at offset {page} could not be \
+                     read (SIGBUS: the file was truncated or the device reported an I/O error); every \
+                     read of this open file fails from now on"
+                )),
+            )),
+        }
+    }
 }
 
 impl RandomAccessFile for StdMmapFile {
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
-        let total = self.bytes.len();
-        let start = usize::try_from(offset).map_or(total, |offset| offset.min(total));
-        let end = start + len.min(total - start);
-        Ok(self.bytes.slice(start..end))
+        let bytes = Bytes::copy_from_slice(self.range(offset, len));
+        self.check(offset)?;
+        Ok(bytes)
+    }
+
+    fn read_with(
+        &self,
+        offset: u64,
+        len: usize,
+        consume: &mut dyn FnMut(ReadView<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let result = consume(ReadView::Borrowed(self.range(offset, len)));
+        // Checked after the bytes were used: a failed page reads as zeros,
+        // which `consume` may have taken for a bad block; the I/O error is
+        // the truth.
+        self.check(offset)?;
+        result
     }
 
     fn len(&self) -> u64 {
-        self.bytes.len() as u64
+        self.map.len() as u64
     }
 }
 
@@ -760,17 +820,37 @@ mod tests {
     }
 
     #[test]
-    fn mmap_read_is_a_view_into_one_mapping() {
+    fn mmap_reads_are_copies_and_read_with_sees_the_mapping() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
         let fs = StdFs::new();
-        write_file(&fs, &path, &chunk_of(8192, 1), false).unwrap();
+        let data = chunk_of(8192, 1);
+        write_file(&fs, &path, &data, false).unwrap();
         let map = fs.open_random_access(&path, ReadMode::Mmap).unwrap();
         let a = map.read_at(100, 10).unwrap();
         let b = map.read_at(100, 10).unwrap();
-        assert_eq!(a.as_ptr(), b.as_ptr(), "both reads must point into the same mapping");
+        assert_eq!(a, b);
+        assert_ne!(a.as_ptr(), b.as_ptr(), "a mapped read must not hand out a view of the mapping");
+        // read_with hands over the mapped bytes themselves (the same
+        // address both times), borrowed.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            map.read_with(100, 10, &mut |view| {
+                assert!(matches!(view, ReadView::Borrowed(_)), "{view:?}");
+                seen.push((view.as_slice().as_ptr(), view.as_slice().to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(seen[0], seen[1]);
+        assert_eq!(seen[0].1, &data[100..110]);
+        // The positional default hands over an owned buffer.
         let pos = fs.open_random_access(&path, ReadMode::Positional).unwrap();
-        assert_ne!(pos.read_at(100, 10).unwrap().as_ptr(), pos.read_at(100, 10).unwrap().as_ptr());
+        pos.read_with(8190, 10, &mut |view| {
+            assert!(matches!(&view, ReadView::Owned(b) if b[..] == data[8190..]), "{view:?}");
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]
