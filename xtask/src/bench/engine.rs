@@ -96,6 +96,9 @@ pub struct EngineSettings {
     /// `U64AddOperator`, an associative operator doing the same in RocksDB.
     /// Set for the workloads that merge, whatever the tuning.
     pub u64_add_merge: bool,
+    /// lsmkit's `table_read_mode`; `None` for lsmkit's default (peers
+    /// ignore it).
+    pub lsmkit_table_read_mode: Option<lsmkit_base::fs::ReadMode>,
 }
 
 /// The engines `cargo xtask bench` can drive.

@@ -37,6 +37,7 @@ pub fn options(settings: &EngineSettings) -> Options {
         merge_operator: settings
             .u64_add_merge
             .then(|| Arc::new(U64AddOperator) as Arc<dyn lsmkit::MergeOperator>),
+        table_read_mode: settings.lsmkit_table_read_mode.unwrap_or(Options::default().table_read_mode),
         ..Options::default()
     }
 }
@@ -53,10 +54,11 @@ pub fn describe(settings: &EngineSettings) -> String {
         settings.bloom_bits.map_or("no bloom filter".to_string(), |b| format!("LevelDB bloom {b} bits/key"));
     format!(
         "lsmkit {}: write_buffer_size {} B, block cache {} B, {bloom}, Snappy, 4 KiB blocks, 2 MiB tables, \
-         leveled compaction, WAL synced only when a write asks",
+         leveled compaction, WAL synced only when a write asks, tables read {:?}",
         env!("CARGO_PKG_VERSION"),
         settings.write_buffer_size,
-        settings.cache_size
+        settings.cache_size,
+        options(settings).table_read_mode,
     )
 }
 

@@ -228,6 +228,34 @@ pub fn parse_engines(list: &str, peers: PeerSettings) -> Result<Vec<EngineSpec>,
     Ok(specs)
 }
 
+/// How lsmkit reads its table files in a bench run
+/// (`--lsmkit_table_read_mode`; lsmkit's `Options::table_read_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LsmkitTableReadMode {
+    /// `pread` for every block read.
+    Positional,
+    /// Read-only mappings guarded against `SIGBUS`.
+    Mmap,
+}
+
+impl LsmkitTableReadMode {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LsmkitTableReadMode::Positional => "positional",
+            LsmkitTableReadMode::Mmap => "mmap",
+        }
+    }
+
+    /// lsmkit's read mode.
+    pub fn read_mode(self) -> lsmkit_base::fs::ReadMode {
+        match self {
+            LsmkitTableReadMode::Positional => lsmkit_base::fs::ReadMode::Positional,
+            LsmkitTableReadMode::Mmap => lsmkit_base::fs::ReadMode::Mmap,
+        }
+    }
+}
+
 /// `cargo xtask bench` flags (names as in LevelDB's `db_bench`).
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct BenchFlags {
@@ -275,6 +303,10 @@ pub struct BenchFlags {
     /// Bloom filter bits per key; negative for no filter.
     #[arg(long = "bloom_bits", default_value_t = 10, allow_hyphen_values = true)]
     pub bloom_bits: i32,
+    /// How lsmkit reads table files (default: lsmkit's default,
+    /// `Options::table_read_mode`). The peers are not affected.
+    #[arg(long = "lsmkit_table_read_mode", value_enum)]
+    pub lsmkit_table_read_mode: Option<LsmkitTableReadMode>,
     /// Directory for the databases (one subdirectory per engine; default a
     /// fresh temporary directory, removed afterwards).
     #[arg(long)]
@@ -372,6 +404,9 @@ impl BenchFlags {
         ];
         if let Some(reads) = self.reads {
             args.push(format!("--reads={reads}"));
+        }
+        if let Some(mode) = self.lsmkit_table_read_mode {
+            args.push(format!("--lsmkit_table_read_mode={}", mode.name()));
         }
         args
     }
@@ -508,7 +543,7 @@ mod tests {
 
     #[test]
     fn child_args_round_trip() {
-        let flags = parse(&[
+        let plain = parse(&[
             "--num=123",
             "--reads=7",
             "--bloom_bits=-1",
@@ -516,7 +551,13 @@ mod tests {
             "--counter_keys=17",
         ])
         .unwrap();
-        for spec in flags.engine_runs().unwrap() {
+        let mapped = parse(&["--engines=lsmkit,leveldb", "--lsmkit_table_read_mode=mmap"]).unwrap();
+        assert_eq!(mapped.lsmkit_table_read_mode, Some(LsmkitTableReadMode::Mmap));
+        assert_eq!(plain.lsmkit_table_read_mode, None);
+        for (flags, spec) in [plain, mapped]
+            .into_iter()
+            .flat_map(|flags| flags.engine_runs().unwrap().into_iter().map(move |spec| (flags.clone(), spec)))
+        {
             let args = flags.child_args(spec, std::path::Path::new("/d"), std::path::Path::new("/r"));
             let child = Wrapper::try_parse_from(args).unwrap().flags;
             // The child runs exactly the one engine run it is given.

@@ -22,6 +22,7 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
         cache_size: flags.cache_size,
         bloom_bits: u32::try_from(flags.bloom_bits).ok(),
         u64_add_merge: false,
+        lsmkit_table_read_mode: flags.lsmkit_table_read_mode.map(|mode| mode.read_mode()),
     }
 }
 

@@ -434,6 +434,7 @@ mod tests {
             cache_size: 1 << 20,
             bloom_bits: Some(10),
             u64_add_merge,
+            lsmkit_table_read_mode: None,
         };
         EngineSpec::matched(EngineName::Lsmkit).open(dir, &settings).unwrap()
     }
@@ -557,6 +558,7 @@ mod tests {
             cache_size: 1 << 20,
             bloom_bits: Some(10),
             u64_add_merge: false,
+            lsmkit_table_read_mode: None,
         };
         let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
             .open(&dir.path().join("db"), &settings)
