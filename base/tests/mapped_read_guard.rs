@@ -134,6 +134,7 @@ fn a_full_registry_makes_new_files_positional() {
     write_file(&fs, &path, &data, false).unwrap();
     let extra = mapped(&path);
     assert_eq!(guarded_mappings(), MAX_GUARDED_MAPPINGS);
+    assert!(!extra.reads_in_place(), "the file beyond the limit is read with pread");
     assert_eq!(&extra.read_at(100, 10).unwrap()[..], &data[100..110]);
     truncate(&path, 4096);
     assert!(extra.read_at(8192, 100).unwrap().is_empty(), "a positional read stops at the end");
@@ -144,6 +145,7 @@ fn a_full_registry_makes_new_files_positional() {
     write_file(&fs, &path, &data, false).unwrap();
     let extra = mapped(&path);
     assert_eq!(guarded_mappings(), MAX_GUARDED_MAPPINGS);
+    assert!(extra.reads_in_place());
     truncate(&path, 4096);
     io_message(extra.read_at(8192, 100).unwrap_err(), &path);
     drop(extra);

@@ -57,7 +57,22 @@ pub struct Options {
     pub max_open_files: usize,
     /// Capacity of the shared block cache in bytes (default 8 MiB).
     pub block_cache_capacity: u64,
-    /// How tables are read: positional reads (default) or mmap.
+    /// How tables are read (default [`ReadMode::Mmap`], as LevelDB 1.23
+    /// does). With `Mmap` each table file is mapped read-only and its
+    /// blocks are decoded straight out of the mapping (no system call per
+    /// block), for at most [`MAX_GUARDED_MAPPINGS`](lsmkit_base::fs::MAX_GUARDED_MAPPINGS)
+    /// (1 000) files at once in the process, LevelDB's limit; tables
+    /// opened beyond that, and files that cannot be mapped, are read with
+    /// `pread`. The table cache keeps at most `max_open_files - 10` tables
+    /// open (990 by default), so one database with the default
+    /// `max_open_files` maps every table it has open.
+    ///
+    /// A failing disk or a table file truncated behind the database's back
+    /// makes a read of a mapped page raise `SIGBUS`; lsmkit's guard
+    /// (`lsmkit_base::fs`, `mapped_read_guard.rs`) turns that into
+    /// `Error::Io` naming the file for that read and every later read of
+    /// the table, as `pread` would report it, instead of killing the
+    /// process. `Positional` reads each block with `pread`.
     pub table_read_mode: ReadMode,
     /// Level-0 files that trigger a compaction (default 4, LevelDB's
     /// constant; at least 1): level 0's compaction score is its file count
@@ -156,7 +171,7 @@ impl Default for Options {
             filter_policy: Some(Arc::new(LevelDbBloom::new(10))),
             max_open_files: 1000,
             block_cache_capacity: 8 << 20,
-            table_read_mode: ReadMode::Positional,
+            table_read_mode: ReadMode::Mmap,
             l0_compaction_trigger: 4,
             l0_slowdown_trigger: 8,
             l0_stop_trigger: 12,

@@ -30,8 +30,9 @@ use lsmkit_base::{Error, Result};
 
 /// The contents of one block, shared cheaply (cloning copies no bytes).
 ///
-/// A block read from a memory-mapped file is a view into the mapping; one
-/// that was decompressed or read positionally owns its buffer.
+/// A block always owns its buffer (decompressed, read positionally, or
+/// copied out of a memory mapping); it is never a view of a mapping, whose
+/// pages could turn into zeros if the file failed later.
 #[derive(Clone, Debug)]
 pub struct Block {
     data: Bytes,

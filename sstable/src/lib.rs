@@ -8,7 +8,7 @@
 //!   and the properties extension are off;
 //! - [`Table`] and [`TableIterator`]: open a table from any
 //!   [`FileSystem`](lsmkit_base::fs::FileSystem) file (positional reads or
-//!   zero-copy mmap), point lookups that consult the filter, and a two-level
+//!   blocks decoded straight out of a `SIGBUS`-guarded mapping), point lookups that consult the filter, and a two-level
 //!   iterator;
 //! - [`BlockCache`] (shared data-block cache, bounded in bytes) and
 //!   [`TableCache`] (at most N open tables);

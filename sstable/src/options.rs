@@ -42,7 +42,7 @@ pub struct TableOptions {
     /// them as LevelDB does.
     pub paranoid_checks: bool,
     /// How [`TableCache`](crate::TableCache) and [`Table::open_path`](crate::Table::open_path)
-    /// open table files. With `Mmap`, blocks are decoded straight out of the
+    /// open table files (default `Mmap`). With `Mmap`, blocks are decoded straight out of the
     /// mapping (a Snappy block is decompressed from it, an uncompressed one
     /// copied) and cached like positionally read ones; a read of a page
     /// that fails (a truncated file, a disk error) is an `Error::Io`, not a
@@ -64,7 +64,7 @@ impl Default for TableOptions {
             internal_keys: false,
             write_properties: true,
             paranoid_checks: false,
-            read_mode: ReadMode::Positional,
+            read_mode: ReadMode::Mmap,
             block_cache: None,
         }
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lsmkit_base::comparator::{BytewiseComparator, InlineComparator};
-use lsmkit_base::fs::{FileSystem, RandomAccessFile, ReadMode};
+use lsmkit_base::fs::{FileSystem, RandomAccessFile};
 use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::{Error, Result};
 
@@ -199,8 +199,9 @@ impl Table {
     }
 
     /// [`read_data_block`](Self::read_data_block) for an iterator: a block
-    /// missing from the cache is read through `readahead` (positional reads
-    /// only; a mapped file is decoded in place, without a system call).
+    /// missing from the cache is read through `readahead`, unless the file
+    /// [reads in place](RandomAccessFile::reads_in_place) (a mapping: no
+    /// system call to save).
     pub(crate) fn read_data_block_with(
         &self,
         read_options: &ReadOptions,
@@ -213,9 +214,8 @@ impl Table {
         }
         let verify = read_options.verify_checksums || self.options.paranoid_checks;
         let blocks_end = self.blocks_end();
-        let positional = self.options.read_mode == ReadMode::Positional;
         let contents = match readahead {
-            Some(readahead) if positional => {
+            Some(readahead) if !self.file.reads_in_place() => {
                 let file = self.file.as_ref();
                 read_block_via(blocks_end, handle, verify, |offset, len| {
                     readahead.read(file, blocks_end, offset, len)

@@ -709,6 +709,10 @@ impl RandomAccessFile for FaultRandomAccessFile {
         self.inner.read_with(offset, len, consume)
     }
 
+    fn reads_in_place(&self) -> bool {
+        self.inner.reads_in_place()
+    }
+
     fn len(&self) -> u64 {
         self.inner.len()
     }

@@ -111,6 +111,12 @@ pub trait RandomAccessFile: Send + Sync {
     ) -> Result<()> {
         consume(ReadView::Owned(self.read_at(offset, len)?))
     }
+    /// True when [`read_with`](Self::read_with) lends bytes already in
+    /// memory (a mapping) instead of making a system call, so reading
+    /// ahead saves nothing. False by default.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
     /// The file's length in bytes when it was opened.
     fn len(&self) -> u64;
     /// True when the file is empty.
@@ -178,11 +184,11 @@ pub enum WriteMode {
     },
 }
 
-/// How a random-access file is read.
+/// How a random-access file is read (default [`ReadMode::Mmap`], as
+/// LevelDB 1.23 reads table files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadMode {
     /// `pread(2)` into a fresh buffer for every read.
-    #[default]
     Positional,
     /// A read-only memory mapping, guarded against `SIGBUS`: a page that
     /// cannot be read (a truncated file, a disk error) makes that read and
@@ -191,7 +197,10 @@ pub enum ReadMode {
     /// before checking for such a failure, so no buffer is ever a view of
     /// the mapping. At most [`MAX_GUARDED_MAPPINGS`] files are mapped at
     /// once in a process; a file beyond that, an empty file, or a file
-    /// system without mmap support is read `Positional`ly.
+    /// system without mmap support is read `Positional`ly. The default:
+    /// a block is decoded straight out of the page cache, with no system
+    /// call (docs/benchmarks.md, "Table reads").
+    #[default]
     Mmap,
 }
 

@@ -333,6 +333,10 @@ impl RandomAccessFile for StdMmapFile {
         result
     }
 
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
     fn len(&self) -> u64 {
         self.map.len() as u64
     }
@@ -844,8 +848,10 @@ mod tests {
         }
         assert_eq!(seen[0], seen[1]);
         assert_eq!(seen[0].1, &data[100..110]);
+        assert!(map.reads_in_place());
         // The positional default hands over an owned buffer.
         let pos = fs.open_random_access(&path, ReadMode::Positional).unwrap();
+        assert!(!pos.reads_in_place());
         pos.read_with(8190, 10, &mut |view| {
             assert!(matches!(&view, ReadView::Owned(b) if b[..] == data[8190..]), "{view:?}");
             Ok(())
