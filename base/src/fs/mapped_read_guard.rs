@@ -26,6 +26,13 @@
 //! The handler only loads and stores atomics and makes raw system calls
 //! (`mmap`, `rt_sigaction`): no allocation, no lock, no formatting.
 //!
+//! A `SIGBUS` handler installed after this one takes precedence; unless it
+//! passes the faults it does not recognise on to the handler it replaced
+//! (with the kernel's `siginfo`), a failed mapped read ends the process as
+//! it would without the guard. Python's `faulthandler`, for one, re-raises
+//! the signal, which loses the fault address: use
+//! `ReadMode::Positional` in such a process.
+//!
 //! The guard alone does not make reads safe: a reader must never keep a
 //! reference into the mapping. `StdMmapFile` (std_fs.rs) copies (or
 //! decompresses) the bytes out first and then asks [`Registration::failure`];
