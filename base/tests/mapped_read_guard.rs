@@ -9,6 +9,8 @@
 //! The tests that count registered mappings hold [`SERIAL`]: the registry is
 //! process-wide and the harness runs tests on several threads.
 
+#![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
+
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::process::Command;
