@@ -303,7 +303,7 @@ impl StdMmapFile {
                 "read",
                 &self.path,
                 io::Error::other(format!(
-                    "memory-mapped read at offset {offset} failed: the page at offset {page} could not be \
+                    "memory-mapped read at offset {offset} failed: the page holding offset {page} could not be \
                      read (SIGBUS: the file was truncated or the device reported an I/O error); every \
                      read of this open file fails from now on"
                 )),
