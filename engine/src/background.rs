@@ -37,12 +37,16 @@ impl DbShared {
     ) -> Result<Option<FlushedTable>> {
         let mut iter = mem.iter();
         iter.seek_to_first();
-        if !iter.valid() {
+        let tombstones = mem.range_tombstones().filter(|t| !t.is_empty());
+        if !iter.valid() && tombstones.is_none() {
             return Ok(None);
         }
         let path = table_file_name(&self.dir, number);
         let file = self.fs.create_writable(&path, WriteMode::Buffered)?;
         let mut builder = TableBuilder::new(self.table_options.clone(), file);
+        if let Some(tombstones) = &tombstones {
+            builder.set_range_tombstones(tombstones);
+        }
         let built = (|| {
             while iter.valid() {
                 builder.add(iter.key(), iter.value())?;
@@ -57,8 +61,13 @@ impl DbShared {
         }
         match builder.finish(true) {
             Ok(summary) => {
-                let meta =
-                    FileMetaData::new(number, summary.file_size, summary.smallest_key, summary.largest_key);
+                let points = (summary.entries > 0).then_some((summary.smallest_key, summary.largest_key));
+                let (smallest, largest) = match &tombstones {
+                    Some(t) => lsmkit_base::range_tombstone::table_bounds(&self.icmp, points, t),
+                    None => points,
+                }
+                .expect("a table with entries or tombstones");
+                let meta = FileMetaData::new(number, summary.file_size, smallest, largest);
                 Ok(Some(FlushedTable { meta }))
             }
             Err(e) => {

@@ -398,6 +398,14 @@ impl DbIterator {
             sampling.charge(internal_key, internal_key.len() + self.inner.value().len());
         }
         match parse_internal_key(internal_key) {
+            // Range tombstones never enter the stream of point entries.
+            Ok(parsed) if parsed.kind == ValueKind::RangeDeletion => {
+                self.fail(Error::corruption(format!(
+                    "range tombstone kind among point entries in DbIterator (key '{}')",
+                    parsed.user_key.escape_ascii()
+                )));
+                None
+            }
             Ok(parsed) => Some((parsed.sequence, parsed.kind)),
             Err(e) => {
                 let message = match e {
@@ -432,7 +440,8 @@ impl DbIterator {
                 let kind = self.visible_kind(kind);
                 let user_key = extract_user_key(self.inner.key());
                 match kind {
-                    ValueKind::Deletion => {
+                    // (parse_current never yields RangeDeletion.)
+                    ValueKind::Deletion | ValueKind::RangeDeletion => {
                         // Hide every older entry of this key.
                         self.saved_key.clear();
                         self.saved_key.extend_from_slice(user_key);
@@ -488,7 +497,7 @@ impl DbIterator {
                 }
                 let kind = self.visible_kind(kind);
                 match kind {
-                    ValueKind::Deletion => {
+                    ValueKind::Deletion | ValueKind::RangeDeletion => {
                         self.saved_key.clear();
                         self.saved_value = Bytes::new();
                     }
@@ -565,7 +574,7 @@ impl DbIterator {
                     base = Some(self.inner.value_bytes());
                     break;
                 }
-                ValueKind::Deletion => break,
+                ValueKind::Deletion | ValueKind::RangeDeletion => break,
             }
             self.inner.next();
         }

@@ -64,8 +64,7 @@ impl DbShared {
             },
         );
         let value_format = ValueFormat::from_options(&options);
-        let empty_view =
-            SuperVersion { mem: Memtable::new(icmp.clone()), imms: Vec::new(), version: versions.current() };
+        let empty_view = SuperVersion::new(Memtable::new(icmp.clone()), Vec::new(), versions.current());
         let state = DbState {
             mem: Memtable::new(icmp.clone()),
             mem_log_number: 0,
