@@ -515,3 +515,50 @@ fn kinds_in_tables_are_only_points() {
     assert_eq!(tombstones.fragments()[0].start, b"a");
     assert_eq!(tombstones.fragments()[0].end, b"c");
 }
+
+#[test]
+fn repair_checkpoint_and_the_wal_iterator_keep_tombstones() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let options = Options { wal_ttl: std::time::Duration::from_secs(3600), ..rd_options(fs.clone()) };
+    let db = Db::open(dir(), options.clone()).expect("open");
+    for i in 0..40 {
+        db.put(&key(i), b"v").expect("put");
+    }
+    db.flush(Default::default()).expect("flush");
+    let first = db.latest_sequence() + 1;
+    db.delete_range(&key(0), &key(10)).expect("delete_range into a table");
+    db.flush(Default::default()).expect("flush");
+    db.delete_range(&key(20), &key(30)).expect("delete_range in the WAL");
+    let live: Vec<Vec<u8>> =
+        (0..40).filter(|i| !(0..10).contains(i) && !(20..30).contains(i)).map(key).collect();
+
+    // The WAL iterator yields the records as range deletions.
+    let ops: Vec<_> = db
+        .updates_since(first)
+        .expect("updates_since")
+        .map(|op| op.expect("op"))
+        .map(|op| (op.sequence, op.kind, op.key.to_vec(), op.value.to_vec()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (first, ValueKind::RangeDeletion, key(0), key(10)),
+            (first + 1, ValueKind::RangeDeletion, key(20), key(30))
+        ]
+    );
+
+    db.checkpoint("/copy").expect("checkpoint");
+    let copy =
+        Db::open("/copy", Options { wal_ttl: Default::default(), ..options.clone() }).expect("open the copy");
+    assert_eq!(keys_forward(&copy), live, "checkpoint");
+    drop(copy);
+    drop(db);
+
+    let refused = Db::repair(dir(), &small_options(fs.clone(), false)).unwrap_err();
+    assert!(refused.to_string().contains("repair it with Options::range_deletions"), "{refused}");
+    Db::repair(dir(), &options).expect("repair");
+    let db = Db::open(dir(), options).expect("open after repair");
+    assert_eq!(keys_forward(&db), live, "after repair (tables and log)");
+    db.compact_range(None, None).expect("compact");
+    assert_eq!(keys_forward(&db), live, "after repair and compaction");
+}
