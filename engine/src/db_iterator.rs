@@ -398,14 +398,6 @@ impl DbIterator {
             sampling.charge(internal_key, internal_key.len() + self.inner.value().len());
         }
         match parse_internal_key(internal_key) {
-            // Range tombstones never enter the stream of point entries.
-            Ok(parsed) if parsed.kind == ValueKind::RangeDeletion => {
-                self.fail(Error::corruption(format!(
-                    "range tombstone kind among point entries in DbIterator (key '{}')",
-                    parsed.user_key.escape_ascii()
-                )));
-                None
-            }
             Ok(parsed) => Some((parsed.sequence, parsed.kind)),
             Err(e) => {
                 let message = match e {
@@ -440,8 +432,8 @@ impl DbIterator {
                 let kind = self.visible_kind(kind);
                 let user_key = extract_user_key(self.inner.key());
                 match kind {
-                    // (parse_current never yields RangeDeletion.)
-                    ValueKind::Deletion | ValueKind::RangeDeletion => {
+                    ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
+                    ValueKind::Deletion => {
                         // Hide every older entry of this key.
                         self.saved_key.clear();
                         self.saved_key.extend_from_slice(user_key);
@@ -497,7 +489,8 @@ impl DbIterator {
                 }
                 let kind = self.visible_kind(kind);
                 match kind {
-                    ValueKind::Deletion | ValueKind::RangeDeletion => {
+                    ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
+                    ValueKind::Deletion => {
                         self.saved_key.clear();
                         self.saved_value = Bytes::new();
                     }
@@ -574,7 +567,8 @@ impl DbIterator {
                     base = Some(self.inner.value_bytes());
                     break;
                 }
-                ValueKind::Deletion | ValueKind::RangeDeletion => break,
+                ValueKind::Deletion => break,
+                ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
             }
             self.inner.next();
         }
@@ -655,4 +649,14 @@ impl ReadSampling {
         }
         self.bytes_until_sample -= read;
     }
+}
+
+/// The error for a range tombstone kind among point entries (they live in
+/// their own meta block and memtable store, never in the merged stream).
+#[cold]
+fn range_tombstone_in_stream(user_key: &[u8]) -> Error {
+    Error::corruption(format!(
+        "range tombstone kind among point entries in DbIterator (key '{}')",
+        user_key.escape_ascii()
+    ))
 }

@@ -34,7 +34,7 @@ use crate::super_version::SuperVersion;
 /// What the MANIFEST's comparator name of a database with range deletions
 /// starts with; the rest is the name it would have without them (the user
 /// comparator's, possibly marked for a merge operator or entry expiry).
-pub const RANGE_DEL_COMPARATOR_PREFIX: &str = "lsmkit.rangedel.";
+pub const RANGE_DEL_COMPARATOR_PREFIX: &str = lsmkit_sstable::range_del_block::RANGE_DEL_COMPARATOR_PREFIX;
 
 /// Checks one range deletion of a batch: the database must allow them, and
 /// `begin` must not sort after `end` (`begin == end` is an empty range,

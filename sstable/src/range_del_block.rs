@@ -33,6 +33,12 @@ use crate::block_builder::BlockBuilder;
 /// The metaindex name of the block.
 pub const RANGE_DEL_BLOCK_NAME: &str = "lsmkit.range_del";
 
+/// How the user comparator's name of a database with range deletions
+/// starts (the engine's mark). Tables opened with such a comparator treat a
+/// damaged metaindex as corruption instead of ignoring it, since it holds
+/// the way to the table's tombstones.
+pub const RANGE_DEL_COMPARATOR_PREFIX: &str = "lsmkit.rangedel.";
+
 /// The block bytes (without trailer) for `list`.
 pub fn encode(list: &FragmentedRangeTombstones) -> Vec<u8> {
     let mut builder = BlockBuilder::new(1);
