@@ -517,9 +517,13 @@ impl<'a> CompactionJob<'a> {
                     )));
                 };
                 let key = key.to_vec();
-                let mut chain =
-                    MergeChain { writer: &mut *writer, stats: &mut stats, previous_key: &mut previous_key };
-                chain.collapse(operator, compaction, &icmp, &retention, tombstones, &mut input, key)?;
+                let mut chain = MergeChain {
+                    writer: &mut *writer,
+                    stats: &mut stats,
+                    previous_key: &mut previous_key,
+                    tombstones,
+                };
+                chain.collapse(operator, compaction, &icmp, &retention, &mut input, key)?;
                 if writer.current_size() >= max_output_file_size {
                     writer.cut_when_full()?;
                 }
@@ -758,6 +762,8 @@ struct MergeChain<'w, 'j> {
     writer: &'w mut OutputWriter<'j>,
     stats: &'w mut CompactionStats,
     previous_key: &'w mut Option<Vec<u8>>,
+    /// The compaction's range tombstones (a covered entry ends the chain).
+    tombstones: Option<&'w FragmentedRangeTombstones>,
 }
 
 /// The entry a merge chain ends on, within its stripe.
@@ -784,7 +790,6 @@ impl MergeChain<'_, '_> {
         compaction: &Compaction,
         icmp: &InternalKeyComparator,
         retention: &Retention,
-        tombstones: Option<&FragmentedRangeTombstones>,
         input: &mut MergingIterator,
         first_key: Vec<u8>,
     ) -> Result<()> {
@@ -808,7 +813,8 @@ impl MergeChain<'_, '_> {
                 break ChainBase::Open { more: true };
             }
             // Left to the main loop, which drops it as shadowed.
-            if tombstones
+            if self
+                .tombstones
                 .is_some_and(|t| covered_in_stripe(t, retention, user_key, entry.sequence, Some(sequence)))
             {
                 break ChainBase::RangeDeleted;

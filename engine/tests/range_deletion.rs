@@ -77,7 +77,9 @@ fn tables_by_level(db: &Db) -> Vec<(usize, u64)> {
 /// never overlap. Returns the number of range tombstone fragments seen.
 fn assert_levels_do_not_overlap(db: &Db, fs: &Arc<dyn FileSystem>) -> usize {
     let icmp = InternalKeyComparator::new(BytewiseComparator::shared());
-    let mut per_level: Vec<Vec<(Vec<u8>, Vec<u8>, u64)>> = vec![Vec::new(); 7];
+    // Per level: (smallest, largest, file number).
+    type Bounds = (Vec<u8>, Vec<u8>, u64);
+    let mut per_level: Vec<Vec<Bounds>> = vec![Vec::new(); 7];
     let mut fragments = 0;
     for (level, number) in tables_by_level(db) {
         let path = lsmkit_base::filename::table_file_name(dir(), number);

@@ -104,9 +104,10 @@ impl Table {
         // In a database with range deletions the metaindex leads to the
         // tombstones: it may not be ignored.
         let needs_metaindex = paranoid
-            || options.user_comparator.as_ref().is_some_and(|c| {
-                c.name().starts_with(crate::range_del_block::RANGE_DEL_COMPARATOR_PREFIX)
-            });
+            || options
+                .user_comparator
+                .as_ref()
+                .is_some_and(|c| c.name().starts_with(crate::range_del_block::RANGE_DEL_COMPARATOR_PREFIX));
         if let Some(metaindex) = tolerate(needs_metaindex, reader.block(footer.metaindex_handle).map(Some))? {
             let mut it = metaindex.iter(Arc::new(BytewiseComparator));
             let metaindex_offset = footer.metaindex_handle.offset;
