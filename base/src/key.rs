@@ -50,17 +50,9 @@ impl ValueKind {
             0 => Some(ValueKind::Deletion),
             1 => Some(ValueKind::Value),
             2 => Some(ValueKind::Merge),
-            _ => ValueKind::from_rare_byte(byte),
+            15 => Some(ValueKind::RangeDeletion),
+            _ => None,
         }
-    }
-
-    /// The kinds that never appear among point entries, kept off the path
-    /// every decoded key takes (the point kinds decode exactly as before
-    /// range deletions existed).
-    #[cold]
-    #[inline(never)]
-    fn from_rare_byte(byte: u8) -> Option<ValueKind> {
-        (byte == ValueKind::RangeDeletion as u8).then_some(ValueKind::RangeDeletion)
     }
 }
 
@@ -115,13 +107,23 @@ pub fn parse_internal_key(internal_key: &[u8]) -> Result<ParsedInternalKey<'_>> 
         return Err(Error::corruption(format!("internal key too short ({n} bytes)")));
     }
     let trailer = decode_fixed64(&internal_key[n - INTERNAL_KEY_TRAILER_LEN..]);
-    let kind = ValueKind::from_byte((trailer & 0xff) as u8)
-        .ok_or_else(|| Error::corruption(format!("unknown value kind {}", trailer & 0xff)))?;
+    let kind = match ValueKind::from_byte((trailer & 0xff) as u8) {
+        Some(kind) => kind,
+        None => return Err(unknown_kind(trailer)),
+    };
     Ok(ParsedInternalKey {
         user_key: &internal_key[..n - INTERNAL_KEY_TRAILER_LEN],
         sequence: trailer >> 8,
         kind,
     })
+}
+
+/// The error for a trailer whose kind byte is not a known kind (off the
+/// path every decoded key takes).
+#[cold]
+#[inline(never)]
+fn unknown_kind(trailer: u64) -> Error {
+    Error::corruption(format!("unknown value kind {}", trailer & 0xff))
 }
 
 /// The user-key part of an internal key. A key shorter than the trailer
