@@ -433,6 +433,8 @@ fn a_seeded_workload_with_background_compactions_matches_a_model() {
             assert_levels_do_not_overlap(db, &fs);
         };
         check(&db, &format!("tiered {tiered}"));
+        let levels: Vec<usize> = tables_by_level(&db).iter().map(|(level, _)| *level).collect();
+        assert!(levels.iter().any(|&l| l >= 1), "background compactions ran: {levels:?}");
         drop(db);
         let db = Db::open(dir(), options).expect("reopen");
         check(&db, &format!("tiered {tiered}, reopened"));

@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use lsmkit_base::coding::varint_length;
@@ -74,8 +74,9 @@ pub(crate) struct MemtableShared {
     /// True once a range tombstone was added: reads that find it false pay
     /// nothing for range deletions.
     has_range_tombstones: AtomicBool,
-    /// The range tombstones, apart from the point entries of the skiplist.
-    range_tombstones: Mutex<RangeTombstoneStore>,
+    /// The range tombstones, apart from the point entries of the skiplist
+    /// (readers share the cached fragmented form under the read lock).
+    range_tombstones: RwLock<RangeTombstoneStore>,
 }
 
 /// The range tombstones of a memtable and their fragmented form, rebuilt
@@ -116,7 +117,7 @@ impl Memtable {
                 memory_usage,
                 write_buffer_charge,
                 has_range_tombstones: AtomicBool::new(false),
-                range_tombstones: Mutex::new(RangeTombstoneStore::default()),
+                range_tombstones: RwLock::new(RangeTombstoneStore::default()),
             }),
         }
     }
@@ -187,8 +188,13 @@ impl Memtable {
     ///
     /// let mem = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
     /// assert!(mem.range_tombstones().is_none());
-    /// mem.add(1, ValueKind::Value, b"b", b"v");
     /// mem.add_range_tombstone(2, b"a", b"c");
+    /// assert!(!mem.is_empty(), "a memtable holding only a tombstone is not empty");
+    /// mem.add(1, ValueKind::Value, b"b", b"v");
+    /// assert_eq!(mem.len(), 1, "len counts point entries");
+    /// // `add` with the range-deletion kind is the same as `add_range_tombstone`.
+    /// mem.add(3, ValueKind::RangeDeletion, b"x", b"y");
+    /// assert_eq!(mem.range_tombstone_count(), 2);
     /// let tombstones = mem.range_tombstones().unwrap();
     /// assert_eq!(tombstones.max_covering_seq(b"b", 2), 2);
     /// assert_eq!(tombstones.max_covering_seq(b"b", 1), 0);
@@ -201,7 +207,7 @@ impl Memtable {
         assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
         let charge = begin.len() + end.len() + INTERNAL_KEY_TRAILER_LEN;
         {
-            let mut store = self.shared.range_tombstones.lock().unwrap_or_else(|e| e.into_inner());
+            let mut store = self.shared.range_tombstones.write().unwrap_or_else(|e| e.into_inner());
             store.tombstones.push(RangeTombstone::new(begin, end, sequence));
             store.fragmented = None;
         }
@@ -224,7 +230,12 @@ impl Memtable {
         if !self.has_range_tombstones() {
             return None;
         }
-        let mut store = self.shared.range_tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fragmented) =
+            &self.shared.range_tombstones.read().unwrap_or_else(|e| e.into_inner()).fragmented
+        {
+            return Some(Arc::clone(fragmented));
+        }
+        let mut store = self.shared.range_tombstones.write().unwrap_or_else(|e| e.into_inner());
         if let Some(fragmented) = &store.fragmented {
             return Some(Arc::clone(fragmented));
         }
@@ -241,7 +252,7 @@ impl Memtable {
         if !self.has_range_tombstones() {
             return 0;
         }
-        self.shared.range_tombstones.lock().unwrap_or_else(|e| e.into_inner()).tombstones.len()
+        self.shared.range_tombstones.read().unwrap_or_else(|e| e.into_inner()).tombstones.len()
     }
 
     /// The newest entry for `user_key` with sequence `<= snapshot`. A
