@@ -632,3 +632,25 @@ fn repair_checkpoint_and_the_wal_iterator_keep_tombstones() {
     db.compact_range(None, None).expect("compact");
     assert_eq!(keys_forward(&db), live, "after repair and compaction");
 }
+
+#[test]
+fn range_deletions_work_with_entry_expiry_under_one_composed_mark() {
+    let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+    let options = Options { enable_ttl: true, ..rd_options(fs.clone()) };
+    let db = Db::open(dir(), options.clone()).expect("open");
+    db.put(b"a", b"1").expect("put");
+    db.put_with_ttl(b"b", b"2", std::time::Duration::from_secs(3600)).expect("put_with_ttl");
+    db.put(b"c", b"3").expect("put");
+    db.delete_range(b"a", b"c").expect("delete_range");
+    db.flush(Default::default()).expect("flush");
+    assert_eq!(keys_forward(&db), [b"c".to_vec()]);
+    assert_eq!(get(&db, b"c").as_deref(), Some(&b"3"[..]), "values keep their frame off");
+    drop(db);
+    let refused = open_error(Options { enable_ttl: false, ..options.clone() });
+    assert!(
+        refused.to_string().contains("lsmkit.rangedel.lsmkit.ttl.leveldb.BytewiseComparator"),
+        "{refused}"
+    );
+    let db = Db::open(dir(), options).expect("reopen");
+    assert_eq!(keys_forward(&db), [b"c".to_vec()]);
+}
