@@ -99,6 +99,7 @@ impl DbShared {
             snapshots: Arc::new(SnapshotList::default()),
             state: Mutex::new(state),
             super_version: ArcSwap::from_pointee(empty_view),
+            table_tombstones: Default::default(),
             last_sequence: AtomicU64::new(0),
             manifest_cv: Condvar::new(),
             work_cv: Condvar::new(),

@@ -179,6 +179,42 @@ impl Db {
     }
 }
 
+/// The range tombstones of every table read so far, by file number: a read
+/// view's first iterator asks for those of all its tables, and each table
+/// is looked at once in the database's life (not once per read view, which
+/// with a table cache smaller than the database would reopen tables).
+#[derive(Default)]
+pub(crate) struct TableTombstoneRegistry {
+    tables: std::sync::Mutex<std::collections::HashMap<u64, Option<Arc<FragmentedRangeTombstones>>>>,
+}
+
+impl TableTombstoneRegistry {
+    /// The tombstones of table `number`, read through the table cache the
+    /// first time.
+    fn get(
+        &self,
+        shared: &DbShared,
+        number: u64,
+        file_size: u64,
+    ) -> Result<Option<Arc<FragmentedRangeTombstones>>> {
+        if let Some(found) = self.tables.lock().unwrap_or_else(|e| e.into_inner()).get(&number) {
+            return Ok(found.clone());
+        }
+        let read = shared.table_cache.range_tombstones(number, file_size)?;
+        self.tables.lock().unwrap_or_else(|e| e.into_inner()).insert(number, read.clone());
+        Ok(read)
+    }
+
+    /// Forgets tables that are not in `live` once the registry holds many
+    /// more than them (deleted tables' numbers are never reused).
+    fn prune(&self, live: &std::collections::HashSet<u64>) {
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if tables.len() > 2 * live.len() + 64 {
+            tables.retain(|number, _| live.contains(number));
+        }
+    }
+}
+
 /// The range tombstones of a read view's tables, per iterator source.
 pub(crate) struct TableTombstones {
     /// One per level-0 table, by descending file number (the iterator's order).
@@ -188,20 +224,24 @@ pub(crate) struct TableTombstones {
 }
 
 impl TableTombstones {
-    /// Reads them through the table cache (opening every table once).
+    /// Gathers them from the registry (which opens each table once).
     fn gather(shared: &DbShared, view: &SuperVersion) -> Result<TableTombstones> {
         let version = &view.version;
         let mut level0_files = version.files(0).to_vec();
         level0_files.sort_by_key(|f| std::cmp::Reverse(f.number));
+        let registry = &shared.table_tombstones;
+        let mut live = std::collections::HashSet::new();
         let mut level0 = Vec::with_capacity(level0_files.len());
         for file in &level0_files {
-            level0.push(shared.table_cache.range_tombstones(file.number, file.file_size)?);
+            live.insert(file.number);
+            level0.push(registry.get(shared, file.number, file.file_size)?);
         }
         let mut levels = vec![None];
         for level in 1..NUM_LEVELS {
             let mut all: Vec<RangeTombstone> = Vec::new();
             for file in version.files(level) {
-                if let Some(t) = shared.table_cache.range_tombstones(file.number, file.file_size)? {
+                live.insert(file.number);
+                if let Some(t) = registry.get(shared, file.number, file.file_size)? {
                     all.extend(t.tombstones());
                 }
             }
@@ -209,6 +249,7 @@ impl TableTombstones {
                 Arc::new(FragmentedRangeTombstones::new(all, Arc::clone(shared.icmp.user_comparator())))
             }));
         }
+        registry.prune(&live);
         Ok(TableTombstones { level0, levels })
     }
 }

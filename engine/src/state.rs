@@ -153,6 +153,8 @@ pub(crate) struct DbShared {
     pub(crate) shutting_down: AtomicBool,
     /// How values are stored (plain, or in the TTL frame), fixed at open.
     pub(crate) value_format: ValueFormat,
+    /// Which tables hold range tombstones, read once per table.
+    pub(crate) table_tombstones: crate::range_del::TableTombstoneRegistry,
     pub(crate) _lock: Mutex<Option<Box<dyn FileLock>>>,
 }
 
