@@ -34,24 +34,34 @@ pub enum ValueKind {
     /// the database's merge operator. Only databases opened with a merge
     /// operator hold it; LevelDB 1.23 knows only kinds 0 and 1.
     Merge = 2,
+    /// A range deletion (an lsmkit extension, docs/format-extensions.md,
+    /// "Range deletions"; RocksDB's `kTypeRangeDeletion`): the internal key
+    /// `begin@seq#15` of a range tombstone whose value is the exclusive end.
+    /// It appears only in WriteBatches and in a table's `lsmkit.range_del`
+    /// meta block, never in data blocks or the memtable's point entries;
+    /// readers of those treat it as corruption.
+    RangeDeletion = 15,
 }
 
 impl ValueKind {
-    /// Decodes the kind byte; anything but 0, 1 or 2 is `None`.
+    /// Decodes the kind byte; anything but 0, 1, 2 or 15 is `None`.
     pub fn from_byte(byte: u8) -> Option<ValueKind> {
         match byte {
             0 => Some(ValueKind::Deletion),
             1 => Some(ValueKind::Value),
             2 => Some(ValueKind::Merge),
+            15 => Some(ValueKind::RangeDeletion),
             _ => None,
         }
     }
 }
 
-/// The kind used in seek keys: the largest kind byte, so the seek key sorts
-/// before every entry of the same sequence and a seek at snapshot `s` lands
-/// on every entry with sequence ≤ `s` (LevelDB uses 1, its largest kind; a
-/// merge operand at `s` needs 2). Seek keys are never stored: the trailer
+/// The kind used in seek keys: the largest kind byte of the entries that
+/// data blocks and memtables hold, so the seek key sorts before every entry
+/// of the same sequence and a seek at snapshot `s` lands on every entry with
+/// sequence ≤ `s` (LevelDB uses 1, its largest kind; a merge operand at `s`
+/// needs 2). Range tombstones (kind 15) live apart from those entries and
+/// are never sought this way. Seek keys are never stored: the trailer
 /// written into tables (shortened index keys) is [`MAX_TRAILER`], which
 /// keeps LevelDB's kind 1.
 pub const VALUE_KIND_FOR_SEEK: ValueKind = ValueKind::Merge;
@@ -97,13 +107,23 @@ pub fn parse_internal_key(internal_key: &[u8]) -> Result<ParsedInternalKey<'_>> 
         return Err(Error::corruption(format!("internal key too short ({n} bytes)")));
     }
     let trailer = decode_fixed64(&internal_key[n - INTERNAL_KEY_TRAILER_LEN..]);
-    let kind = ValueKind::from_byte((trailer & 0xff) as u8)
-        .ok_or_else(|| Error::corruption(format!("unknown value kind {}", trailer & 0xff)))?;
+    let kind = match ValueKind::from_byte((trailer & 0xff) as u8) {
+        Some(kind) => kind,
+        None => return Err(unknown_kind(trailer)),
+    };
     Ok(ParsedInternalKey {
         user_key: &internal_key[..n - INTERNAL_KEY_TRAILER_LEN],
         sequence: trailer >> 8,
         kind,
     })
+}
+
+/// The error for a trailer whose kind byte is not a known kind (off the
+/// path every decoded key takes).
+#[cold]
+#[inline(never)]
+fn unknown_kind(trailer: u64) -> Error {
+    Error::corruption(format!("unknown value kind {}", trailer & 0xff))
 }
 
 /// The user-key part of an internal key. A key shorter than the trailer
@@ -317,6 +337,12 @@ mod tests {
         let mut bad = ik(b"k", 1, ValueKind::Value);
         bad[1] = 7;
         assert!(parse_internal_key(&bad).unwrap_err().is_corruption());
+        for unknown in [3u8, 14, 16, 0xff] {
+            bad[1] = unknown;
+            assert!(parse_internal_key(&bad).unwrap_err().is_corruption(), "kind {unknown}");
+        }
+        bad[1] = 15;
+        assert_eq!(parse_internal_key(&bad).unwrap().kind, ValueKind::RangeDeletion);
         let good = ik(b"key", 300, ValueKind::Deletion);
         let p = parse_internal_key(&good).unwrap();
         assert_eq!((p.user_key, p.sequence, p.kind), (&b"key"[..], 300, ValueKind::Deletion));

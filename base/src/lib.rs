@@ -9,6 +9,7 @@
 //! - [`fs`]: the file-system trait with real, in-memory and fault-injecting implementations;
 //! - [`iterator`] and [`merging_iterator`]: the internal iterator contract and the n-way merge;
 //! - [`os`]: the open-file limit and background-thread priority;
+//! - [`range_tombstone`]: range tombstones, fragmented, and the iterator that hides what they cover;
 //! - [`Error`]: the one error type, with file and offset for corruption.
 //!
 //! ```
@@ -39,5 +40,6 @@ pub mod key;
 pub mod merge_operator;
 pub mod merging_iterator;
 pub mod os;
+pub mod range_tombstone;
 
 pub use error::{Error, Result};

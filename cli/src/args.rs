@@ -46,6 +46,10 @@ pub struct Cli {
     /// or `append:DELIMITER`.
     #[arg(long = "merge_operator", global = true, value_name = "NAME")]
     pub merge_operator: Option<String>,
+    /// Open the database with range deletions (needed for databases that
+    /// use them, and for `deleterange`).
+    #[arg(long = "range_deletions", global = true)]
+    pub range_deletions: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -110,6 +114,13 @@ pub enum Command {
         key: OsString,
         /// The operand (a value with --hex or --value_hex).
         operand: OsString,
+    },
+    /// Delete every key in [BEGIN, END) in one write (needs --range_deletions).
+    Deleterange {
+        /// The first key deleted.
+        begin: OsString,
+        /// The first key after the range (not deleted).
+        end: OsString,
     },
     /// Print the entries in key order, one `KEY : VALUE` line each.
     Scan(ScanArgs),

@@ -35,14 +35,16 @@ pub fn check_exists(dir: &Path) -> CliResult<()> {
     Ok(())
 }
 
-/// How the commands open a database: `--create_if_missing` and
-/// `--merge_operator`.
+/// How the commands open a database: `--create_if_missing`,
+/// `--merge_operator` and `--range_deletions`.
 #[derive(Clone, Default)]
 pub struct OpenOptions {
     /// Create the database if it is missing.
     pub create_if_missing: bool,
     /// The merge operator to open it with.
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// Open it with range deletions.
+    pub range_deletions: bool,
 }
 
 /// Opens the database in `dir` read-write (as LevelDB does, opening writes
@@ -54,7 +56,12 @@ pub fn open(dir: &Path, options: &OpenOptions) -> CliResult<Db> {
     let merge_operator = options.merge_operator.clone();
     Ok(Db::open(
         dir,
-        Options { create_if_missing: options.create_if_missing, merge_operator, ..Options::default() },
+        Options {
+            create_if_missing: options.create_if_missing,
+            merge_operator,
+            range_deletions: options.range_deletions,
+            ..Options::default()
+        },
     )?)
 }
 

@@ -9,12 +9,13 @@ use lsmkit_version::{FileMetaData, VersionEdit};
 
 use crate::byte_format::{quoted, ByteFormat};
 
-/// `put`, `del` or `merge`.
+/// `put`, `del`, `merge` or `delrange`.
 pub fn kind_name(kind: ValueKind) -> &'static str {
     match kind {
         ValueKind::Value => "put",
         ValueKind::Deletion => "del",
         ValueKind::Merge => "merge",
+        ValueKind::RangeDeletion => "delrange",
     }
 }
 

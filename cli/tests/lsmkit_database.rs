@@ -93,6 +93,42 @@ fn read_only_commands_work_while_the_database_is_open() {
 }
 
 #[test]
+fn range_deletions_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ranges");
+    let db = db_arg(&dir);
+    let rd = "--range_deletions";
+    assert_eq!(
+        lsmkit([&db, "--create_if_missing", rd, "batchput", "a", "1", "b", "2", "c", "3"]).ok(),
+        "OK\n"
+    );
+    assert_eq!(lsmkit([&db, rd, "deleterange", "a", "c"]).ok(), "OK\n");
+    // The log (until the next open moves it into a table) shows the record
+    // as a range deletion.
+    assert_eq!(lsmkit([&db, "wal", "--since=4"]).ok(), "4 delrange 'a' .. 'c'\n");
+    let log = files_ending(&dir, ".log").pop().expect("a log");
+    let dump = lsmkit(["dump", log.to_str().unwrap()]).ok();
+    assert!(dump.contains("4 delrange 'a' .. 'c'"), "{dump}");
+    assert_eq!(lsmkit([&db, rd, "scan"]).ok(), "c : 3\n");
+    assert_eq!(lsmkit([&db, rd, "compact"]).ok(), "OK\n");
+    assert_eq!(lsmkit([&db, rd, "get", "b"]).fails(1).trim_end(), "lsmkit: NotFound: 'b'");
+    // Without the option the database is refused; `deleterange` needs it.
+    let refused = lsmkit([&db, "get", "c"]).fails(1);
+    assert!(refused.contains("lsmkit.rangedel.leveldb.BytewiseComparator"), "{refused}");
+    assert!(lsmkit([&db, "deleterange", "a", "b"]).fails(2).contains("--range_deletions"));
+    // A table holding a tombstone dumps it after its entries.
+    assert_eq!(lsmkit([&db, rd, "put", "x", "9"]).ok(), "OK\n");
+    assert_eq!(lsmkit([&db, rd, "deleterange", "c", "d"]).ok(), "OK\n");
+    // Opening moves the log into a table (a compaction could drop the
+    // tombstone: nothing is left below it).
+    assert!(!lsmkit([&db, rd, "stats"]).ok().is_empty());
+    let tables = files_ending(&dir, ".ldb");
+    let dumps: String = tables.iter().map(|t| lsmkit(["dump", t.to_str().unwrap()]).ok()).collect();
+    assert!(dumps.contains(" : delrange .. 'd'"), "{dumps}");
+    assert_eq!(lsmkit([&db, rd, "scan"]).ok(), "x : 9\n");
+}
+
+#[test]
 fn merge_operands_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("counters");

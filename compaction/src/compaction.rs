@@ -258,6 +258,25 @@ impl Compaction {
         true
     }
 
+    /// True when no level below the output level has a file whose user-key
+    /// range meets [`start`, `end`): a range tombstone over it that no
+    /// snapshot needs may be dropped (the rule of
+    /// [`is_base_level_for_key`](Self::is_base_level_for_key) for a range).
+    pub fn is_base_level_for_range(&self, start: &[u8], end: &[u8]) -> bool {
+        let icmp = self.input_version.comparator();
+        for level in self.output_level + 1..NUM_LEVELS {
+            let files = self.input_version.files(level);
+            let index = files
+                .partition_point(|f| icmp.compare_user_keys(f.largest_user_key(), start) == Ordering::Less);
+            if let Some(f) = files.get(index) {
+                if icmp.compare_user_keys(f.smallest_user_key(), end) == Ordering::Less {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Called with every input key in order: true when the current output
     /// should be closed before `internal_key` is added, because it already
     /// overlaps more than 10 × `max_output_file_size` bytes of grandparent

@@ -26,6 +26,18 @@
 //! The chain logic lives in [`crate::merge_chain`], which memtable flushes
 //! share ([`crate::FlushCombiner`]).
 //!
+//! Range tombstones (an lsmkit extension, docs/format-extensions.md, "Range
+//! deletions"): the inputs' tombstones are gathered, fragmented, and cut to
+//! the compaction's (or subcompaction's) key range. A point entry covered
+//! by a tombstone of the same snapshot stripe is dropped; a merge chain
+//! ends at such an entry as at a deletion. Of the tombstones of one
+//! fragment only the newest of each stripe is kept, and the bottom
+//! stripe's is dropped when no level below the output holds a key of the
+//! fragment. The kept tombstones go to the outputs, each output taking
+//! those in [its cut point, the next output's cut point), so that outputs
+//! of one level never overlap; with tombstones, an output is only cut
+//! between two user keys.
+//!
 //! Subcompactions (RocksDB's `max_subcompactions`): with
 //! [`max_subcompactions`](CompactionJob::max_subcompactions) above 1, a
 //! large compaction's user-key range is split at input-file boundaries into
@@ -55,6 +67,7 @@ use lsmkit_base::key::{
 };
 use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_base::merging_iterator::MergingIterator;
+use lsmkit_base::range_tombstone::{table_bounds, FragmentedRangeTombstones, RangeTombstone};
 use lsmkit_base::{Error, Result};
 use lsmkit_sstable::{ReadOptions, TableBuilder, TableCache};
 use lsmkit_version::{FileMetaData, VersionEdit};
@@ -62,7 +75,7 @@ use lsmkit_version::{FileMetaData, VersionEdit};
 use crate::compaction::Compaction;
 use crate::compaction_filter::{CompactionFilter, FilterDecision};
 use crate::level_iterator::LevelIterator;
-use crate::merge_chain::{check_order, collapse, ChainContext};
+use crate::merge_chain::{check_order, collapse, ChainContext, RangeDeletedPredicate};
 use crate::retention::{EntryFate, Retention};
 
 /// What a finished compaction wrote and dropped.
@@ -93,12 +106,17 @@ pub struct CompactionStats {
     /// Entries combined into another by the merge operator (operands, and
     /// the values or deletion markers a full merge consumed).
     pub merged_entries: u64,
+    /// Entries dropped because a range tombstone of their snapshot stripe
+    /// covers them.
+    pub range_deleted_entries: u64,
+    /// Range tombstone entries written to the outputs.
+    pub output_range_tombstones: u64,
 }
 
 impl CompactionStats {
     /// Entries read but not written: `input_entries − output_entries`.
     pub fn dropped_entries(&self) -> u64 {
-        self.shadowed_entries + self.obsolete_deletions + self.merged_entries
+        self.shadowed_entries + self.obsolete_deletions + self.merged_entries + self.range_deleted_entries
     }
 }
 
@@ -428,6 +446,16 @@ impl<'a> CompactionJob<'a> {
         let icmp = compaction.input_version().comparator().clone();
         let mut stats = CompactionStats::default();
         let mut input = self.input_iterator(compaction, range, &icmp)?;
+        let mut retention = Retention::new(self.snapshots);
+        let tombstones = self.input_tombstones(compaction, range, &icmp)?;
+        if let Some(tombstones) = &tombstones {
+            writer.start_range_tombstones(
+                &icmp,
+                self.output_tombstones(compaction, tombstones, &retention),
+                range,
+            );
+        }
+        let tombstones = tombstones.as_ref();
         match &range.start {
             Some(start) => {
                 let mut target = Vec::with_capacity(start.len() + 8);
@@ -436,7 +464,6 @@ impl<'a> CompactionJob<'a> {
             }
             None => input.seek_to_first(),
         }
-        let mut retention = Retention::new(self.snapshots);
         let output_level = compaction.output_level();
         let max_output_file_size = compaction.max_output_file_size();
         let mut previous_key: Option<Vec<u8>> = None;
@@ -460,9 +487,18 @@ impl<'a> CompactionJob<'a> {
             stats.input_entries += 1;
 
             if compaction.should_stop_before(key) && writer.current.is_some() {
-                stats.add_output(writer.finish_current()?);
+                writer.cut_before(entry.user_key)?;
             }
             match retention.decide(&icmp, &entry, |user_key| compaction.is_base_level_for_key(user_key)) {
+                EntryFate::Keep
+                    if tombstones.is_some_and(|t| {
+                        covered_in_stripe(t, &retention, entry.user_key, entry.sequence, None)
+                    }) =>
+                {
+                    stats.range_deleted_entries += 1;
+                    input.next();
+                    continue;
+                }
                 EntryFate::Keep => {}
                 EntryFate::Shadowed => {
                     stats.shadowed_entries += 1;
@@ -485,18 +521,24 @@ impl<'a> CompactionJob<'a> {
                 };
                 let key = key.to_vec();
                 let nothing_older = |user_key: &[u8]| compaction.is_base_level_for_key(user_key);
+                let range_deleted = |user_key: &[u8], entry_sequence, chain_sequence| {
+                    tombstones.is_some_and(|t| {
+                        covered_in_stripe(t, &retention, user_key, entry_sequence, Some(chain_sequence))
+                    })
+                };
                 let cx = ChainContext {
                     operator,
                     icmp: &icmp,
                     retention: &retention,
                     nothing_older: &nothing_older,
-                    // No range deletions yet (see merge_chain::RangeDeletedPredicate).
-                    range_deleted: None,
+                    range_deleted: tombstones
+                        .is_some()
+                        .then_some(&range_deleted as &RangeDeletedPredicate<'_>),
                 };
                 let mut write = |k: &[u8], v: &[u8]| writer.add(k, v);
                 collapse(&cx, &mut input, key, &mut previous_key, &mut stats, &mut write)?;
                 if writer.current_size() >= max_output_file_size {
-                    stats.add_output(writer.finish_current()?);
+                    writer.cut_when_full()?;
                 }
                 continue;
             }
@@ -546,15 +588,69 @@ impl<'a> CompactionJob<'a> {
             writer.add(out_key, out_value)?;
             stats.output_entries += 1;
             if writer.current_size() >= max_output_file_size {
-                stats.add_output(writer.finish_current()?);
+                writer.cut_when_full()?;
             }
             input.next();
         }
         input.status()?;
-        if writer.current.is_some() {
-            stats.add_output(writer.finish_current()?);
+        writer.finish_range()?;
+        for output in &writer.finished {
+            stats.add_output(output.file_size);
         }
+        stats.output_range_tombstones = writer.range_tombstones_written;
         Ok(stats)
+    }
+
+    /// The range tombstones of the input files that overlap `range`,
+    /// fragmented and cut to it (`None` when there are none).
+    fn input_tombstones(
+        &self,
+        compaction: &Compaction,
+        range: &KeyRange,
+        icmp: &InternalKeyComparator,
+    ) -> Result<Option<FragmentedRangeTombstones>> {
+        let mut all: Vec<RangeTombstone> = Vec::new();
+        for (_, f) in compaction.all_input_files() {
+            if !range.overlaps(icmp, f) {
+                continue;
+            }
+            if let Some(t) = self.table_cache.range_tombstones(f.number, f.file_size)? {
+                all.extend(t.tombstones());
+            }
+        }
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let list = FragmentedRangeTombstones::new(all, Arc::clone(icmp.user_comparator()))
+            .truncated(range.start.as_deref(), range.end.as_deref());
+        Ok((!list.is_empty()).then_some(list))
+    }
+
+    /// The tombstones the outputs keep: per fragment, the newest of each
+    /// snapshot stripe, except the bottom stripe's when nothing below the
+    /// output level can hold a key of the fragment.
+    fn output_tombstones(
+        &self,
+        compaction: &Compaction,
+        tombstones: &FragmentedRangeTombstones,
+        retention: &Retention,
+    ) -> FragmentedRangeTombstones {
+        tombstones.map_sequences(|f| {
+            let mut kept: Vec<SequenceNumber> = Vec::new();
+            for &s in &f.sequences {
+                // Descending: the first of each stripe is its newest.
+                if kept.last().is_some_and(|&k| retention.same_stripe(k, s)) {
+                    continue;
+                }
+                kept.push(s);
+            }
+            if kept.last().is_some_and(|&s| retention.in_bottom_stripe(s))
+                && compaction.is_base_level_for_range(&f.start, &f.end)
+            {
+                kept.pop();
+            }
+            kept
+        })
     }
 
     /// One iterator over the inputs that overlap `range`: a table iterator
@@ -631,7 +727,26 @@ impl CompactionStats {
         self.filter_removed += other.filter_removed;
         self.filter_changed += other.filter_changed;
         self.merged_entries += other.merged_entries;
+        self.range_deleted_entries += other.range_deleted_entries;
+        self.output_range_tombstones += other.output_range_tombstones;
     }
+}
+
+/// True when a tombstone of `tombstones` covering `user_key` has a sequence
+/// above `sequence` in the same snapshot stripe (and below `below`, when
+/// given): every reader that could see the entry sees the tombstone.
+fn covered_in_stripe(
+    tombstones: &FragmentedRangeTombstones,
+    retention: &Retention,
+    user_key: &[u8],
+    sequence: SequenceNumber,
+    below: Option<SequenceNumber>,
+) -> bool {
+    tombstones.covering(user_key).is_some_and(|f| {
+        f.sequences
+            .iter()
+            .any(|&t| t > sequence && below.is_none_or(|b| t < b) && retention.same_stripe(t, sequence))
+    })
 }
 
 /// The output tables of one merge (the whole compaction or one
@@ -644,6 +759,24 @@ struct OutputWriter<'j> {
     created: &'j Mutex<Vec<u64>>,
     current: Option<(u64, TableBuilder)>,
     finished: Vec<CompactionOutput>,
+    /// With range tombstones: where and what the outputs take.
+    tombstones: Option<OutputTombstones>,
+    /// Range tombstone entries written.
+    range_tombstones_written: u64,
+}
+
+/// The range tombstones the outputs of one range share out.
+struct OutputTombstones {
+    icmp: InternalKeyComparator,
+    list: FragmentedRangeTombstones,
+    /// The cut point the current (or next) output starts at.
+    lower: Option<Vec<u8>>,
+    /// The end of the range (exclusive).
+    range_end: Option<Vec<u8>>,
+    /// The current output is full: close it before the next user key.
+    cut_pending: bool,
+    /// The user key of the last entry added.
+    last_user_key: Vec<u8>,
 }
 
 impl<'j> OutputWriter<'j> {
@@ -652,21 +785,101 @@ impl<'j> OutputWriter<'j> {
         new_file_number: &'j (dyn Fn() -> u64 + Sync),
         created: &'j Mutex<Vec<u64>>,
     ) -> OutputWriter<'j> {
-        OutputWriter { job, new_file_number, created, current: None, finished: Vec::new() }
+        OutputWriter {
+            job,
+            new_file_number,
+            created,
+            current: None,
+            finished: Vec::new(),
+            tombstones: None,
+            range_tombstones_written: 0,
+        }
+    }
+
+    /// Shares `list` (already cut to `range`) out over the outputs.
+    fn start_range_tombstones(
+        &mut self,
+        icmp: &InternalKeyComparator,
+        list: FragmentedRangeTombstones,
+        range: &KeyRange,
+    ) {
+        self.tombstones = Some(OutputTombstones {
+            icmp: icmp.clone(),
+            list,
+            lower: range.start.clone(),
+            range_end: range.end.clone(),
+            cut_pending: false,
+            last_user_key: Vec::new(),
+        });
+    }
+
+    /// The open output passed the size limit: close it now, or, with range
+    /// tombstones, before the next user key.
+    fn cut_when_full(&mut self) -> Result<()> {
+        match &mut self.tombstones {
+            Some(t) => {
+                t.cut_pending = true;
+                Ok(())
+            }
+            None => self.finish_current(None),
+        }
+    }
+
+    /// The grandparent rule asks to close the open output before an entry
+    /// of `user_key`; with range tombstones only between user keys.
+    fn cut_before(&mut self, user_key: &[u8]) -> Result<()> {
+        match &self.tombstones {
+            Some(t) if t.last_user_key == user_key => Ok(()),
+            Some(_) => self.finish_current(Some(user_key)),
+            None => self.finish_current(None),
+        }
+    }
+
+    /// Closes the last output of the range; writes one holding only range
+    /// tombstones if some are left for no output.
+    fn finish_range(&mut self) -> Result<()> {
+        let end = self.tombstones.as_ref().and_then(|t| t.range_end.clone());
+        if self.current.is_some() {
+            return self.finish_current(end.as_deref());
+        }
+        let Some(t) = &self.tombstones else { return Ok(()) };
+        if t.list.truncated(t.lower.as_deref(), end.as_deref()).is_empty() {
+            return Ok(());
+        }
+        self.open()?;
+        self.finish_current(end.as_deref())
+    }
+
+    /// Opens a new output table.
+    fn open(&mut self) -> Result<()> {
+        let number = (self.new_file_number)();
+        let path = table_file_name(self.job.dir, number);
+        self.created.lock().unwrap_or_else(PoisonError::into_inner).push(number);
+        let file = self.job.fs.create_writable(&path, self.job.write_mode)?;
+        let options = self.job.table_cache.options().clone();
+        self.current = Some((number, TableBuilder::new(options, file)));
+        Ok(())
     }
 
     /// Adds an entry, opening a new table first if none is open.
     #[inline(always)]
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        if let Some(t) = &mut self.tombstones {
+            let user_key = lsmkit_base::key::extract_user_key(key);
+            if t.cut_pending && self.current.is_some() && t.last_user_key != user_key {
+                t.cut_pending = false;
+                let user_key = user_key.to_vec();
+                self.finish_current(Some(&user_key))?;
+            }
+            let t = self.tombstones.as_mut().expect("tombstones");
+            t.last_user_key.clear();
+            t.last_user_key.extend_from_slice(user_key);
+        }
         let builder = match &mut self.current {
             Some((_, builder)) => builder,
             None => {
-                let number = (self.new_file_number)();
-                let path = table_file_name(self.job.dir, number);
-                self.created.lock().unwrap_or_else(PoisonError::into_inner).push(number);
-                let file = self.job.fs.create_writable(&path, self.job.write_mode)?;
-                let options = self.job.table_cache.options().clone();
-                &mut self.current.insert((number, TableBuilder::new(options, file))).1
+                self.open()?;
+                &mut self.current.as_mut().expect("just opened").1
             }
         };
         builder.add(key, value)
@@ -677,23 +890,40 @@ impl<'j> OutputWriter<'j> {
         self.current.as_ref().map_or(0, |(_, builder)| builder.file_size())
     }
 
-    /// Finishes and syncs the open table, checks that it opens, and
-    /// returns its size.
-    fn finish_current(&mut self) -> Result<u64> {
-        let Some((number, builder)) = self.current.take() else {
+    /// Finishes and syncs the open table, checks that it opens, and adds
+    /// it to `finished`. With range tombstones it takes those from the
+    /// last cut point up to `upper` (the next output's first user key, or
+    /// the range's end), and its bounds cover them.
+    fn finish_current(&mut self, upper: Option<&[u8]>) -> Result<()> {
+        let Some((number, mut builder)) = self.current.take() else {
             return Err(Error::InvalidArgument("no compaction output is open".into()));
         };
+        let mut own_tombstones = None;
+        if let Some(t) = &mut self.tombstones {
+            let list = t.list.truncated(t.lower.as_deref(), upper);
+            t.lower = upper.map(<[u8]>::to_vec);
+            t.cut_pending = false;
+            builder.set_range_tombstones(&list);
+            own_tombstones = Some(list);
+        }
         let summary = builder.finish(true)?;
         // LevelDB's check that the new table is usable; it also puts it in the cache.
         self.job.table_cache.find_table(number, summary.file_size)?;
+        self.range_tombstones_written += summary.range_tombstones;
+        let points = (summary.entries > 0).then_some((summary.smallest_key, summary.largest_key));
+        let bounds = match (&self.tombstones, &own_tombstones) {
+            (Some(t), Some(list)) => table_bounds(&t.icmp, points, list),
+            _ => points,
+        };
+        let (smallest, largest) = bounds.unwrap_or_default();
         self.finished.push(CompactionOutput {
             number,
             file_size: summary.file_size,
-            smallest: summary.smallest_key,
-            largest: summary.largest_key,
+            smallest,
+            largest,
             entries: summary.entries,
         });
-        Ok(summary.file_size)
+        Ok(())
     }
 
     /// Closes the open table, if any, without finishing it (after an

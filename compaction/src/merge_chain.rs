@@ -18,11 +18,12 @@
 //! report the corruption). Entries of different stripes are never
 //! combined, so every live snapshot reads what it read before.
 //!
-//! Range deletions (not on this branch) will hide entries from a chain: a
-//! chain must end, as at a deletion, at an entry a range tombstone newer
-//! than it (and older than the chain's newest operand) deletes in its
-//! stripe, or the merge would bring the entry's value back. Both callers
-//! pass that question in as a [`RangeDeletedPredicate`] (`None` today).
+//! Range deletions hide entries from a chain: a chain ends, as at a
+//! deletion, at an entry that a range tombstone newer than it (and older
+//! than the chain's newest operand) deletes in its stripe, or the merge
+//! would bring the entry's value back. Both callers pass that question in
+//! as a [`RangeDeletedPredicate`]: a compaction from its inputs'
+//! tombstones, a flush from the memtable's.
 //!
 //! A flush differs from a compaction only in what it does with the other
 //! entries: it writes every non-operand entry as it is (LevelDB's flush
@@ -57,8 +58,7 @@ pub type KeyPredicate<'s> = dyn Fn(&[u8]) -> bool + 's;
 /// newest operand: true when something deleting the key (a range
 /// tombstone) lies between the two sequences, in their snapshot stripe.
 /// The chain then ends there as at a deletion; the entry itself is left
-/// to the caller. The hook for range deletions: without one, no entry is
-/// hidden.
+/// to the caller. Without one (no tombstones), no entry is hidden.
 pub type RangeDeletedPredicate<'s> = dyn Fn(&[u8], SequenceNumber, SequenceNumber) -> bool + 's;
 
 /// Input keys must be strictly increasing; anything else is damage.
@@ -160,6 +160,12 @@ pub(crate) fn collapse<I: InternalIterator + ?Sized>(
         match kind {
             ValueKind::Merge => operands.push(pair),
             ValueKind::Value | ValueKind::Deletion => break ChainBase::Entry(pair.0, pair.1, kind),
+            ValueKind::RangeDeletion => {
+                return Err(Error::corruption(format!(
+                    "compaction input holds a range tombstone kind in a data block for key '{}'",
+                    user_key.escape_ascii()
+                )))
+            }
         }
     };
     let mut emit = |key: &[u8], value: &[u8]| -> Result<()> {

@@ -44,17 +44,33 @@ impl DbShared {
     ) -> Result<Option<FlushedTable>> {
         let mut iter = mem.iter();
         iter.seek_to_first();
-        if !iter.valid() {
+        let tombstones = mem.range_tombstones().filter(|t| !t.is_empty());
+        if !iter.valid() && tombstones.is_none() {
             return Ok(None);
         }
         let path = table_file_name(&self.dir, number);
         let file = self.fs.create_writable(&path, WriteMode::Buffered)?;
         let mut builder = TableBuilder::new(self.table_options.clone(), file);
-        let built = FlushCombiner::new(&self.icmp)
+        if let Some(tombstones) = &tombstones {
+            builder.set_range_tombstones(tombstones);
+        }
+        // An entry a tombstone of this memtable deletes ends a merge chain
+        // (the chain's entries are of one snapshot stripe, so a tombstone
+        // between two of them is too).
+        let range_deleted = |user_key: &[u8], entry_sequence, chain_sequence| {
+            tombstones.as_ref().is_some_and(|t| {
+                t.covering(user_key)
+                    .is_some_and(|f| f.sequences.iter().any(|&s| s > entry_sequence && s < chain_sequence))
+            })
+        };
+        let mut combiner = FlushCombiner::new(&self.icmp)
             .snapshots(snapshots)
             .merge_operator(self.options.merge_operator.as_deref())
-            .nothing_older(nothing_older)
-            .run(&mut iter, &mut |key, value| builder.add(key, value));
+            .nothing_older(nothing_older);
+        if tombstones.is_some() {
+            combiner = combiner.range_deleted(&range_deleted);
+        }
+        let built = combiner.run(&mut iter, &mut |key, value| builder.add(key, value));
         if let Err(e) = built {
             let _ = builder.abandon();
             let _ = self.fs.remove_file(&path);
@@ -62,8 +78,13 @@ impl DbShared {
         }
         match builder.finish(true) {
             Ok(summary) => {
-                let meta =
-                    FileMetaData::new(number, summary.file_size, summary.smallest_key, summary.largest_key);
+                let points = (summary.entries > 0).then_some((summary.smallest_key, summary.largest_key));
+                let (smallest, largest) = match &tombstones {
+                    Some(t) => lsmkit_base::range_tombstone::table_bounds(&self.icmp, points, t),
+                    None => points,
+                }
+                .expect("a table with entries or tombstones");
+                let meta = FileMetaData::new(number, summary.file_size, smallest, largest);
                 Ok(Some(FlushedTable { meta }))
             }
             Err(e) => {

@@ -432,6 +432,7 @@ impl DbIterator {
                 let kind = self.visible_kind(kind);
                 let user_key = extract_user_key(self.inner.key());
                 match kind {
+                    ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
                     ValueKind::Deletion => {
                         // Hide every older entry of this key.
                         self.saved_key.clear();
@@ -488,6 +489,7 @@ impl DbIterator {
                 }
                 let kind = self.visible_kind(kind);
                 match kind {
+                    ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
                     ValueKind::Deletion => {
                         self.saved_key.clear();
                         self.saved_value = Bytes::new();
@@ -566,6 +568,7 @@ impl DbIterator {
                     break;
                 }
                 ValueKind::Deletion => break,
+                ValueKind::RangeDeletion => return self.fail(range_tombstone_in_stream(user_key)),
             }
             self.inner.next();
         }
@@ -646,4 +649,14 @@ impl ReadSampling {
         }
         self.bytes_until_sample -= read;
     }
+}
+
+/// The error for a range tombstone kind among point entries (they live in
+/// their own meta block and memtable store, never in the merged stream).
+#[cold]
+fn range_tombstone_in_stream(user_key: &[u8]) -> Error {
+    Error::corruption(format!(
+        "range tombstone kind among point entries in DbIterator (key '{}')",
+        user_key.escape_ascii()
+    ))
 }

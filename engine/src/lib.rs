@@ -12,6 +12,8 @@
 //! With [`Options::merge_operator`], [`Db::merge`] records operands that
 //! reads combine ([`U64AddOperator`], [`StringAppendOperator`],
 //! [`MaxOperator`] or your own [`MergeOperator`]; docs/format-extensions.md).
+//! With [`Options::range_deletions`], [`Db::delete_range`] deletes every
+//! key of a range in one write.
 //!
 //! ```
 //! use lsmkit::{Db, Options, ReadOptions};
@@ -42,6 +44,7 @@ mod merge;
 mod open;
 mod options;
 mod properties;
+mod range_del;
 mod range_iter;
 mod read;
 mod recovery;
@@ -68,6 +71,7 @@ pub use lsmkit_wal::{
 };
 pub use merge::MERGE_COMPARATOR_PREFIX;
 pub use options::{FlushOptions, Options, ReadOptions, WriteOptions};
+pub use range_del::RANGE_DEL_COMPARATOR_PREFIX;
 pub use range_iter::DbRange;
 pub use repair::{RepairReport, LOST_DIR_NAME};
 pub use snapshot::Snapshot;

@@ -93,6 +93,12 @@ impl MergeChain {
                     break;
                 }
                 ValueKind::Deletion => break,
+                ValueKind::RangeDeletion => {
+                    return Err(Error::corruption(format!(
+                        "range tombstone kind among the point entries of key '{}'",
+                        key.escape_ascii()
+                    )))
+                }
             }
             input.next();
         }
@@ -138,7 +144,7 @@ impl Db {
     ) -> Result<Option<Bytes>> {
         let shared = self.shared();
         // `view` keeps the tables the iterator reads from alive.
-        let mut input = self.internal_iterator_over(&view, options);
+        let mut input = self.internal_iterator_over(&view, options, sequence);
         let chain = MergeChain::gather(&mut *input, &shared.icmp, key, sequence)?;
         drop(input);
         drop(view);

@@ -64,8 +64,7 @@ impl DbShared {
             },
         );
         let value_format = ValueFormat::from_options(&options);
-        let empty_view =
-            SuperVersion { mem: Memtable::new(icmp.clone()), imms: Vec::new(), version: versions.current() };
+        let empty_view = SuperVersion::new(Memtable::new(icmp.clone()), Vec::new(), versions.current());
         let state = DbState {
             mem: Memtable::new(icmp.clone()),
             mem_log_number: 0,
@@ -100,6 +99,7 @@ impl DbShared {
             snapshots: Arc::new(SnapshotList::default()),
             state: Mutex::new(state),
             super_version: ArcSwap::from_pointee(empty_view),
+            table_tombstones: Default::default(),
             last_sequence: AtomicU64::new(0),
             manifest_cv: Condvar::new(),
             work_cv: Condvar::new(),

@@ -152,6 +152,14 @@ pub struct Options {
     /// if anything was written after the get read (it could be stale).
     /// Compactions collapse chains as well.
     pub max_merge_chain_length: usize,
+    /// Range deletions ([`Db::delete_range`](crate::Db::delete_range),
+    /// [`WriteBatch::delete_range`](crate::WriteBatch::delete_range)), an
+    /// lsmkit extension (default false). With it, the database is marked so
+    /// that LevelDB, and lsmkit without this option, refuse to open it; a
+    /// database created without it cannot be opened with it (comparator-name
+    /// mismatches, `docs/format-extensions.md`, "Range deletions"). Without
+    /// it, writes of range deletions are refused.
+    pub range_deletions: bool,
 }
 
 impl Default for Options {
@@ -189,6 +197,7 @@ impl Default for Options {
             clock: None,
             merge_operator: None,
             max_merge_chain_length: 32,
+            range_deletions: false,
         }
     }
 }
@@ -214,6 +223,12 @@ impl Options {
         if self.merge_operator.is_some() {
             self.comparator =
                 crate::ttl::mark_comparator(self.comparator, crate::merge::MERGE_COMPARATOR_PREFIX);
+        }
+        // The range-deletion mark goes outside the others:
+        // `lsmkit.rangedel.lsmkit.merge.leveldb.BytewiseComparator`.
+        if self.range_deletions {
+            self.comparator =
+                crate::ttl::mark_comparator(self.comparator, crate::range_del::RANGE_DEL_COMPARATOR_PREFIX);
         }
         self
     }

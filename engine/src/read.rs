@@ -43,7 +43,7 @@ impl Db {
 
     /// The sequence a read sees: the snapshot's, or the last published one.
     /// Read before the read view is loaded (see [`read_view`](Self::read_view)).
-    fn read_sequence(&self, snapshot: Option<&Snapshot>) -> SequenceNumber {
+    pub(crate) fn read_sequence(&self, snapshot: Option<&Snapshot>) -> SequenceNumber {
         match snapshot {
             Some(s) => s.sequence(),
             None => self.shared().last_sequence.load(Ordering::Acquire),
@@ -66,6 +66,9 @@ impl Db {
     fn get_stored(&self, options: &ReadOptions, key: &[u8]) -> Result<Option<Bytes>> {
         let shared = self.shared();
         let sequence = self.read_sequence(options.snapshot.as_ref());
+        if shared.options.range_deletions {
+            return self.get_stored_with_range_deletions(options, sequence, key);
+        }
         // A guard, not a reference count: gets from many threads do not
         // contend on one counter.
         let view = shared.super_version.load();
@@ -103,6 +106,13 @@ impl Db {
                         ValueKind::Value => answer = Some(value),
                         ValueKind::Deletion => {}
                         ValueKind::Merge => found_merge = true,
+                        ValueKind::RangeDeletion => {
+                            return Err(lsmkit_base::Error::corruption(format!(
+                                "range tombstone kind in a data block for key '{}'",
+                                key.escape_ascii()
+                            ))
+                            .in_file(shared.table_path(file.number)));
+                        }
                     }
                     break;
                 }
@@ -128,15 +138,18 @@ impl Db {
 
     /// The merged internal iterator over a read view.
     fn internal_iterator(&self, view: &ReadView, options: &ReadOptions) -> Box<dyn InternalIterator> {
-        self.internal_iterator_over(&view.view, options)
+        self.internal_iterator_over(&view.view, options, view.sequence)
     }
 
     /// The merged internal iterator over the memtables and tables of
     /// `view`, which the caller keeps alive for as long as the iterator.
+    /// In a database with range deletions, entries that range tombstones
+    /// delete as of `sequence` are left out.
     pub(crate) fn internal_iterator_over(
         &self,
         view: &SuperVersion,
         options: &ReadOptions,
+        sequence: SequenceNumber,
     ) -> Box<dyn InternalIterator> {
         let shared = self.shared();
         let table_read = lsmkit_sstable::ReadOptions {
@@ -165,6 +178,19 @@ impl Db {
                     table_read,
                     files.to_vec(),
                 )));
+            }
+        }
+        if shared.options.range_deletions {
+            match crate::range_del::source_tombstones(shared, view) {
+                Ok(own) => {
+                    children = crate::range_del::wrap_children(
+                        children,
+                        own,
+                        sequence,
+                        shared.icmp.user_comparator(),
+                    );
+                }
+                Err(e) => return Box::new(lsmkit_base::iterator::EmptyIterator::with_error(e)),
             }
         }
         Box::new(MergingIterator::new(Arc::new(shared.icmp.clone()), children))

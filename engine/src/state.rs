@@ -153,6 +153,8 @@ pub(crate) struct DbShared {
     pub(crate) shutting_down: AtomicBool,
     /// How values are stored (plain, or in the TTL frame), fixed at open.
     pub(crate) value_format: ValueFormat,
+    /// Which tables hold range tombstones, read once per table.
+    pub(crate) table_tombstones: crate::range_del::TableTombstoneRegistry,
     pub(crate) _lock: Mutex<Option<Box<dyn FileLock>>>,
 }
 
@@ -186,11 +188,11 @@ impl DbShared {
     /// Publishes a new read view built from the state (call after any
     /// change to the memtables or the current Version, before unlocking).
     pub(crate) fn publish_super_version(&self, state: &DbState) {
-        self.super_version.store(Arc::new(SuperVersion {
-            mem: state.mem.clone(),
-            imms: state.imms.iter().rev().map(|m| m.mem.clone()).collect(),
-            version: state.versions.current(),
-        }));
+        self.super_version.store(Arc::new(SuperVersion::new(
+            state.mem.clone(),
+            state.imms.iter().rev().map(|m| m.mem.clone()).collect(),
+            state.versions.current(),
+        )));
     }
 
     /// Sets the last sequence number in the version set and publishes it to readers.

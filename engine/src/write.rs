@@ -72,12 +72,16 @@ impl DbShared {
     pub(crate) fn write(&self, options: WriteOptions, batch: Arc<WriteBatch>) -> Result<()> {
         let merges_allowed = self.options.merge_operator.is_some();
         for op in batch.ops() {
-            if op?.kind == lsmkit_base::key::ValueKind::Merge && !merges_allowed {
+            let op = op?;
+            if op.kind == lsmkit_base::key::ValueKind::Merge && !merges_allowed {
                 return Err(lsmkit_base::Error::InvalidArgument(
                     "the batch holds a merge operand, but the database was opened without \
                      Options::merge_operator"
                         .into(),
                 ));
+            }
+            if op.kind == lsmkit_base::key::ValueKind::RangeDeletion {
+                crate::range_del::check_range_deletion(&self.options, op.key, op.value)?;
             }
         }
         self.write_well_formed(options, batch)

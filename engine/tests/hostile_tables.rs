@@ -105,3 +105,26 @@ fn repair_salvages_a_table_with_a_huge_block_size_in_its_index() {
         assert_eq!(entries, 100);
     }
 }
+
+/// A range tombstone's kind (15) among a table's data entries is damage:
+/// tombstones belong in the `lsmkit.range_del` block. Repair drops the
+/// entry and keeps the others.
+#[test]
+fn repair_drops_a_range_tombstone_kind_among_data_entries() {
+    let fs = Arc::new(MemFs::new());
+    fs.create_dir_all(Path::new(DIR)).unwrap();
+    let path = table_file_name(Path::new(DIR), 5);
+    let options = TableOptions::for_internal_keys(BytewiseComparator::shared(), None);
+    let mut builder = TableBuilder::new(options, fs.create_writable(&path, WriteMode::Buffered).unwrap());
+    builder.add(&make_internal_key(b"a", 1, ValueKind::Value), b"1").unwrap();
+    builder.add(&make_internal_key(b"b", 2, ValueKind::RangeDeletion), b"z").unwrap();
+    builder.add(&make_internal_key(b"c", 3, ValueKind::Value), b"3").unwrap();
+    builder.finish(true).unwrap();
+    let options = Options { fs: fs.clone(), range_deletions: true, ..Options::default() };
+    let report = Db::repair(DIR, &options).unwrap();
+    assert_eq!(report.salvaged_tables, [5], "{report:?}");
+    assert_eq!(report.table_entries_dropped, 1, "{report:?}");
+    let db = Db::open(DIR, options).unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.get(b"c").unwrap().as_deref(), Some(&b"3"[..]), "the kind-15 entry deletes nothing");
+}

@@ -68,6 +68,7 @@ fn table_entries(db: &Db, fs: &Arc<MemFs>, key: &[u8]) -> (usize, usize, usize) 
                     ValueKind::Value => counts.0 += 1,
                     ValueKind::Deletion => counts.1 += 1,
                     ValueKind::Merge => counts.2 += 1,
+                    ValueKind::RangeDeletion => panic!("a range tombstone among a table's entries"),
                 }
             }
             it.next();

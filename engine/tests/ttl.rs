@@ -171,6 +171,7 @@ fn count_table_entries(db: &Db, fs: &Arc<MemFs>, dir: &Path, prefix: &[u8]) -> (
                     ValueKind::Value => values += 1,
                     ValueKind::Deletion => deletions += 1,
                     ValueKind::Merge => panic!("a merge operand in a TTL database"),
+                    ValueKind::RangeDeletion => panic!("a range tombstone among a table's entries"),
                 }
             }
             it.next();

@@ -7,7 +7,8 @@
 //! number of threads.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use lsmkit_base::coding::varint_length;
@@ -15,6 +16,7 @@ use lsmkit_base::key::{
     extract_trailer, extract_user_key, make_internal_key, pack_sequence_and_kind, InternalKeyComparator,
     SequenceNumber, ValueKind, INTERNAL_KEY_TRAILER_LEN, MAX_SEQUENCE_NUMBER, VALUE_KIND_FOR_SEEK,
 };
+use lsmkit_base::range_tombstone::{FragmentedRangeTombstones, RangeTombstone};
 
 use crate::append_only_list::AppendOnlyList;
 use crate::entry_arena::EntryArena;
@@ -69,6 +71,20 @@ pub(crate) struct MemtableShared {
     memory_usage: MemoryCounter,
     /// See [`Memtable::write_buffer_charge`].
     write_buffer_charge: MemoryCounter,
+    /// True once a range tombstone was added: reads that find it false pay
+    /// nothing for range deletions.
+    has_range_tombstones: AtomicBool,
+    /// The range tombstones, apart from the point entries of the skiplist
+    /// (readers share the cached fragmented form under the read lock).
+    range_tombstones: RwLock<RangeTombstoneStore>,
+}
+
+/// The range tombstones of a memtable and their fragmented form, rebuilt
+/// when a tombstone was added since it was last asked for.
+#[derive(Default)]
+struct RangeTombstoneStore {
+    tombstones: Vec<RangeTombstone>,
+    fragmented: Option<Arc<FragmentedRangeTombstones>>,
 }
 
 /// The skiplist, typed by the order it uses.
@@ -94,12 +110,22 @@ impl Memtable {
         let arena = EntryArena::new();
         let write_buffer_charge = MemoryCounter::new(0);
         Memtable {
-            shared: Arc::new(MemtableShared { table, comparator, arena, memory_usage, write_buffer_charge }),
+            shared: Arc::new(MemtableShared {
+                table,
+                comparator,
+                arena,
+                memory_usage,
+                write_buffer_charge,
+                has_range_tombstones: AtomicBool::new(false),
+                range_tombstones: RwLock::new(RangeTombstoneStore::default()),
+            }),
         }
     }
 
     /// Adds the entry (`user_key`, `sequence`, `kind`) → `value`; for a
-    /// deletion the value is normally empty. Safe to call from several
+    /// deletion the value is normally empty. A [`ValueKind::RangeDeletion`]
+    /// goes to [`add_range_tombstone`](Self::add_range_tombstone) (`user_key`
+    /// the begin, `value` the end). Safe to call from several
     /// threads at once.
     ///
     /// Each (`user_key`, `sequence`, `kind`) must be added at most once (the
@@ -111,6 +137,10 @@ impl Memtable {
     /// If `sequence` exceeds [`MAX_SEQUENCE_NUMBER`]; sequence numbers read
     /// from a log must be validated before they get here.
     pub fn add(&self, sequence: SequenceNumber, kind: ValueKind, user_key: &[u8], value: &[u8]) {
+        if kind == ValueKind::RangeDeletion {
+            // `user_key` is the range's begin, `value` its end.
+            return self.add_range_tombstone(sequence, user_key, value);
+        }
         assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
         let internal_key_len = user_key.len() + INTERNAL_KEY_TRAILER_LEN;
         let trailer = pack_sequence_and_kind(sequence, kind).to_le_bytes();
@@ -145,9 +175,100 @@ impl Memtable {
         }
     }
 
+    /// Adds the range tombstone "every key in [`begin`, `end`) written
+    /// before `sequence` is deleted" (docs/format-extensions.md, "Range
+    /// deletions"). It is kept apart from the point entries: [`get`](Self::get)
+    /// and [`iter`](Self::iter) do not see it; readers ask
+    /// [`range_tombstones`](Self::range_tombstones).
+    ///
+    /// ```
+    /// use lsmkit_base::comparator::BytewiseComparator;
+    /// use lsmkit_base::key::{InternalKeyComparator, ValueKind};
+    /// use lsmkit_memtable::Memtable;
+    ///
+    /// let mem = Memtable::new(InternalKeyComparator::new(BytewiseComparator::shared()));
+    /// assert!(mem.range_tombstones().is_none());
+    /// mem.add_range_tombstone(2, b"a", b"c");
+    /// assert!(!mem.is_empty(), "a memtable holding only a tombstone is not empty");
+    /// mem.add(1, ValueKind::Value, b"b", b"v");
+    /// assert_eq!(mem.len(), 1, "len counts point entries");
+    /// // `add` with the range-deletion kind is the same as `add_range_tombstone`.
+    /// mem.add(3, ValueKind::RangeDeletion, b"x", b"y");
+    /// assert_eq!(mem.range_tombstone_count(), 2);
+    /// let tombstones = mem.range_tombstones().unwrap();
+    /// assert_eq!(tombstones.max_covering_seq(b"b", 2), 2);
+    /// assert_eq!(tombstones.max_covering_seq(b"b", 1), 0);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `sequence` exceeds [`MAX_SEQUENCE_NUMBER`].
+    pub fn add_range_tombstone(&self, sequence: SequenceNumber, begin: &[u8], end: &[u8]) {
+        assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
+        let charge = begin.len() + end.len() + INTERNAL_KEY_TRAILER_LEN;
+        {
+            let mut store = self.shared.range_tombstones.write().unwrap_or_else(|e| e.into_inner());
+            store.tombstones.push(RangeTombstone::new(begin, end, sequence));
+            store.fragmented = None;
+        }
+        self.shared.has_range_tombstones.store(true, AtomicOrdering::Release);
+        self.shared.memory_usage.add(charge + std::mem::size_of::<RangeTombstone>());
+        self.shared
+            .write_buffer_charge
+            .add(leveldb_entry_charge(begin.len() + INTERNAL_KEY_TRAILER_LEN, end.len()));
+    }
+
+    /// True once a range tombstone was added (one atomic load).
+    pub fn has_range_tombstones(&self) -> bool {
+        self.shared.has_range_tombstones.load(AtomicOrdering::Acquire)
+    }
+
+    /// The range tombstones, fragmented (`None` when there are none). The
+    /// fragmented list is cached until the next tombstone is added, so a
+    /// full memtable builds it once.
+    pub fn range_tombstones(&self) -> Option<Arc<FragmentedRangeTombstones>> {
+        if !self.has_range_tombstones() {
+            return None;
+        }
+        if let Some(fragmented) =
+            &self.shared.range_tombstones.read().unwrap_or_else(|e| e.into_inner()).fragmented
+        {
+            return Some(Arc::clone(fragmented));
+        }
+        let mut store = self.shared.range_tombstones.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(fragmented) = &store.fragmented {
+            return Some(Arc::clone(fragmented));
+        }
+        let fragmented = Arc::new(FragmentedRangeTombstones::new(
+            store.tombstones.iter().cloned(),
+            Arc::clone(self.shared.comparator.user_comparator()),
+        ));
+        store.fragmented = Some(Arc::clone(&fragmented));
+        Some(fragmented)
+    }
+
+    /// The number of range tombstones added.
+    pub fn range_tombstone_count(&self) -> usize {
+        if !self.has_range_tombstones() {
+            return 0;
+        }
+        self.shared.range_tombstones.read().unwrap_or_else(|e| e.into_inner()).tombstones.len()
+    }
+
     /// The newest entry for `user_key` with sequence `<= snapshot`. A
     /// `snapshot` above [`MAX_SEQUENCE_NUMBER`] means "everything".
     pub fn get(&self, user_key: &[u8], snapshot: SequenceNumber) -> MemtableGet {
+        self.get_with_sequence(user_key, snapshot).0
+    }
+
+    /// [`get`](Self::get), with the sequence number of the entry found (0
+    /// with [`MemtableGet::NotFound`]), which a reader compares with the
+    /// range tombstones covering the key.
+    pub fn get_with_sequence(
+        &self,
+        user_key: &[u8],
+        snapshot: SequenceNumber,
+    ) -> (MemtableGet, SequenceNumber) {
         let snapshot = snapshot.min(MAX_SEQUENCE_NUMBER);
         // The search target: the newest possible entry for `user_key` at `snapshot`.
         let target = make_internal_key(user_key, snapshot, VALUE_KIND_FOR_SEEK);
@@ -158,7 +279,7 @@ impl Memtable {
                     Some(entry) if extract_user_key(entry.key().entry().internal_key()) == user_key => {
                         visible_entry(entry.key())
                     }
-                    _ => MemtableGet::NotFound,
+                    _ => (MemtableGet::NotFound, 0),
                 }
             }
             Table::Ordered { map, comparator } => {
@@ -172,7 +293,7 @@ impl Memtable {
                     {
                         visible_entry(entry.key())
                     }
-                    _ => MemtableGet::NotFound,
+                    _ => (MemtableGet::NotFound, 0),
                 }
             }
         }
@@ -185,7 +306,9 @@ impl Memtable {
         MemtableIterator::new(Arc::clone(&self.shared))
     }
 
-    /// The number of entries (values and deletions).
+    /// The number of point entries (values, deletions, merge operands;
+    /// range tombstones are counted by
+    /// [`range_tombstone_count`](Self::range_tombstone_count)).
     pub fn len(&self) -> usize {
         match &self.shared.table {
             Table::Bytewise(map) => map.len(),
@@ -193,9 +316,10 @@ impl Memtable {
         }
     }
 
-    /// True when no entry has been added.
+    /// True when no entry has been added (no point entry and no range
+    /// tombstone).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && !self.has_range_tombstones()
     }
 
     /// An estimate of the bytes this memtable holds: its fixed state, the
@@ -253,16 +377,20 @@ fn holds_buffer<K: SkiplistKey>(key: &K, address: *const u8) -> bool {
     std::ptr::eq(key.entry().internal_key().as_ptr(), address)
 }
 
-/// What `key`, already known to hold the looked-up user key, says about it.
-fn visible_entry<K: SkiplistKey>(key: &K) -> MemtableGet {
+/// What `key`, already known to hold the looked-up user key, says about
+/// it, and its sequence number.
+fn visible_entry<K: SkiplistKey>(key: &K) -> (MemtableGet, SequenceNumber) {
     let entry = key.entry();
-    match ValueKind::from_byte((extract_trailer(entry.internal_key()) & 0xff) as u8) {
+    let trailer = extract_trailer(entry.internal_key());
+    let found = match ValueKind::from_byte((trailer & 0xff) as u8) {
         Some(ValueKind::Value) => MemtableGet::Found(entry.value_bytes()),
         Some(ValueKind::Deletion) => MemtableGet::Deleted,
         Some(ValueKind::Merge) => MemtableGet::Merge,
-        // `add` only writes the known kinds.
-        None => MemtableGet::NotFound,
-    }
+        // `add` only writes the known point kinds; range tombstones live
+        // apart (`add_range_tombstone`).
+        Some(ValueKind::RangeDeletion) | None => return (MemtableGet::NotFound, 0),
+    };
+    (found, trailer >> 8)
 }
 
 /// The bytes of one skiplist node in LevelDB's memtable arena, on average:

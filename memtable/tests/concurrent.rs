@@ -100,6 +100,7 @@ fn load_and_verify(comparator: Arc<dyn Comparator>, per_thread: u64) {
             ValueKind::Value => MemtableGet::Found(version.2.clone().into()),
             ValueKind::Deletion => MemtableGet::Deleted,
             ValueKind::Merge => MemtableGet::Merge,
+            ValueKind::RangeDeletion => unreachable!("the test adds point entries only"),
         };
         assert_eq!(memtable.get(user_key, MAX_SEQUENCE_NUMBER), expected(&list[0]));
         for (index, version) in list.iter().enumerate().take(3) {

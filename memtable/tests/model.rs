@@ -179,6 +179,7 @@ fn run(order: Order, ops: Vec<Op>, sequences: Vec<u64>) -> Result<(), TestCaseEr
                         ValueKind::Value => MemtableGet::Found(entry.value.clone().into()),
                         ValueKind::Deletion => MemtableGet::Deleted,
                         ValueKind::Merge => MemtableGet::Merge,
+                        ValueKind::RangeDeletion => unreachable!("the model holds point entries only"),
                     },
                     _ => MemtableGet::NotFound,
                 };

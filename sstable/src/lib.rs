@@ -66,6 +66,7 @@ mod filter_block;
 mod internal_key_filter_policy;
 mod options;
 mod properties;
+pub mod range_del_block;
 mod readahead;
 mod table;
 mod table_builder;

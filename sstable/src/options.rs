@@ -51,6 +51,11 @@ pub struct TableOptions {
     /// The cache of uncompressed data blocks shared by every table opened
     /// with these options.
     pub block_cache: Option<Arc<BlockCache>>,
+    /// The user-key order of a table of internal keys (set by
+    /// [`TableOptions::for_internal_keys`]): range tombstones
+    /// (`lsmkit.range_del`) are ordered by it. Without it, a table's range
+    /// tombstones are read in bytewise order.
+    pub user_comparator: Option<Arc<dyn Comparator>>,
 }
 
 impl Default for TableOptions {
@@ -66,6 +71,7 @@ impl Default for TableOptions {
             paranoid_checks: false,
             read_mode: ReadMode::Mmap,
             block_cache: None,
+            user_comparator: None,
         }
     }
 }
@@ -79,7 +85,8 @@ impl TableOptions {
         filter_policy: Option<Arc<dyn FilterPolicy>>,
     ) -> TableOptions {
         TableOptions {
-            comparator: Arc::new(InternalKeyComparator::new(user_comparator)),
+            comparator: Arc::new(InternalKeyComparator::new(Arc::clone(&user_comparator))),
+            user_comparator: Some(user_comparator),
             filter_policy: filter_policy
                 .map(|policy| Arc::new(InternalKeyFilterPolicy::new(policy)) as Arc<dyn FilterPolicy>),
             internal_keys: true,

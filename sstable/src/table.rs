@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! open:   footer (last 48 bytes) -> index block, metaindex block
-//!         metaindex "filter.<policy>" -> filter block; "lsmkit.properties"
+//!         metaindex "filter.<policy>" -> filter block; "lsmkit.properties";
+//!         "lsmkit.range_del" -> range tombstones (never tolerated when damaged)
 //! get:    index: first separator >= key -> BlockHandle of the one data block
 //!         filter for that block's offset: "no match" skips the read
 //!         data block (via the block cache): first entry >= key
@@ -29,8 +30,10 @@ use crate::block_read::{read_block, read_block_via};
 use crate::filter_block::FilterBlockReader;
 use crate::options::{ReadOptions, TableOptions};
 use crate::properties::{TableProperties, PROPERTIES_BLOCK_NAME};
+use crate::range_del_block::RANGE_DEL_BLOCK_NAME;
 use crate::readahead::Readahead;
 use crate::table_iterator::TableIterator;
+use lsmkit_base::range_tombstone::FragmentedRangeTombstones;
 
 /// An open, immutable table. Share it as `Arc<Table>`; every method takes
 /// `&self` and may run on many threads at once.
@@ -47,6 +50,7 @@ pub struct Table {
     index_block: Block,
     filter: Option<FilterBlockReader>,
     properties: Option<TableProperties>,
+    range_tombstones: Option<Arc<FragmentedRangeTombstones>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -96,7 +100,15 @@ impl Table {
         let paranoid = options.paranoid_checks;
         let mut filter = None;
         let mut properties = None;
-        if let Some(metaindex) = tolerate(paranoid, reader.block(footer.metaindex_handle).map(Some))? {
+        let mut range_tombstones = None;
+        // In a database with range deletions the metaindex leads to the
+        // tombstones: it may not be ignored.
+        let needs_metaindex = paranoid
+            || options
+                .user_comparator
+                .as_ref()
+                .is_some_and(|c| c.name().starts_with(crate::range_del_block::RANGE_DEL_COMPARATOR_PREFIX));
+        if let Some(metaindex) = tolerate(needs_metaindex, reader.block(footer.metaindex_handle).map(Some))? {
             let mut it = metaindex.iter(Arc::new(BytewiseComparator));
             let metaindex_offset = footer.metaindex_handle.offset;
             if let Some(policy) = &options.filter_policy {
@@ -115,6 +127,16 @@ impl Table {
                     None => Ok(None),
                 }),
             )?;
+            // Range tombstones are never ignored: without them deleted keys
+            // would come back.
+            if let Some((handle, contents)) =
+                reader.named_contents(&mut it, metaindex_offset, RANGE_DEL_BLOCK_NAME.as_bytes())?
+            {
+                let user = options.user_comparator.clone().unwrap_or_else(BytewiseComparator::shared);
+                let list = crate::range_del_block::decode(contents, user)
+                    .map_err(|e| Error::corruption_at(&path, handle.offset, e))?;
+                range_tombstones = (!list.is_empty()).then(|| Arc::new(list));
+            }
         }
         let cache_id = options.block_cache.as_ref().map_or(0, |cache| cache.new_id());
         let comparator = InlineComparator::new(Arc::clone(&options.comparator));
@@ -129,6 +151,7 @@ impl Table {
             index_block,
             filter,
             properties,
+            range_tombstones,
         })
     }
 
@@ -173,6 +196,12 @@ impl Table {
     /// True when a filter for the options' filter policy was found.
     pub fn has_filter(&self) -> bool {
         self.filter.is_some()
+    }
+
+    /// The table's range tombstones (its `lsmkit.range_del` block), when it
+    /// has any.
+    pub fn range_tombstones(&self) -> Option<&Arc<FragmentedRangeTombstones>> {
+        self.range_tombstones.as_ref()
     }
 
     /// The `lsmkit.properties` block, when the table has one.

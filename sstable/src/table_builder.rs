@@ -9,6 +9,7 @@
 //! | data block | trailer | data block | trailer | ...      entries in key order
 //! | filter block | trailer |                               with a filter policy
 //! | properties block | trailer |                           with write_properties
+//! | range_del block | trailer |                             with range tombstones
 //! | metaindex block | trailer |                            name -> BlockHandle
 //! | index block | trailer |                                separator -> BlockHandle
 //! | footer: metaindex handle, index handle, zeros, magic | the last 48 bytes
@@ -28,6 +29,8 @@ use crate::compression::{compress_block, Compression, NO_COMPRESSION};
 use crate::filter_block::FilterBlockBuilder;
 use crate::options::TableOptions;
 use crate::properties::{TableProperties, PROPERTIES_BLOCK_NAME};
+use crate::range_del_block::{self, RANGE_DEL_BLOCK_NAME};
+use lsmkit_base::range_tombstone::FragmentedRangeTombstones;
 
 /// What a finished table holds and how big its parts are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,9 @@ pub struct TableSummary {
     pub largest_key: Vec<u8>,
     /// The statistics also written to the properties block.
     pub properties: TableProperties,
+    /// Number of range tombstone entries in the `lsmkit.range_del` block
+    /// (0: the table has no such block).
+    pub range_tombstones: u64,
 }
 
 /// Builds one table, appending to a [`WritableFile`].
@@ -70,6 +76,8 @@ pub struct TableBuilder {
     properties: TableProperties,
     data_blocks: u64,
     data_bytes: u64,
+    /// The `lsmkit.range_del` block to write, and its number of entries.
+    range_del_block: Option<(Vec<u8>, u64)>,
 }
 
 impl TableBuilder {
@@ -104,7 +112,22 @@ impl TableBuilder {
             pending_index_handle: None,
             data_blocks: 0,
             data_bytes: 0,
+            range_del_block: None,
         }
+    }
+
+    /// Gives the table the range tombstones `list` (docs/format-extensions.md,
+    /// "Range deletions"), written at [`finish`](Self::finish) as the
+    /// `lsmkit.range_del` meta block; an empty list writes no block (the
+    /// table is then exactly as without this call). A later call replaces
+    /// the list.
+    pub fn set_range_tombstones(&mut self, list: &FragmentedRangeTombstones) {
+        self.range_del_block = if list.is_empty() {
+            None
+        } else {
+            let count = list.fragments().iter().map(|f| f.sequences.len() as u64).sum();
+            Some((range_del_block::encode(list), count))
+        };
     }
 
     /// Adds an entry. `key` must sort after every key added before (else
@@ -195,6 +218,12 @@ impl TableBuilder {
             let handle = self.writer.write_block(&self.properties.encode())?;
             meta_entries.push((PROPERTIES_BLOCK_NAME.to_owned(), handle));
         }
+        let mut range_tombstones = 0;
+        if let Some((block, count)) = self.range_del_block.take() {
+            let handle = self.writer.write_block(&block)?;
+            meta_entries.push((RANGE_DEL_BLOCK_NAME.to_owned(), handle));
+            range_tombstones = count;
+        }
         meta_entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut metaindex = BlockBuilder::new(self.options.restart_interval);
         for (name, handle) in &meta_entries {
@@ -222,6 +251,7 @@ impl TableBuilder {
             smallest_key: self.smallest_key.unwrap_or_default(),
             largest_key: self.last_key,
             properties: self.properties,
+            range_tombstones,
         })
     }
 

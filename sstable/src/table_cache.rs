@@ -118,6 +118,31 @@ impl TableCache {
         self.find_table(file_number, file_size)?.get(read_options, key)
     }
 
+    /// The range tombstones of table `file_number`, read when the table was
+    /// opened (`None` when it has none).
+    pub fn range_tombstones(
+        &self,
+        file_number: u64,
+        file_size: u64,
+    ) -> Result<Option<Arc<lsmkit_base::range_tombstone::FragmentedRangeTombstones>>> {
+        Ok(self.find_table(file_number, file_size)?.range_tombstones().cloned())
+    }
+
+    /// [`Table::get`] on table `file_number`, with the table's range
+    /// tombstones (one cache lookup for both).
+    #[allow(clippy::type_complexity)]
+    pub fn get_with_range_tombstones(
+        &self,
+        read_options: &ReadOptions,
+        file_number: u64,
+        file_size: u64,
+        key: &[u8],
+    ) -> Result<(Option<(Bytes, Bytes)>, Option<Arc<lsmkit_base::range_tombstone::FragmentedRangeTombstones>>)>
+    {
+        let table = self.find_table(file_number, file_size)?;
+        Ok((table.get(read_options, key)?, table.range_tombstones().cloned()))
+    }
+
     /// An iterator over table `file_number`; it keeps the table open even if
     /// the cache evicts it meanwhile.
     pub fn iter(&self, read_options: ReadOptions, file_number: u64, file_size: u64) -> Result<TableIterator> {

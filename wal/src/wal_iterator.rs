@@ -55,11 +55,13 @@ impl Default for WalIteratorOptions {
 pub struct WalOp {
     /// The operation's sequence number.
     pub sequence: SequenceNumber,
-    /// Put ([`ValueKind::Value`]) or delete ([`ValueKind::Deletion`]).
+    /// Put ([`ValueKind::Value`]), delete ([`ValueKind::Deletion`]), merge
+    /// ([`ValueKind::Merge`]) or range deletion ([`ValueKind::RangeDeletion`]).
     pub kind: ValueKind,
-    /// The user key.
+    /// The user key; the first key of a range deletion.
     pub key: Bytes,
-    /// The value of a put; empty for a delete.
+    /// The value of a put or the operand of a merge; empty for a delete;
+    /// the end (excluded) of a range deletion.
     pub value: Bytes,
 }
 

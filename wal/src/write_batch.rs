@@ -3,11 +3,14 @@
 //!
 //! ```text
 //! fixed64 sequence | fixed32 count | count × (tag 1: klen key vlen value | tag 0: klen key
-//!                                              | tag 2: klen key vlen operand)
+//!                                              | tag 2: klen key vlen operand
+//!                                              | tag 15: blen begin elen end)
 //! ```
 //!
 //! Tag 2, a merge operand ([`WriteBatch::merge`]), is an lsmkit extension
 //! (docs/format-extensions.md, "Merge operator"); LevelDB 1.23 refuses it.
+//! So is tag 15, a range deletion ([`WriteBatch::delete_range`],
+//! docs/format-extensions.md, "Range deletions").
 //!
 //! A batch for a database with entry expiry stores every put's value in the
 //! TTL frame of [`crate::ttl_value`]; the layout above is unchanged.
@@ -59,17 +62,28 @@ pub trait WriteBatchHandler {
             key.escape_ascii()
         )))
     }
+    /// Every key in [`begin`, `end`) is deleted (the default refuses it,
+    /// as for [`merge`](Self::merge)).
+    fn delete_range(&mut self, begin: &[u8], end: &[u8]) -> Result<()> {
+        let _ = end;
+        Err(Error::corruption(format!(
+            "WriteBatch holds a range deletion from '{}', which this handler does not take",
+            begin.escape_ascii()
+        )))
+    }
 }
 
 /// One decoded operation of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOp<'a> {
     /// [`ValueKind::Value`] for a put, [`ValueKind::Deletion`] for a delete,
-    /// [`ValueKind::Merge`] for a merge operand.
+    /// [`ValueKind::Merge`] for a merge operand, [`ValueKind::RangeDeletion`]
+    /// for a range deletion.
     pub kind: ValueKind,
-    /// The user key.
+    /// The user key; the (inclusive) begin of a range deletion.
     pub key: &'a [u8],
-    /// The value of a put or the operand of a merge; empty for a delete.
+    /// The value of a put or the operand of a merge; empty for a delete;
+    /// the (exclusive) end of a range deletion.
     pub value: &'a [u8],
 }
 
@@ -203,6 +217,35 @@ impl WriteBatch {
         self.ops().any(|op| op.is_ok_and(|op| op.kind == ValueKind::Merge))
     }
 
+    /// Adds "delete every key in [`begin`, `end`)" (tag 15, two
+    /// length-prefixed slices; one sequence number like any operation).
+    /// Only a database opened with range deletions accepts the batch.
+    ///
+    /// ```
+    /// use lsmkit_base::key::ValueKind;
+    /// use lsmkit_wal::WriteBatch;
+    ///
+    /// let mut batch = WriteBatch::new();
+    /// batch.delete_range(b"a", b"c");
+    /// assert_eq!(&batch.data()[12..], [0x0f, 1, b'a', 1, b'c']);
+    /// let op = batch.ops().next().unwrap()?;
+    /// assert_eq!((op.kind, op.key, op.value), (ValueKind::RangeDeletion, &b"a"[..], &b"c"[..]));
+    /// assert!(batch.has_range_deletion());
+    /// # Ok::<(), lsmkit_base::Error>(())
+    /// ```
+    pub fn delete_range(&mut self, begin: &[u8], end: &[u8]) {
+        self.set_count(self.count().wrapping_add(1));
+        self.rep.push(ValueKind::RangeDeletion as u8);
+        put_length_prefixed_slice(&mut self.rep, begin);
+        put_length_prefixed_slice(&mut self.rep, end);
+    }
+
+    /// True when the batch holds a range deletion (or a malformed
+    /// operation, which [`validate`](Self::validate) reports).
+    pub fn has_range_deletion(&self) -> bool {
+        self.ops().any(|op| op.is_ok_and(|op| op.kind == ValueKind::RangeDeletion))
+    }
+
     /// Removes every operation and resets the sequence to 0 (the batch
     /// becomes plain).
     pub fn clear(&mut self) {
@@ -277,6 +320,7 @@ impl WriteBatch {
                 ValueKind::Value => handler.put(op.key, op.value),
                 ValueKind::Deletion => handler.delete(op.key),
                 ValueKind::Merge => handler.merge(op.key, op.value)?,
+                ValueKind::RangeDeletion => handler.delete_range(op.key, op.value)?,
             }
         }
         Ok(())
@@ -366,6 +410,7 @@ impl WriteBatch {
                 ValueKind::Value => &["key", "value"],
                 ValueKind::Deletion => &["key"],
                 ValueKind::Merge => &["key", "operand"],
+                ValueKind::RangeDeletion => &["begin", "end"],
             };
             for field in fields {
                 let field_at = record.len() - input.len();
@@ -388,6 +433,7 @@ impl WriteBatch {
                             ValueKind::Value => "Put",
                             ValueKind::Deletion => "Delete",
                             ValueKind::Merge => "Merge",
+                            ValueKind::RangeDeletion => "DeleteRange",
                         }
                     )));
                 }
@@ -426,8 +472,9 @@ fn append_framed_ops(dst: &mut Vec<u8>, ops: &[u8]) {
             Some(ValueKind::Value) => get_length_prefixed_slice(&mut rest)
                 .and_then(|key| Ok((key, Some(get_length_prefixed_slice(&mut rest)?)))),
             Some(ValueKind::Deletion) => get_length_prefixed_slice(&mut rest).map(|key| (key, None)),
-            // Operands are not framed; copy the operation as it is.
-            Some(ValueKind::Merge) => {
+            // Operands and range deletions are not framed; copy the
+            // operation as it is.
+            Some(ValueKind::Merge | ValueKind::RangeDeletion) => {
                 let copied = get_length_prefixed_slice(&mut rest)
                     .and_then(|_| get_length_prefixed_slice(&mut rest))
                     .is_ok();
@@ -514,6 +561,15 @@ impl<'a> Iterator for BatchOps<'a> {
                     return self.fail("bad WriteBatch Merge");
                 };
                 BatchOp { kind: ValueKind::Merge, key, value }
+            }
+            Some(ValueKind::RangeDeletion) => {
+                let Ok(key) = get_length_prefixed_slice(&mut rest) else {
+                    return self.fail("bad WriteBatch DeleteRange");
+                };
+                let Ok(value) = get_length_prefixed_slice(&mut rest) else {
+                    return self.fail("bad WriteBatch DeleteRange");
+                };
+                BatchOp { kind: ValueKind::RangeDeletion, key, value }
             }
             None => return self.fail("unknown WriteBatch tag"),
         };

@@ -1,4 +1,4 @@
-//! `get`, `put`, `delete`, `merge` and `batchput`: reading and writing single keys
+//! `get`, `put`, `delete`, `merge`, `deleterange` and `batchput`: reading and writing single keys
 //! through [`lsmkit::Db`], as `ldb` does.
 
 use std::ffi::OsString;
@@ -81,6 +81,26 @@ pub fn merge(
     let (key, operand) = (format.parse_key(key)?, format.parse_value(operand)?);
     let db = database::open(dir, open)?;
     db.merge_opt(SYNCED, &key, &operand)?;
+    writeln!(out, "OK")?;
+    Ok(())
+}
+
+/// `deleterange BEGIN END`: needs `--range_deletions` (the database
+/// refuses range deletions without it).
+pub fn delete_range(
+    dir: &Path,
+    open: &OpenOptions,
+    format: ByteFormat,
+    begin: &OsString,
+    end: &OsString,
+    out: &mut dyn Write,
+) -> CliResult {
+    if !open.range_deletions {
+        return Err(CliError::Usage("`deleterange` needs --range_deletions".into()));
+    }
+    let (begin, end) = (format.parse_key(begin)?, format.parse_key(end)?);
+    let db = database::open(dir, open)?;
+    db.delete_range_opt(SYNCED, &begin, &end)?;
     writeln!(out, "OK")?;
     Ok(())
 }

@@ -87,8 +87,12 @@ fn dump_log(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult<u
                         let sequence = batch.sequence().checked_add(i as u64);
                         let sequence = sequence.map_or_else(|| "?".to_string(), |s| s.to_string());
                         write!(out, "  {sequence} {} {}", kind_name(op.kind), format.show_key(op.key))?;
-                        if op.kind != lsmkit_base::key::ValueKind::Deletion {
-                            write!(out, " => {}", format.show_value(op.value))?;
+                        match op.kind {
+                            lsmkit_base::key::ValueKind::Deletion => {}
+                            lsmkit_base::key::ValueKind::RangeDeletion => {
+                                write!(out, " .. {}", format.show_key(op.value))?
+                            }
+                            _ => write!(out, " => {}", format.show_value(op.value))?,
                         }
                         writeln!(out)?;
                     }
@@ -138,6 +142,24 @@ fn dump_table(path: &Path, format: ByteFormat, out: &mut dyn Write) -> CliResult
     while it.valid() {
         writeln!(out, "{} => {}", internal_key(format, it.key()), format.show_value(it.value()))?;
         it.next();
+    }
+    // The `lsmkit.range_del` block: one line per tombstone, after the entries.
+    if let Some(tombstones) = table.range_tombstones() {
+        for t in tombstones.tombstones() {
+            writeln!(
+                out,
+                "{} .. {}",
+                internal_key(
+                    format,
+                    &lsmkit_base::key::make_internal_key(
+                        &t.begin,
+                        t.sequence,
+                        lsmkit_base::key::ValueKind::RangeDeletion
+                    )
+                ),
+                format.show_key(&t.end)
+            )?;
+        }
     }
     match it.status() {
         Ok(()) => Ok(0),

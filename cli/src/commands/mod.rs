@@ -20,7 +20,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> CliResult {
     let format = cli.byte_format();
     let db = cli.db.as_deref();
     // Only writes create a missing database.
-    let existing = OpenOptions { create_if_missing: false, merge_operator: cli.merge_operator()? };
+    let existing = OpenOptions {
+        create_if_missing: false,
+        merge_operator: cli.merge_operator()?,
+        range_deletions: cli.range_deletions,
+    };
     let create = OpenOptions { create_if_missing: cli.create_if_missing, ..existing.clone() };
     let open = &existing;
     match &cli.command {
@@ -29,6 +33,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> CliResult {
         Command::Delete { key } => data::delete(required_dir(db, "delete")?, open, format, key, out),
         Command::Merge { key, operand } => {
             data::merge(required_dir(db, "merge")?, &create, format, key, operand, out)
+        }
+        Command::Deleterange { begin, end } => {
+            data::delete_range(required_dir(db, "deleterange")?, &create, format, begin, end, out)
         }
         Command::Batchput { pairs } => {
             data::batchput(required_dir(db, "batchput")?, &create, format, pairs, out)

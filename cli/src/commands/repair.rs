@@ -16,8 +16,14 @@ pub fn repair(dir: &Path, open: &crate::database::OpenOptions, out: &mut dyn Wri
     if !dir.is_dir() {
         return Err(CliError::Failed(format!("{}: no such directory", dir.display())));
     }
-    let report =
-        Db::repair(dir, &Options { merge_operator: open.merge_operator.clone(), ..Options::default() })?;
+    let report = Db::repair(
+        dir,
+        &Options {
+            merge_operator: open.merge_operator.clone(),
+            range_deletions: open.range_deletions,
+            ..Options::default()
+        },
+    )?;
     write_report(dir, &report, out)?;
     Ok(())
 }

@@ -32,8 +32,10 @@ pub fn wal(dir: &Path, format: ByteFormat, since: SequenceNumber, out: &mut dyn 
             continue;
         }
         write!(out, "{} {} {}", op.sequence, kind_name(op.kind), format.show_key(&op.key))?;
-        if op.kind != ValueKind::Deletion {
-            write!(out, " => {}", format.show_value(&op.value))?;
+        match op.kind {
+            ValueKind::Deletion => {}
+            ValueKind::RangeDeletion => write!(out, " .. {}", format.show_key(&op.value))?,
+            _ => write!(out, " => {}", format.show_value(&op.value))?,
         }
         writeln!(out)?;
     }

@@ -47,6 +47,9 @@ impl Repairer<'_> {
             return Ok(None);
         }
         self.write_table(|out| {
+            if let Some(tombstones) = mem.range_tombstones() {
+                out.add_range_tombstones(&tombstones);
+            }
             let mut it = mem.iter();
             it.seek_to_first();
             while it.valid() {

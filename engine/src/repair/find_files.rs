@@ -13,6 +13,7 @@ use lsmkit_wal::{LogReader, RecoveryMode};
 
 use super::Repairer;
 use crate::merge::MERGE_COMPARATOR_PREFIX;
+use crate::range_del::RANGE_DEL_COMPARATOR_PREFIX;
 use crate::ttl::TTL_COMPARATOR_PREFIX;
 
 /// Files numbered at or above this are not taken for database files (the
@@ -82,7 +83,11 @@ impl Repairer<'_> {
                 return Ok(());
             }
             let recorded = String::from_utf8_lossy(&recorded).into_owned();
-            let hint = if recorded.starts_with(TTL_COMPARATOR_PREFIX) {
+            let hint = if recorded.starts_with(RANGE_DEL_COMPARATOR_PREFIX) {
+                " (a database with range deletions: repair it with Options::range_deletions)"
+            } else if ours.starts_with(RANGE_DEL_COMPARATOR_PREFIX) {
+                " (a database without range deletions: repair it without Options::range_deletions)"
+            } else if recorded.starts_with(TTL_COMPARATOR_PREFIX) {
                 " (a database with entry expiry: repair it with Options::enable_ttl)"
             } else if ours.starts_with(TTL_COMPARATOR_PREFIX) {
                 " (a database without entry expiry: repair it without Options::enable_ttl)"

@@ -85,12 +85,17 @@ impl Repairer<'_> {
     fn merge_tables(&mut self, inputs: &[&FoundTable]) -> Result<Option<FoundTable>> {
         let read = lsmkit_sstable::ReadOptions { verify_checksums: true, fill_cache: false };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::with_capacity(inputs.len());
+        let mut tombstones = Vec::new();
         for input in inputs {
             let table = Arc::new(Table::open_path(self.fs, &input.path, self.table_options.clone())?);
+            tombstones.extend(table.range_tombstones().cloned());
             children.push(Box::new(table.iter(read)));
         }
         let mut merged = MergingIterator::new(Arc::new(self.icmp.clone()), children);
         self.write_table(|out| {
+            for list in &tombstones {
+                out.add_range_tombstones(list);
+            }
             merged.seek_to_first();
             while merged.valid() {
                 out.add(merged.key(), merged.value())?;

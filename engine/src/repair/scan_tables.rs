@@ -43,8 +43,22 @@ impl Repairer<'_> {
             }
             Err(e) => return Err(e),
         };
-        let scan = scan_entries(&self.icmp, &table, None)?;
-        if scan.entries == 0 {
+        let mut scan = scan_entries(&self.icmp, &table, None)?;
+        let tombstones = table.range_tombstones().cloned();
+        if let Some(t) = &tombstones {
+            // The table's range covers its tombstones too.
+            let points = (scan.entries > 0).then(|| (scan.smallest.clone(), scan.largest.clone()));
+            if let Some((smallest, largest)) =
+                lsmkit_base::range_tombstone::table_bounds(&self.icmp, points, t)
+            {
+                (scan.smallest, scan.largest) = (smallest, largest);
+            }
+            for s in t.tombstones().map(|t| t.sequence) {
+                scan.min_sequence = scan.min_sequence.min(s);
+                scan.max_sequence = scan.max_sequence.max(s);
+            }
+        }
+        if scan.entries == 0 && tombstones.is_none() {
             self.report.table_entries_dropped += scan.dropped_entries;
             self.report.table_bytes_dropped += table.file_size();
             self.report.lost_tables.push(number);
@@ -67,7 +81,12 @@ impl Repairer<'_> {
         self.report.table_entries_dropped += scan.dropped_entries;
         self.report.table_bytes_dropped += scan.dropped_bytes;
         let icmp = self.icmp.clone();
-        let copy = self.write_table(|out| scan_entries(&icmp, &table, Some(out)).map(|_| ()))?;
+        let copy = self.write_table(|out| {
+            if let Some(t) = &tombstones {
+                out.add_range_tombstones(t);
+            }
+            scan_entries(&icmp, &table, Some(out)).map(|_| ())
+        })?;
         drop(table);
         self.set_aside(&path)?;
         self.report.salvaged_tables.push(number);
@@ -110,7 +129,11 @@ fn scan_entries(
         entries.seek_to_first();
         while entries.valid() {
             let key = entries.key();
-            let sequence = parse_internal_key(key).ok().map(|parsed| parsed.sequence);
+            // Range tombstones never belong among a table's entries.
+            let sequence = parse_internal_key(key)
+                .ok()
+                .filter(|parsed| parsed.kind != lsmkit_base::key::ValueKind::RangeDeletion)
+                .map(|parsed| parsed.sequence);
             let in_order =
                 scan.entries == 0 || icmp.compare_internal_keys(key, &scan.largest) == Ordering::Greater;
             match sequence {

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use lsmkit_base::filename::table_file_name;
 use lsmkit_base::fs::WriteMode;
 use lsmkit_base::key::{parse_internal_key, InternalKeyComparator, SequenceNumber, MAX_SEQUENCE_NUMBER};
+use lsmkit_base::range_tombstone::{table_bounds, FragmentedRangeTombstones, RangeTombstone};
 use lsmkit_base::Result;
 use lsmkit_sstable::TableBuilder;
 
@@ -29,28 +30,39 @@ impl Repairer<'_> {
             last_key: Vec::new(),
             min_sequence: MAX_SEQUENCE_NUMBER,
             max_sequence: 0,
+            tombstones: Vec::new(),
         };
         if let Err(e) = fill(&mut out) {
             let _ = out.builder.abandon();
             let _ = self.fs.remove_file(&path);
             return Err(e);
         }
-        if out.entries == 0 {
+        if out.entries == 0 && out.tombstones.is_empty() {
             let _ = out.builder.abandon();
             self.fs.remove_file(&path)?;
             return Ok(None);
         }
+        let tombstones = FragmentedRangeTombstones::new(
+            out.tombstones,
+            std::sync::Arc::clone(self.icmp.user_comparator()),
+        );
+        out.builder.set_range_tombstones(&tombstones);
         match out.builder.finish(true) {
-            Ok(summary) => Ok(Some(FoundTable {
-                number,
-                path,
-                file_size: summary.file_size,
-                smallest: summary.smallest_key,
-                largest: summary.largest_key,
-                min_sequence: out.min_sequence,
-                max_sequence: out.max_sequence,
-                original: false,
-            })),
+            Ok(summary) => {
+                let points = (summary.entries > 0).then_some((summary.smallest_key, summary.largest_key));
+                let (smallest, largest) =
+                    table_bounds(&self.icmp, points, &tombstones).expect("entries or tombstones");
+                Ok(Some(FoundTable {
+                    number,
+                    path,
+                    file_size: summary.file_size,
+                    smallest,
+                    largest,
+                    min_sequence: out.min_sequence,
+                    max_sequence: out.max_sequence,
+                    original: false,
+                }))
+            }
             Err(e) => {
                 let _ = self.fs.remove_file(&path);
                 Err(e)
@@ -67,9 +79,21 @@ pub(super) struct TableWriter {
     last_key: Vec<u8>,
     min_sequence: SequenceNumber,
     max_sequence: SequenceNumber,
+    /// Range tombstones for the table's `lsmkit.range_del` block.
+    tombstones: Vec<RangeTombstone>,
 }
 
 impl TableWriter {
+    /// Adds the range tombstones of `list` (fragmented again with any
+    /// added before when the table is finished).
+    pub(super) fn add_range_tombstones(&mut self, list: &FragmentedRangeTombstones) {
+        for t in list.tombstones() {
+            self.min_sequence = self.min_sequence.min(t.sequence);
+            self.max_sequence = self.max_sequence.max(t.sequence);
+            self.tombstones.push(t);
+        }
+    }
+
     /// Adds an entry; one that is not after the last one added (an exact
     /// duplicate from a merge) is skipped.
     pub(super) fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {

@@ -8,7 +8,8 @@
 //! flushes, `compact_range` with bounds, and close + reopen — which run
 //! against a database on a `MemFs` with the smallest write buffer (so
 //! flushes and compactions really happen) and against a `BTreeMap` model
-//! (with a copy per live snapshot). Every read must match the model of the
+//! (with a copy per live snapshot). Range deletions (`delete_range`) are
+//! among the operations when the configuration turns them on. Every read must match the model of the
 //! view it reads; any error or difference panics, which is the fuzz
 //! failure. Keys come from a small alphabet so that writes overwrite and
 //! delete each other.
@@ -16,7 +17,10 @@
 //! Input layout: byte 0 chooses the configuration (bit 0 size-tiered
 //! compaction, bit 1 `paranoid_checks`, bit 2 no compression, bit 3 a
 //! string-append merge operator: opcode 2 then merges instead of putting,
-//! and a quarter of batch puts become merges); then each
+//! and a quarter of batch puts become merges; bit 4 range deletions: opcode
+//! 3 then deletes the range between two targets instead of one key, and
+//! batch deletes of a key whose byte is 4 mod 8 delete from it to a target);
+//! then each
 //! operation is an opcode byte followed by its argument bytes. Missing
 //! argument bytes read as zero; decoding stops at the end of the input or
 //! after `MAX_OPS` operations.
@@ -181,6 +185,7 @@ impl Harness {
             merge_operator: (config & 8 != 0).then(|| Arc::new(StringAppendOperator::new(b",")) as _),
             // Gets of chains longer than 3 operands write the value back.
             max_merge_chain_length: 3,
+            range_deletions: config & 16 != 0,
             ..Options::default()
         };
         let db = Db::open(DB_DIR, options.clone()).unwrap_or_else(|e| panic!("create: {e}"));
@@ -222,7 +227,15 @@ impl Harness {
         self.model.remove(KEYS[key]);
     }
 
-    fn batch(&mut self, step: usize, ops: &[(usize, Option<usize>)]) {
+    /// Deletes every key in [`a`, `b`) or [`b`, `a`), whichever is not
+    /// backwards (an empty range when they are equal).
+    fn delete_range(&mut self, step: usize, a: &[u8], b: &[u8]) {
+        let (begin, end) = if a <= b { (a, b) } else { (b, a) };
+        self.db().delete_range(begin, end).unwrap_or_else(|e| panic!("step {step}: delete_range: {e}"));
+        remove_range(&mut self.model, begin, end);
+    }
+
+    fn batch(&mut self, step: usize, ops: &[(usize, Option<usize>)], range_ends: &[Vec<u8>]) {
         let mut batch = WriteBatch::new();
         let mut after = self.model.clone();
         let merges = self.options.merge_operator.is_some();
@@ -238,10 +251,16 @@ impl Harness {
                     batch.put(KEYS[key], &value);
                     after.insert(KEYS[key].to_vec(), value);
                 }
-                None => {
-                    batch.delete(KEYS[key]);
-                    after.remove(KEYS[key]);
-                }
+                None => match range_ends.get(key) {
+                    Some(end) if self.options.range_deletions && end.as_slice() >= KEYS[key] => {
+                        batch.delete_range(KEYS[key], end);
+                        remove_range(&mut after, KEYS[key], end);
+                    }
+                    _ => {
+                        batch.delete(KEYS[key]);
+                        after.remove(KEYS[key]);
+                    }
+                },
             }
         }
         self.db().write(WriteOptions::default(), batch).unwrap_or_else(|e| panic!("step {step}: batch: {e}"));
@@ -376,6 +395,17 @@ impl Harness {
     }
 }
 
+/// The model of a range deletion: every key in [`begin`, `end`) goes.
+fn remove_range(model: &mut Model, begin: &[u8], end: &[u8]) {
+    let doomed: Vec<Vec<u8>> = model
+        .range::<[u8], _>((Bound::Included(begin), Bound::Excluded(end)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in doomed {
+        model.remove(&key);
+    }
+}
+
 /// The model of a string-append merge with `,`.
 fn apply_merge(model: &mut Model, key: &[u8], operand: &[u8]) {
     let merged = match model.get(key) {
@@ -417,20 +447,36 @@ pub fn run(data: &[u8]) -> RunSummary {
                 let len = input.value_len();
                 harness.put(step, key, len);
             }
+            3 if harness.options.range_deletions => {
+                let a = input.target();
+                let b = input.target();
+                harness.delete_range(step, &a, &b);
+            }
             3 => {
                 let key = input.key();
                 harness.delete(step, key);
             }
             4 => {
                 let count = 1 + usize::from(input.byte()) % MAX_BATCH_OPS;
+                // For range deletions: the end of a range that begins at key `i`.
+                let mut range_ends = vec![Vec::new(); KEYS.len()];
                 let ops: Vec<(usize, Option<usize>)> = (0..count)
                     .map(|_| {
                         let key = input.key();
                         let b = input.byte();
+                        if b % 8 == 4 && harness.options.range_deletions {
+                            range_ends[key] = input.target();
+                            return (key, None);
+                        }
                         (key, (b % 4 != 0).then(|| usize::from(b) * 8))
                     })
                     .collect();
-                harness.batch(step, &ops);
+                let range_ends: Vec<Vec<u8>> = range_ends
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, end)| if end.is_empty() { KEYS[i].to_vec() } else { end })
+                    .collect();
+                harness.batch(step, &ops, &range_ends);
             }
             5 | 6 => {
                 let key = input.key();

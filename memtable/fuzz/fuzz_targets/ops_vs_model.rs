@@ -186,6 +186,8 @@ fuzz_target!(|input: Input| {
                         ValueKind::Value => MemtableGet::Found(entry.value.clone().into()),
                         ValueKind::Deletion => MemtableGet::Deleted,
                         ValueKind::Merge => MemtableGet::Merge,
+                        // Range tombstones are not point entries; the model holds none.
+                        ValueKind::RangeDeletion => MemtableGet::NotFound,
                     },
                     _ => MemtableGet::NotFound,
                 };
