@@ -13,12 +13,19 @@
 //! prefix's value (an operand lost, applied twice, or applied to the wrong
 //! base) shows up like a lost put.
 //!
-//! Adding an operation (for example a range deletion, `Db::delete_range(begin,
-//! end)` and `WriteBatch::delete_range`, behind `Options::range_deletions`):
-//! a variant of [`OpKind`] drawn in [`op`] (with the keys it covers), its
-//! effect in `verify::Model::apply` (which returns the range of key
-//! numbers an operation changed, so a range deletion is checked like any
-//! other operation), its entry in `writer::batch_for`, and the option in
+//! Range deletions (`Db::delete_range` / `WriteBatch::delete_range`, the
+//! database is opened with `Options::range_deletions`) delete every key
+//! number in `key..end`: a few to a few hundred plain keys, a stretch of
+//! counters, or both across the boundary between them. A counter merged
+//! after a range deletion starts again from 0, so an operand that reads
+//! through the tombstone (or a tombstone lost, or applied to a later
+//! write) leaves a counter that no prefix gives.
+//!
+//! Adding an operation: a variant of [`OpKind`] drawn in [`op`] (with the
+//! keys it covers), its effect in `verify::Model::apply` (which returns the
+//! range of key numbers an operation changed, so an operation covering
+//! several keys is checked like any other), its entry in
+//! `writer::batch_for`, and any option it needs in
 //! `cycle_options::CycleOptions::to_options`.
 
 use super::rng::{mix, SplitMix64};
@@ -51,6 +58,15 @@ const HOT_KEYS: u32 = 64;
 /// Per mille of operations that are deletes.
 const DELETE_PERMILLE: u64 = 250;
 
+/// Per mille of operations that are range deletions. Rare, because one
+/// wipes up to a few hundred keys: the database must keep enough live keys
+/// for lost puts and resurrected deletes to show.
+const RANGE_DELETE_PERMILLE: u64 = 5;
+
+/// Per mille of range deletions that start among (or just before) the
+/// counters; the rest start at a uniformly drawn plain key.
+const COUNTER_RANGE_PERMILLE: u64 = 300;
+
 /// Length of the header that starts every value: `{index:016x}/{cycle:08x}/`.
 const VALUE_HEADER_LEN: usize = 16 + 1 + 8 + 1;
 
@@ -66,6 +82,12 @@ pub enum OpKind {
     Delete,
     /// Adds [`merge_operand`] to a counter (only counters are merged).
     Merge,
+    /// Deletes every key number in `key..end` (`end` exclusive, at most
+    /// [`KEY_SPACE`]; written with [`range_bound`]`(end)` as the end).
+    DeleteRange {
+        /// First key number after the range.
+        end: u32,
+    },
 }
 
 /// One operation of the history.
@@ -73,15 +95,33 @@ pub enum OpKind {
 pub struct Op {
     /// Its position in the run's history (0-based, across cycles).
     pub index: u64,
-    /// Which key (`0..KEY_SPACE`; counters from `PLAIN_KEYS` on).
+    /// Which key (`0..KEY_SPACE`; counters from `PLAIN_KEYS` on); the
+    /// first key of a range deletion.
     pub key: u32,
-    /// Put, delete or merge.
+    /// Put, delete, merge or range deletion.
     pub kind: OpKind,
 }
 
 /// Operation `index` of the history of the run with `seed`.
 pub fn op(seed: u64, index: u64) -> Op {
     let mut rng = SplitMix64::new(mix(seed ^ OP_SALT, index));
+    if rng.chance(RANGE_DELETE_PERMILLE) {
+        // Widths spread over two orders of magnitude: 2–7, 8–39 or 40–300 keys.
+        let width = match rng.below(3) {
+            0 => rng.in_range(2, 8),
+            1 => rng.in_range(8, 40),
+            _ => rng.in_range(40, 301),
+        } as u32;
+        let begin = if rng.chance(COUNTER_RANGE_PERMILLE) {
+            // Among the counters, or a little before them (the range then
+            // spans the last plain keys and the first counters).
+            PLAIN_KEYS - 16 + rng.below(u64::from(COUNTERS + 16)) as u32
+        } else {
+            rng.below(u64::from(PLAIN_KEYS)) as u32
+        };
+        let end = (begin + width).min(KEY_SPACE);
+        return Op { index, key: begin, kind: OpKind::DeleteRange { end } };
+    }
     if rng.chance(COUNTER_PERMILLE) {
         let key = PLAIN_KEYS + rng.below(u64::from(COUNTERS)) as u32;
         let roll = rng.below(1000);
@@ -110,6 +150,17 @@ pub fn key_bytes(key: u32) -> Vec<u8> {
         format!("crash-mrg-{:05}", key - PLAIN_KEYS).into_bytes()
     } else {
         format!("crash-key-{key:05}").into_bytes()
+    }
+}
+
+/// The bytes that end a range deletion before key number `end`: the key's
+/// bytes, or for `end == KEY_SPACE` the counter name one past the last
+/// counter, which sorts after every key of the history (and is none).
+pub fn range_bound(end: u32) -> Vec<u8> {
+    if end == KEY_SPACE {
+        format!("crash-mrg-{COUNTERS:05}").into_bytes()
+    } else {
+        key_bytes(end)
     }
 }
 
@@ -168,6 +219,11 @@ pub fn merges_in(seed: u64, indexes: std::ops::Range<u64>) -> u64 {
     indexes.filter(|&i| op(seed, i).kind == OpKind::Merge).count() as u64
 }
 
+/// How many of the operations `indexes` are range deletions.
+pub fn range_deletions_in(seed: u64, indexes: std::ops::Range<u64>) -> u64 {
+    indexes.filter(|&i| matches!(op(seed, i).kind, OpKind::DeleteRange { .. })).count() as u64
+}
+
 /// For messages: a counter's value.
 pub fn describe_counter(value: &[u8]) -> String {
     match <[u8; 8]>::try_from(value) {
@@ -219,6 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn range_deletions_cover_a_few_to_a_few_hundred_keys_and_reach_the_counters() {
+        let ranges: Vec<(u32, u32)> = (0..200_000)
+            .filter_map(|i| match op(4, i).kind {
+                OpKind::DeleteRange { end } => Some((op(4, i).key, end)),
+                _ => None,
+            })
+            .collect();
+        assert!((800..1200).contains(&ranges.len()), "{} range deletions", ranges.len());
+        assert!(ranges.iter().all(|&(begin, end)| begin < end && end <= KEY_SPACE));
+        let widths: Vec<u32> = ranges.iter().map(|&(begin, end)| end - begin).collect();
+        assert!(widths.iter().all(|&w| (1..=300).contains(&w)));
+        assert!(widths.iter().any(|&w| w <= 4) && widths.iter().any(|&w| w >= 250));
+        // Some cover only plain keys, some counters, some both, some reach the end.
+        let counters = |&(begin, end): &(u32, u32)| (begin..end).filter(|&k| is_counter(k)).count();
+        assert!(ranges.iter().filter(|r| counters(r) == 0).count() > ranges.len() / 2);
+        assert!(ranges.iter().any(|r| r.0 >= PLAIN_KEYS));
+        assert!(ranges.iter().any(|r| r.0 < PLAIN_KEYS && counters(r) > 0));
+        assert!(ranges.iter().any(|r| r.1 == KEY_SPACE));
+        assert_eq!(range_deletions_in(4, 0..200_000), ranges.len() as u64);
+    }
+
+    #[test]
     fn keys_round_trip_and_foreign_keys_are_rejected() {
         for key in [0, 1, 1999, PLAIN_KEYS, KEY_SPACE - 1] {
             assert_eq!(parse_key(&key_bytes(key)), Some(key));
@@ -231,6 +309,11 @@ mod tests {
         // Key numbers sort as their keys do (compactions take ranges of them).
         let keys: Vec<Vec<u8>> = (0..KEY_SPACE).map(key_bytes).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        // So do range bounds: the one past the last key sorts after every key.
+        assert_eq!(range_bound(PLAIN_KEYS), key_bytes(PLAIN_KEYS));
+        assert_eq!(range_bound(KEY_SPACE), b"crash-mrg-00048");
+        assert!(keys.iter().all(|k| *k < range_bound(KEY_SPACE)));
+        assert_eq!(parse_key(&range_bound(KEY_SPACE)), None);
         assert_eq!(put_value(1, 7, PLAIN_KEYS, 0), counter_put_value(1, 7).to_le_bytes());
         assert_eq!(put_value(1, 7, 5, 2), value_bytes(1, 7, 2));
         assert_eq!(describe_counter(&42u64.to_le_bytes()), "counter value 42");
