@@ -570,8 +570,7 @@ mod tests {
             .find_map(|j| {
                 let o = op(SEED, j);
                 let before = model_at(j).value(SEED, o.key)?;
-                (o.kind == OpKind::Delete && untouched(o.key, j + 1..cut))
-                    .then_some((o.key, before))
+                (o.kind == OpKind::Delete && untouched(o.key, j + 1..cut)).then_some((o.key, before))
             })
             .expect("a delete of a live key that is not touched again");
         let mut actual = Contents::of_model(SEED, &full);
@@ -729,7 +728,8 @@ mod tests {
         assert!(model.live_in(begin..end) > 0);
         assert_eq!(model.apply(SEED, j, 0), begin..end);
         assert_eq!(model.live_in(begin..end), 0);
-        let later = (j + 1..).find(|&i| op(SEED, i).kind == OpKind::Put && (begin..end).contains(&op(SEED, i).key));
+        let later =
+            (j + 1..).find(|&i| op(SEED, i).kind == OpKind::Put && (begin..end).contains(&op(SEED, i).key));
         let later = later.unwrap();
         for index in j + 1..=later {
             model.apply(SEED, index, 0);
@@ -771,7 +771,9 @@ mod tests {
         let (records, cut) = long_cycle();
         let full = model_at(cut);
         let mut tried = 0;
-        for (j, victims) in range_deletions_with_untouched_victims(cut).into_iter().filter(|(_, v)| !v.is_empty()).take(5) {
+        for (j, victims) in
+            range_deletions_with_untouched_victims(cut).into_iter().filter(|(_, v)| !v.is_empty()).take(5)
+        {
             let before = model_at(j);
             // The first, the last and a middle key of what it deleted.
             let picks = [victims.first(), victims.last(), victims.get(victims.len() / 2)];
@@ -779,7 +781,10 @@ mod tests {
                 let mut actual = Contents::of_model(SEED, &full);
                 actual.set(k, before.value(SEED, k));
                 let err = check(&records, &actual).unwrap_err();
-                assert!(err.contains("not the write history cut") && err.contains(&format!("key {k}:")), "{err}");
+                assert!(
+                    err.contains("not the write history cut") && err.contains(&format!("key {k}:")),
+                    "{err}"
+                );
                 tried += 1;
             }
         }
@@ -797,7 +802,8 @@ mod tests {
             let OpKind::DeleteRange { end } = op(SEED, j).kind else { unreachable!() };
             let begin = op(SEED, j).key;
             // The first key of the range written again after it and not deleted since.
-            let Some(k) = (begin..end).find(|&k| full.value(SEED, k).is_some() && !untouched(k, j + 1..cut)) else {
+            let Some(k) = (begin..end).find(|&k| full.value(SEED, k).is_some() && !untouched(k, j + 1..cut))
+            else {
                 continue;
             };
             let mut actual = Contents::of_model(SEED, &full);
@@ -817,9 +823,8 @@ mod tests {
     fn rejects_a_counter_merged_through_a_range_deletion() {
         let (records, cut) = long_cycle();
         let full = model_at(cut);
-        let counter = |model: &Model, k: u32| {
-            model.value(SEED, k).map(|v| u64::from_le_bytes(v.try_into().unwrap()))
-        };
+        let counter =
+            |model: &Model, k: u32| model.value(SEED, k).map(|v| u64::from_le_bytes(v.try_into().unwrap()));
         let mut tried = 0;
         for j in (BASE..cut).filter(|&j| matches!(op(SEED, j).kind, OpKind::DeleteRange { .. })) {
             let OpKind::DeleteRange { end } = op(SEED, j).kind else { unreachable!() };
@@ -837,7 +842,10 @@ mod tests {
                     let mut actual = Contents::of_model(SEED, &full);
                     actual.set(k, Some(wrong.to_le_bytes().to_vec()));
                     let err = check(&records, &actual).unwrap_err();
-                    assert!(err.contains("not the write history cut") && err.contains("counter value"), "{err}");
+                    assert!(
+                        err.contains("not the write history cut") && err.contains("counter value"),
+                        "{err}"
+                    );
                 }
                 tried += 1;
             }
