@@ -1,8 +1,8 @@
 //! The crash test's write history: operation `i` of a run is a pure
-//! function of the run's seed and `i` (which key, put, delete or merge, how
-//! long a value), and a put's value spells out `i` and the cycle that wrote
-//! it, so the harness can recompute any prefix of the history and name the
-//! write behind every value it finds in the database.
+//! function of the run's seed and `i` (which keys; put, delete, merge or
+//! range deletion; how long a value), and a put's value spells out `i` and
+//! the cycle that wrote it, so the harness can recompute any prefix of the
+//! history and name the write behind every value it finds in the database.
 //!
 //! Two kinds of keys: plain keys (`crash-key-NNNNN`), put and deleted, and
 //! counters (`crash-mrg-NNNNN`): 8-byte little-endian u64s that operations
@@ -16,7 +16,9 @@
 //! Range deletions (`Db::delete_range` / `WriteBatch::delete_range`, the
 //! database is opened with `Options::range_deletions`) delete every key
 //! number in `key..end`: a few to a few hundred plain keys, a stretch of
-//! counters, or both across the boundary between them. A counter merged
+//! counters, or both across the boundary between them; half of them have
+//! bounds that fall between keys (no key of the history), so tombstone ends
+//! and table boundaries need not be keys. A counter merged
 //! after a range deletion starts again from 0, so an operand that reads
 //! through the tombstone (or a tombstone lost, or applied to a later
 //! write) leaves a counter that no prefix gives.
@@ -83,10 +85,14 @@ pub enum OpKind {
     /// Adds [`merge_operand`] to a counter (only counters are merged).
     Merge,
     /// Deletes every key number in `key..end` (`end` exclusive, at most
-    /// [`KEY_SPACE`]; written with [`range_bound`]`(end)` as the end).
+    /// [`KEY_SPACE`]); its bounds are [`range_bytes`].
     DeleteRange {
         /// First key number after the range.
         end: u32,
+        /// The bounds lie between keys instead of at the first key of the
+        /// range and the first key after it (same keys deleted, but the
+        /// tombstone's ends are no key of the history).
+        between_keys: bool,
     },
 }
 
@@ -120,7 +126,8 @@ pub fn op(seed: u64, index: u64) -> Op {
             rng.below(u64::from(PLAIN_KEYS)) as u32
         };
         let end = (begin + width).min(KEY_SPACE);
-        return Op { index, key: begin, kind: OpKind::DeleteRange { end } };
+        let between_keys = rng.chance(500);
+        return Op { index, key: begin, kind: OpKind::DeleteRange { end, between_keys } };
     }
     if rng.chance(COUNTER_PERMILLE) {
         let key = PLAIN_KEYS + rng.below(u64::from(COUNTERS)) as u32;
@@ -162,6 +169,24 @@ pub fn range_bound(end: u32) -> Vec<u8> {
     } else {
         key_bytes(end)
     }
+}
+
+/// The bounds (`begin`, `end`) a range deletion of key numbers
+/// `first..end` is written with: the key `first` and [`range_bound`]`(end)`,
+/// or, `between_keys`, bytes just after the key before `first` (the key
+/// with `~` appended; `crash-key-` for key 0) and just after the key
+/// `end - 1`. Both forms delete exactly the keys `first..end`.
+pub fn range_bytes(first: u32, end: u32, between_keys: bool) -> (Vec<u8>, Vec<u8>) {
+    if !between_keys {
+        return (key_bytes(first), range_bound(end));
+    }
+    let after = |key: u32| {
+        let mut bytes = key_bytes(key);
+        bytes.push(b'~');
+        bytes
+    };
+    let begin = if first == 0 { b"crash-key-".to_vec() } else { after(first - 1) };
+    (begin, after(end - 1))
 }
 
 /// The key number of `bytes`, if they are one of the history's keys.
@@ -278,7 +303,7 @@ mod tests {
     fn range_deletions_cover_a_few_to_a_few_hundred_keys_and_reach_the_counters() {
         let ranges: Vec<(u32, u32)> = (0..200_000)
             .filter_map(|i| match op(4, i).kind {
-                OpKind::DeleteRange { end } => Some((op(4, i).key, end)),
+                OpKind::DeleteRange { end, .. } => Some((op(4, i).key, end)),
                 _ => None,
             })
             .collect();
@@ -314,6 +339,19 @@ mod tests {
         assert_eq!(range_bound(KEY_SPACE), b"crash-mrg-00048");
         assert!(keys.iter().all(|k| *k < range_bound(KEY_SPACE)));
         assert_eq!(parse_key(&range_bound(KEY_SPACE)), None);
+        // Both forms of a range's bounds cover exactly its keys.
+        for (first, end) in
+            [(0, 1), (0, 5), (7, 300), (1995, 2010), (PLAIN_KEYS, KEY_SPACE), (KEY_SPACE - 1, KEY_SPACE)]
+        {
+            for between_keys in [false, true] {
+                let (begin, stop) = range_bytes(first, end, between_keys);
+                let covered: Vec<u32> =
+                    (0..KEY_SPACE).filter(|&k| begin <= key_bytes(k) && key_bytes(k) < stop).collect();
+                assert_eq!(covered, (first..end).collect::<Vec<_>>(), "{first}..{end} {between_keys}");
+                assert_eq!(parse_key(&begin).is_some(), !between_keys);
+                assert!(parse_key(&stop).is_none() || !between_keys);
+            }
+        }
         assert_eq!(put_value(1, 7, PLAIN_KEYS, 0), counter_put_value(1, 7).to_le_bytes());
         assert_eq!(put_value(1, 7, 5, 2), value_bytes(1, 7, 2));
         assert_eq!(describe_counter(&42u64.to_le_bytes()), "counter value 42");

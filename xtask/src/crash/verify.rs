@@ -57,7 +57,7 @@ impl Model {
     pub fn apply(&mut self, seed: u64, index: u64, cycle: u64) -> std::ops::Range<u32> {
         let op = op(seed, index);
         let value = match op.kind {
-            OpKind::DeleteRange { end } => {
+            OpKind::DeleteRange { end, .. } => {
                 self.entries[op.key as usize..end as usize].fill(None);
                 return op.key..end;
             }
@@ -116,7 +116,7 @@ impl RangeDeletionStats {
         let mut stats = RangeDeletionStats::default();
         for index in ops {
             let o = op(seed, index);
-            if let OpKind::DeleteRange { end } = o.kind {
+            if let OpKind::DeleteRange { end, .. } = o.kind {
                 stats.range_deletions += 1;
                 stats.keys_deleted += model.live_in(o.key..end) as u64;
                 stats.counters_deleted += model.live_in(o.key.max(PLAIN_KEYS)..end.max(PLAIN_KEYS)) as u64;
@@ -684,7 +684,7 @@ mod tests {
         ops.all(|i| {
             let o = op(SEED, i);
             match o.kind {
-                OpKind::DeleteRange { end } => !(o.key..end).contains(&key),
+                OpKind::DeleteRange { end, .. } => !(o.key..end).contains(&key),
                 _ => o.key != key,
             }
         })
@@ -698,7 +698,7 @@ mod tests {
         let mut found = Vec::new();
         for j in BASE..cut - 10 {
             let o = op(SEED, j);
-            if let OpKind::DeleteRange { end } = o.kind {
+            if let OpKind::DeleteRange { end, .. } = o.kind {
                 let victims: Vec<u32> = (o.key..end)
                     .filter(|&k| model.value(SEED, k).is_some() && untouched(k, j + 1..cut))
                     .collect();
@@ -717,7 +717,9 @@ mod tests {
     fn a_range_deletion_deletes_its_keys_and_nothing_written_later() {
         let (begin, end, j) = (0..)
             .find_map(|j| match op(SEED, j).kind {
-                OpKind::DeleteRange { end } if end - op(SEED, j).key > 20 => Some((op(SEED, j).key, end, j)),
+                OpKind::DeleteRange { end, .. } if end - op(SEED, j).key > 20 => {
+                    Some((op(SEED, j).key, end, j))
+                }
                 _ => None,
             })
             .unwrap();
@@ -799,7 +801,7 @@ mod tests {
         let full = model_at(cut);
         let mut tried = 0;
         for j in (BASE..cut).filter(|&j| matches!(op(SEED, j).kind, OpKind::DeleteRange { .. })) {
-            let OpKind::DeleteRange { end } = op(SEED, j).kind else { unreachable!() };
+            let OpKind::DeleteRange { end, .. } = op(SEED, j).kind else { unreachable!() };
             let begin = op(SEED, j).key;
             // The first key of the range written again after it and not deleted since.
             let Some(k) = (begin..end).find(|&k| full.value(SEED, k).is_some() && !untouched(k, j + 1..cut))
@@ -827,7 +829,7 @@ mod tests {
             |model: &Model, k: u32| model.value(SEED, k).map(|v| u64::from_le_bytes(v.try_into().unwrap()));
         let mut tried = 0;
         for j in (BASE..cut).filter(|&j| matches!(op(SEED, j).kind, OpKind::DeleteRange { .. })) {
-            let OpKind::DeleteRange { end } = op(SEED, j).kind else { unreachable!() };
+            let OpKind::DeleteRange { end, .. } = op(SEED, j).kind else { unreachable!() };
             let before = model_at(j);
             for k in (op(SEED, j).key..end).filter(|&k| is_counter(k)) {
                 let Some(deleted) = counter(&before, k) else { continue };
@@ -864,7 +866,7 @@ mod tests {
             let o = op(SEED, index);
             model.apply(SEED, index, 0);
             expected = match o.kind {
-                OpKind::DeleteRange { end } if (o.key..end).contains(&key) => {
+                OpKind::DeleteRange { end, .. } if (o.key..end).contains(&key) => {
                     range_deleted += 1;
                     None
                 }

@@ -5,7 +5,7 @@
 
 use lsmkit::{Db, FlushOptions, WriteBatch, WriteOptions};
 
-use super::history::{key_bytes, merge_operand, op, put_value, range_bound, OpKind};
+use super::history::{key_bytes, merge_operand, op, put_value, range_bytes, OpKind};
 use super::plan::{Plan, Step};
 use super::side_file::{Record, SideFile};
 
@@ -18,7 +18,10 @@ pub fn batch_for(seed: u64, cycle: u64, ops: std::ops::Range<u64>) -> WriteBatch
             OpKind::Put => batch.put(&key_bytes(op.key), &put_value(seed, index, op.key, cycle)),
             OpKind::Delete => batch.delete(&key_bytes(op.key)),
             OpKind::Merge => batch.merge(&key_bytes(op.key), &merge_operand(seed, index).to_le_bytes()),
-            OpKind::DeleteRange { end } => batch.delete_range(&key_bytes(op.key), &range_bound(end)),
+            OpKind::DeleteRange { end, between_keys } => {
+                let (begin, end) = range_bytes(op.key, end, between_keys);
+                batch.delete_range(&begin, &end)
+            }
         }
     }
     batch
@@ -36,8 +39,9 @@ fn write_ops(
 ) -> lsmkit::Result<()> {
     if ops.end - ops.start == 1 {
         let op = op(seed, ops.start);
-        if let OpKind::DeleteRange { end } = op.kind {
-            return db.delete_range_opt(options, &key_bytes(op.key), &range_bound(end));
+        if let OpKind::DeleteRange { end, between_keys } = op.kind {
+            let (begin, end) = range_bytes(op.key, end, between_keys);
+            return db.delete_range_opt(options, &begin, &end);
         }
     }
     db.write(options, batch_for(seed, cycle, ops))
