@@ -153,7 +153,8 @@ impl Contents {
     }
 
     /// Reads all of `db`: a forward scan, a backward scan that must list the
-    /// same entries, and a point `get` of every key that must agree with them.
+    /// same entries, a seek to every key (and a step back from it) and a
+    /// point `get` of every key that must agree with them.
     pub fn read(db: &Db) -> Result<Contents, String> {
         let mut forward = Vec::new();
         let mut it = db.iter(ReadOptions::new());
@@ -179,6 +180,7 @@ impl Contents {
                 backward.len()
             ));
         }
+        check_seeks(db, &forward)?;
         let mut contents = Contents { values: vec![None; KEY_SPACE as usize], foreign: Vec::new() };
         for (key, value) in forward {
             match parse_key(&key) {
@@ -198,6 +200,37 @@ impl Contents {
         }
         Ok(contents)
     }
+}
+
+/// Seeks one iterator to every key of the key space (so into and across
+/// the ranges range deletions emptied) and steps back from where each seek
+/// lands: each must agree with the forward scan `entries`.
+fn check_seeks(db: &Db, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+    let key_at = |i: usize| entries.get(i).map(|(key, _)| String::from_utf8_lossy(key).into_owned());
+    let mut it = db.iter(ReadOptions::new());
+    for k in 0..KEY_SPACE {
+        let target = key_bytes(k);
+        it.seek(&target);
+        let at = entries.partition_point(|(key, _)| *key < target);
+        let found = it.valid().then(|| String::from_utf8_lossy(it.key()).into_owned());
+        if found != key_at(at) {
+            return Err(format!("a seek to key {k} lands on {found:?}, the scan says {:?}", key_at(at)));
+        }
+        if it.valid() && it.value() != entries[at].1.as_slice() {
+            return Err(format!("a seek to key {k} finds another value than the scan"));
+        }
+        if it.valid() {
+            it.prev();
+            let found = it.valid().then(|| String::from_utf8_lossy(it.key()).into_owned());
+            let expected = at.checked_sub(1).and_then(key_at);
+            if found != expected {
+                return Err(format!(
+                    "a step back from a seek to key {k} lands on {found:?}, the scan says {expected:?}"
+                ));
+            }
+        }
+    }
+    it.status().map_err(|e| format!("seeks failed: {e}"))
 }
 
 /// For messages: what key number `key` holds.
