@@ -1,8 +1,9 @@
 //! `cargo xtask crash --cycles N [--seed S]`: the process-crash test.
 //!
 //! Each cycle starts the `crash_writer` binary on one database, which
-//! writes random batches of a deterministic history — puts, deletes and
-//! merges into u64 counters; some synced, some not, some with
+//! writes random batches of a deterministic history — puts, deletes,
+//! merges into u64 counters and range deletions (of a few to a few hundred
+//! keys, counters included); some synced, some not, some with
 //! `disable_wal` and then a flush — and logs every
 //! acknowledged step in a side file (synced when the step was durable).
 //! The harness kills it with SIGKILL at a random moment (usually 50–500 ms
@@ -36,7 +37,7 @@ use cycle_options::CycleOptions;
 use plan::Plan;
 use rng::{mix, SplitMix64};
 use side_file::{Record, SideFile};
-use verify::{check_cycle, Contents, Model, Verdict};
+use verify::{check_cycle, Contents, Model, RangeDeletionStats, Verdict};
 
 /// The line the writer prints once `Db::open` has returned.
 pub const OPENED_LINE: &str = "opened";
@@ -102,6 +103,13 @@ pub struct CrashSummary {
     pub ops_verified: u64,
     /// Of those, merges into counters.
     pub merges_verified: u64,
+    /// Of those, range deletions.
+    pub range_deletions_verified: u64,
+    /// Keys that held a value when one of those range deletions deleted
+    /// them (each one checked absent after the kill, unless written again).
+    pub range_deleted_keys: u64,
+    /// Of those, counters.
+    pub range_deleted_counters: u64,
     /// Batches acknowledged to the writers.
     pub acked_batches: u64,
     /// Acknowledgements that promised durability (synced writes, flushes).
@@ -118,6 +126,14 @@ pub struct CrashSummary {
     pub elapsed: Duration,
 }
 
+impl CrashSummary {
+    fn add_range_deletions(&mut self, stats: RangeDeletionStats) {
+        self.range_deletions_verified += stats.range_deletions;
+        self.range_deleted_keys += stats.keys_deleted;
+        self.range_deleted_counters += stats.counters_deleted;
+    }
+}
+
 /// `cargo xtask crash`: finds (building if needed) the writer and runs
 /// `cycles` cycles, printing a line per cycle and a summary.
 pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
@@ -131,7 +147,8 @@ pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
     println!(
         "crash: {} cycles passed in {:.1} s (seed {seed}): the recovered database matched a prefix of the \
          history after every kill; {} ops verified ({} acknowledged batches, {} durable acknowledgements, \
-         history now {} ops; {} of the ops verified were merges into counters); {} writers killed before \
+         history now {} ops; of the ops verified, {} were merges into counters and {} range deletions, which \
+         deleted {} live keys, {} of them counters); {} writers killed before \
          their open returned, {} recovery-only writers killed ({} of them before their open returned), {} \
          batches in flight kept",
         summary.cycles,
@@ -141,6 +158,9 @@ pub fn run(cycles: u64, seed: Option<u64>) -> Result<(), String> {
         summary.durable_acks,
         summary.history_ops,
         summary.merges_verified,
+        summary.range_deletions_verified,
+        summary.range_deleted_keys,
+        summary.range_deleted_counters,
         summary.kills_before_open,
         summary.recovery_crashes,
         summary.recovery_crashes_mid_open,
@@ -262,6 +282,7 @@ impl Harness<'_> {
             summary.cycles += 1;
             summary.ops_verified += verdict.cut - base;
             summary.merges_verified += history::merges_in(seed, base..verdict.cut);
+            summary.add_range_deletions(verdict.range_deletions);
             summary.acked_batches += verdict.acked_batches;
             summary.durable_acks += verdict.durable_acks;
             summary.kills_before_open += u64::from(!verdict.opened);
@@ -273,6 +294,7 @@ impl Harness<'_> {
         let final_verdict = self.clean_shutdown_check(base, &model)?;
         summary.ops_verified += final_verdict.cut - base;
         summary.merges_verified += history::merges_in(seed, base..final_verdict.cut);
+        summary.add_range_deletions(final_verdict.range_deletions);
         summary.acked_batches += final_verdict.acked_batches;
         summary.durable_acks += final_verdict.durable_acks;
         summary.history_ops = final_verdict.cut;
@@ -436,7 +458,7 @@ fn cycle_line(
     };
     format!(
         "cycle {cycle:4}: {options} | {kill}{}{} | {} batches acked ({} durable) | history {base}..{} \
-         (synced to {}, acked to {}{}) | {} keys live | reopen {} ms",
+         (synced to {}, acked to {}{}) | {} range deletions ({} keys) | {} keys live | reopen {} ms",
         if verdict.opened { "" } else { " (before open)" },
         match recovery_crash {
             None => "",
@@ -449,6 +471,8 @@ fn cycle_line(
         verdict.synced_mark,
         verdict.acked_mark,
         if verdict.in_flight_applied { ", +batch in flight" } else { "" },
+        verdict.range_deletions.range_deletions,
+        verdict.range_deletions.keys_deleted,
         verdict.model.live_keys(),
         reopen.as_millis(),
     )

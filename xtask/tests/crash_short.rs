@@ -1,7 +1,8 @@
 //! The short form of `cargo xtask crash` that CI runs: 20 cycles of a real
 //! `crash_writer` process killed with SIGKILL, each followed by a reopen and
 //! a check that the database is a prefix of the write history keeping every
-//! acknowledged write, merges into counters included (see `xtask::crash`).
+//! acknowledged write, merges into counters and range deletions included
+//! (see `xtask::crash`).
 
 use std::path::PathBuf;
 
@@ -23,4 +24,9 @@ fn twenty_kills_lose_no_acknowledged_write() {
     assert!(summary.history_ops >= summary.ops_verified && summary.ops_verified > 0, "{summary:?}");
     // Counters were merged into, and their recovered sums checked.
     assert!(summary.merges_verified > 0, "{summary:?}");
+    // Range deletions were written and recovered, and deleted live keys
+    // (counters among them) that the checks then found absent.
+    assert!(summary.range_deletions_verified > 0, "{summary:?}");
+    assert!(summary.range_deleted_keys > 0, "{summary:?}");
+    assert!(summary.range_deleted_counters > 0, "{summary:?}");
 }

@@ -3,8 +3,10 @@
 //! chunk size), WAL sync policy, leveled or size-tiered compaction, bloom
 //! filter on or off. The writer process and the harness derive the same
 //! options from the same numbers. Every cycle opens the database with the
-//! u64-add merge operator the history's counters need (the database is
-//! marked by it and cannot be opened without it).
+//! u64-add merge operator the history's counters need and with
+//! `Options::range_deletions` for its range deletions (the database is
+//! marked by both from its creation in cycle 0 and cannot be opened
+//! without either).
 
 use std::fmt;
 
@@ -75,6 +77,7 @@ impl CycleOptions {
             compaction_style,
             filter_policy,
             merge_operator: Some(Arc::new(U64AddOperator)),
+            range_deletions: true,
             ..defaults
         }
     }
@@ -141,6 +144,7 @@ mod tests {
             options.merge_operator.as_ref().map(|m| m.name().to_string()).as_deref(),
             Some("lsmkit.U64Add")
         );
+        assert!(options.range_deletions);
         assert!(CycleOptions { bloom: true, ..choice.clone() }.to_options().filter_policy.is_some());
         assert_eq!(choice.to_string(), "wb=64K wal=mmap/4096 sync=every-write picker=tiered bloom=off");
     }

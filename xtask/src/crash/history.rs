@@ -1,8 +1,8 @@
 //! The crash test's write history: operation `i` of a run is a pure
-//! function of the run's seed and `i` (which key, put, delete or merge, how
-//! long a value), and a put's value spells out `i` and the cycle that wrote
-//! it, so the harness can recompute any prefix of the history and name the
-//! write behind every value it finds in the database.
+//! function of the run's seed and `i` (which keys; put, delete, merge or
+//! range deletion; how long a value), and a put's value spells out `i` and
+//! the cycle that wrote it, so the harness can recompute any prefix of the
+//! history and name the write behind every value it finds in the database.
 //!
 //! Two kinds of keys: plain keys (`crash-key-NNNNN`), put and deleted, and
 //! counters (`crash-mrg-NNNNN`): 8-byte little-endian u64s that operations
@@ -13,12 +13,21 @@
 //! prefix's value (an operand lost, applied twice, or applied to the wrong
 //! base) shows up like a lost put.
 //!
-//! Adding an operation (for example a range deletion, `Db::delete_range(begin,
-//! end)` and `WriteBatch::delete_range`, behind `Options::range_deletions`):
-//! a variant of [`OpKind`] drawn in [`op`] (with the keys it covers), its
-//! effect in `verify::Model::apply` (which returns the range of key
-//! numbers an operation changed, so a range deletion is checked like any
-//! other operation), its entry in `writer::batch_for`, and the option in
+//! Range deletions (`Db::delete_range` / `WriteBatch::delete_range`, the
+//! database is opened with `Options::range_deletions`) delete every key
+//! number in `key..end`: a few to a few hundred plain keys, a stretch of
+//! counters, or both across the boundary between them; half of them have
+//! bounds that fall between keys (no key of the history), so tombstone ends
+//! and table boundaries need not be keys. A counter merged
+//! after a range deletion starts again from 0, so an operand that reads
+//! through the tombstone (or a tombstone lost, or applied to a later
+//! write) leaves a counter that no prefix gives.
+//!
+//! Adding an operation: a variant of [`OpKind`] drawn in [`op`] (with the
+//! keys it covers), its effect in `verify::Model::apply` (which returns the
+//! range of key numbers an operation changed, so an operation covering
+//! several keys is checked like any other), its entry in
+//! `writer::batch_for`, and any option it needs in
 //! `cycle_options::CycleOptions::to_options`.
 
 use super::rng::{mix, SplitMix64};
@@ -51,6 +60,15 @@ const HOT_KEYS: u32 = 64;
 /// Per mille of operations that are deletes.
 const DELETE_PERMILLE: u64 = 250;
 
+/// Per mille of operations that are range deletions. Rare, because one
+/// wipes up to a few hundred keys: the database must keep enough live keys
+/// for lost puts and resurrected deletes to show.
+const RANGE_DELETE_PERMILLE: u64 = 5;
+
+/// Per mille of range deletions that start among (or just before) the
+/// counters; the rest start at a uniformly drawn plain key.
+const COUNTER_RANGE_PERMILLE: u64 = 300;
+
 /// Length of the header that starts every value: `{index:016x}/{cycle:08x}/`.
 const VALUE_HEADER_LEN: usize = 16 + 1 + 8 + 1;
 
@@ -66,6 +84,16 @@ pub enum OpKind {
     Delete,
     /// Adds [`merge_operand`] to a counter (only counters are merged).
     Merge,
+    /// Deletes every key number in `key..end` (`end` exclusive, at most
+    /// [`KEY_SPACE`]); its bounds are [`range_bytes`].
+    DeleteRange {
+        /// First key number after the range.
+        end: u32,
+        /// The bounds lie between keys instead of at the first key of the
+        /// range and the first key after it (same keys deleted, but the
+        /// tombstone's ends are no key of the history).
+        between_keys: bool,
+    },
 }
 
 /// One operation of the history.
@@ -73,15 +101,34 @@ pub enum OpKind {
 pub struct Op {
     /// Its position in the run's history (0-based, across cycles).
     pub index: u64,
-    /// Which key (`0..KEY_SPACE`; counters from `PLAIN_KEYS` on).
+    /// Which key (`0..KEY_SPACE`; counters from `PLAIN_KEYS` on); the
+    /// first key of a range deletion.
     pub key: u32,
-    /// Put, delete or merge.
+    /// Put, delete, merge or range deletion.
     pub kind: OpKind,
 }
 
 /// Operation `index` of the history of the run with `seed`.
 pub fn op(seed: u64, index: u64) -> Op {
     let mut rng = SplitMix64::new(mix(seed ^ OP_SALT, index));
+    if rng.chance(RANGE_DELETE_PERMILLE) {
+        // Widths spread over two orders of magnitude: 2–7, 8–39 or 40–300 keys.
+        let width = match rng.below(3) {
+            0 => rng.in_range(2, 8),
+            1 => rng.in_range(8, 40),
+            _ => rng.in_range(40, 301),
+        } as u32;
+        let begin = if rng.chance(COUNTER_RANGE_PERMILLE) {
+            // Among the counters, or a little before them (the range then
+            // spans the last plain keys and the first counters).
+            PLAIN_KEYS - 16 + rng.below(u64::from(COUNTERS + 16)) as u32
+        } else {
+            rng.below(u64::from(PLAIN_KEYS)) as u32
+        };
+        let end = (begin + width).min(KEY_SPACE);
+        let between_keys = rng.chance(500);
+        return Op { index, key: begin, kind: OpKind::DeleteRange { end, between_keys } };
+    }
     if rng.chance(COUNTER_PERMILLE) {
         let key = PLAIN_KEYS + rng.below(u64::from(COUNTERS)) as u32;
         let roll = rng.below(1000);
@@ -111,6 +158,35 @@ pub fn key_bytes(key: u32) -> Vec<u8> {
     } else {
         format!("crash-key-{key:05}").into_bytes()
     }
+}
+
+/// The bytes that end a range deletion before key number `end`: the key's
+/// bytes, or for `end == KEY_SPACE` the counter name one past the last
+/// counter, which sorts after every key of the history (and is none).
+pub fn range_bound(end: u32) -> Vec<u8> {
+    if end == KEY_SPACE {
+        format!("crash-mrg-{COUNTERS:05}").into_bytes()
+    } else {
+        key_bytes(end)
+    }
+}
+
+/// The bounds (`begin`, `end`) a range deletion of key numbers
+/// `first..end` is written with: the key `first` and [`range_bound`]`(end)`,
+/// or, `between_keys`, bytes just after the key before `first` (the key
+/// with `~` appended; `crash-key-` for key 0) and just after the key
+/// `end - 1`. Both forms delete exactly the keys `first..end`.
+pub fn range_bytes(first: u32, end: u32, between_keys: bool) -> (Vec<u8>, Vec<u8>) {
+    if !between_keys {
+        return (key_bytes(first), range_bound(end));
+    }
+    let after = |key: u32| {
+        let mut bytes = key_bytes(key);
+        bytes.push(b'~');
+        bytes
+    };
+    let begin = if first == 0 { b"crash-key-".to_vec() } else { after(first - 1) };
+    (begin, after(end - 1))
 }
 
 /// The key number of `bytes`, if they are one of the history's keys.
@@ -168,6 +244,11 @@ pub fn merges_in(seed: u64, indexes: std::ops::Range<u64>) -> u64 {
     indexes.filter(|&i| op(seed, i).kind == OpKind::Merge).count() as u64
 }
 
+/// How many of the operations `indexes` are range deletions.
+pub fn range_deletions_in(seed: u64, indexes: std::ops::Range<u64>) -> u64 {
+    indexes.filter(|&i| matches!(op(seed, i).kind, OpKind::DeleteRange { .. })).count() as u64
+}
+
 /// For messages: a counter's value.
 pub fn describe_counter(value: &[u8]) -> String {
     match <[u8; 8]>::try_from(value) {
@@ -219,6 +300,28 @@ mod tests {
     }
 
     #[test]
+    fn range_deletions_cover_a_few_to_a_few_hundred_keys_and_reach_the_counters() {
+        let ranges: Vec<(u32, u32)> = (0..200_000)
+            .filter_map(|i| match op(4, i).kind {
+                OpKind::DeleteRange { end, .. } => Some((op(4, i).key, end)),
+                _ => None,
+            })
+            .collect();
+        assert!((800..1200).contains(&ranges.len()), "{} range deletions", ranges.len());
+        assert!(ranges.iter().all(|&(begin, end)| begin < end && end <= KEY_SPACE));
+        let widths: Vec<u32> = ranges.iter().map(|&(begin, end)| end - begin).collect();
+        assert!(widths.iter().all(|&w| (1..=300).contains(&w)));
+        assert!(widths.iter().any(|&w| w <= 4) && widths.iter().any(|&w| w >= 250));
+        // Some cover only plain keys, some counters, some both, some reach the end.
+        let counters = |&(begin, end): &(u32, u32)| (begin..end).filter(|&k| is_counter(k)).count();
+        assert!(ranges.iter().filter(|r| counters(r) == 0).count() > ranges.len() / 2);
+        assert!(ranges.iter().any(|r| r.0 >= PLAIN_KEYS));
+        assert!(ranges.iter().any(|r| r.0 < PLAIN_KEYS && counters(r) > 0));
+        assert!(ranges.iter().any(|r| r.1 == KEY_SPACE));
+        assert_eq!(range_deletions_in(4, 0..200_000), ranges.len() as u64);
+    }
+
+    #[test]
     fn keys_round_trip_and_foreign_keys_are_rejected() {
         for key in [0, 1, 1999, PLAIN_KEYS, KEY_SPACE - 1] {
             assert_eq!(parse_key(&key_bytes(key)), Some(key));
@@ -231,6 +334,24 @@ mod tests {
         // Key numbers sort as their keys do (compactions take ranges of them).
         let keys: Vec<Vec<u8>> = (0..KEY_SPACE).map(key_bytes).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        // So do range bounds: the one past the last key sorts after every key.
+        assert_eq!(range_bound(PLAIN_KEYS), key_bytes(PLAIN_KEYS));
+        assert_eq!(range_bound(KEY_SPACE), b"crash-mrg-00048");
+        assert!(keys.iter().all(|k| *k < range_bound(KEY_SPACE)));
+        assert_eq!(parse_key(&range_bound(KEY_SPACE)), None);
+        // Both forms of a range's bounds cover exactly its keys.
+        for (first, end) in
+            [(0, 1), (0, 5), (7, 300), (1995, 2010), (PLAIN_KEYS, KEY_SPACE), (KEY_SPACE - 1, KEY_SPACE)]
+        {
+            for between_keys in [false, true] {
+                let (begin, stop) = range_bytes(first, end, between_keys);
+                let covered: Vec<u32> =
+                    (0..KEY_SPACE).filter(|&k| begin <= key_bytes(k) && key_bytes(k) < stop).collect();
+                assert_eq!(covered, (first..end).collect::<Vec<_>>(), "{first}..{end} {between_keys}");
+                assert_eq!(parse_key(&begin).is_some(), !between_keys);
+                assert!(parse_key(&stop).is_none() || !between_keys);
+            }
+        }
         assert_eq!(put_value(1, 7, PLAIN_KEYS, 0), counter_put_value(1, 7).to_le_bytes());
         assert_eq!(put_value(1, 7, 5, 2), value_bytes(1, 7, 2));
         assert_eq!(describe_counter(&42u64.to_le_bytes()), "counter value 42");

@@ -5,7 +5,11 @@
 //! ones because a killed process loses nothing the OS already has) and at
 //! most one batch past the last acknowledged one (the batch in flight).
 //! Counters (merged keys, see `history`) are checked the same way: each
-//! must hold the sum its merges give at that one cut.
+//! must hold the sum its merges give at that one cut. A range deletion
+//! changes every key of its range in the model, so a lost one (its keys
+//! still hold their values), a partly lost or resurrected one (some of
+//! them come back), or one applied to later writes shows up as keys that
+//! no cut gives.
 
 use std::fmt::Write as _;
 
@@ -13,7 +17,7 @@ use lsmkit::{Db, ReadOptions};
 
 use super::history::{
     counter_put_value, describe_counter, describe_value, is_counter, key_bytes, merge_operand, op, parse_key,
-    value_bytes, OpKind, KEY_SPACE,
+    value_bytes, OpKind, KEY_SPACE, PLAIN_KEYS,
 };
 use super::plan::{Plan, Step};
 use super::side_file::Record;
@@ -48,25 +52,35 @@ impl Model {
     }
 
     /// Applies operation `index` of the history as cycle `cycle` wrote it;
-    /// returns the key numbers it changed (one key; a range for an
-    /// operation that covers several, such as a range deletion would).
+    /// returns the key numbers it changed (one key; every key of the range
+    /// of a range deletion).
     pub fn apply(&mut self, seed: u64, index: u64, cycle: u64) -> std::ops::Range<u32> {
         let op = op(seed, index);
-        let entry = &mut self.entries[op.key as usize];
-        *entry = match op.kind {
+        let value = match op.kind {
+            OpKind::DeleteRange { end, .. } => {
+                self.entries[op.key as usize..end as usize].fill(None);
+                return op.key..end;
+            }
             OpKind::Put if is_counter(op.key) => Some(Entry::Counter(counter_put_value(seed, index))),
             OpKind::Put => Some(Entry::Put(index, cycle)),
             OpKind::Delete => None,
             OpKind::Merge => {
-                let below = match *entry {
+                let below = match self.entries[op.key as usize] {
                     Some(Entry::Counter(value)) => value,
-                    // Merges go to counters only: a counter holds nothing or a counter value.
+                    // Merges go to counters only: a counter holds nothing or a counter value
+                    // (nothing after a delete or a range deletion: the sum starts again).
                     Some(Entry::Put(..)) | None => 0,
                 };
                 Some(Entry::Counter(below.wrapping_add(merge_operand(seed, index))))
             }
         };
+        self.entries[op.key as usize] = value;
         op.key..op.key + 1
+    }
+
+    /// Number of keys in `keys` that are set.
+    pub fn live_in(&self, keys: std::ops::Range<u32>) -> usize {
+        self.entries[keys.start as usize..keys.end as usize].iter().filter(|e| e.is_some()).count()
     }
 
     /// The value key `key` has in this state.
@@ -80,6 +94,37 @@ impl Model {
     /// Number of keys that are set.
     pub fn live_keys(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
+    }
+}
+
+/// What the range deletions among operations `ops` did, replayed from
+/// `model` (the state before `ops.start`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RangeDeletionStats {
+    /// Range deletions.
+    pub range_deletions: u64,
+    /// Keys that held a value when a range deletion deleted them.
+    pub keys_deleted: u64,
+    /// Of those, counters.
+    pub counters_deleted: u64,
+}
+
+impl RangeDeletionStats {
+    /// The stats of operations `ops`, replayed from `model`.
+    pub fn of(seed: u64, model: &Model, ops: std::ops::Range<u64>) -> RangeDeletionStats {
+        let mut model = model.clone();
+        let mut stats = RangeDeletionStats::default();
+        for index in ops {
+            let o = op(seed, index);
+            if let OpKind::DeleteRange { end, .. } = o.kind {
+                stats.range_deletions += 1;
+                stats.keys_deleted += model.live_in(o.key..end) as u64;
+                stats.counters_deleted += model.live_in(o.key.max(PLAIN_KEYS)..end.max(PLAIN_KEYS)) as u64;
+            }
+            // The cycle only tags put values; it does not change which keys are live.
+            model.apply(seed, index, 0);
+        }
+        stats
     }
 }
 
@@ -108,7 +153,8 @@ impl Contents {
     }
 
     /// Reads all of `db`: a forward scan, a backward scan that must list the
-    /// same entries, and a point `get` of every key that must agree with them.
+    /// same entries, a seek to every key (and a step back from it) and a
+    /// point `get` of every key that must agree with them.
     pub fn read(db: &Db) -> Result<Contents, String> {
         let mut forward = Vec::new();
         let mut it = db.iter(ReadOptions::new());
@@ -134,6 +180,7 @@ impl Contents {
                 backward.len()
             ));
         }
+        check_seeks(db, &forward)?;
         let mut contents = Contents { values: vec![None; KEY_SPACE as usize], foreign: Vec::new() };
         for (key, value) in forward {
             match parse_key(&key) {
@@ -153,6 +200,37 @@ impl Contents {
         }
         Ok(contents)
     }
+}
+
+/// Seeks one iterator to every key of the key space (so into and across
+/// the ranges range deletions emptied) and steps back from where each seek
+/// lands: each must agree with the forward scan `entries`.
+fn check_seeks(db: &Db, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+    let key_at = |i: usize| entries.get(i).map(|(key, _)| String::from_utf8_lossy(key).into_owned());
+    let mut it = db.iter(ReadOptions::new());
+    for k in 0..KEY_SPACE {
+        let target = key_bytes(k);
+        it.seek(&target);
+        let at = entries.partition_point(|(key, _)| *key < target);
+        let found = it.valid().then(|| String::from_utf8_lossy(it.key()).into_owned());
+        if found != key_at(at) {
+            return Err(format!("a seek to key {k} lands on {found:?}, the scan says {:?}", key_at(at)));
+        }
+        if it.valid() && it.value() != entries[at].1.as_slice() {
+            return Err(format!("a seek to key {k} finds another value than the scan"));
+        }
+        if it.valid() {
+            it.prev();
+            let found = it.valid().then(|| String::from_utf8_lossy(it.key()).into_owned());
+            let expected = at.checked_sub(1).and_then(key_at);
+            if found != expected {
+                return Err(format!(
+                    "a step back from a seek to key {k} lands on {found:?}, the scan says {expected:?}"
+                ));
+            }
+        }
+    }
+    it.status().map_err(|e| format!("seeks failed: {e}"))
 }
 
 /// For messages: what key number `key` holds.
@@ -250,6 +328,8 @@ pub struct Verdict {
     pub acked_batches: u64,
     /// The cut includes the batch that was in flight at the kill.
     pub in_flight_applied: bool,
+    /// What the range deletions in the verified operations `base..cut` did.
+    pub range_deletions: RangeDeletionStats,
 }
 
 /// Checks the database `actual` recovered after cycle `cycle` was killed.
@@ -400,12 +480,14 @@ pub fn check_cycle(
         durable_acks,
         acked_batches,
         in_flight_applied: cut > acked_mark,
+        range_deletions: RangeDeletionStats::of(seed, start, base..cut),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crash::history::range_deletions_in;
 
     const SEED: u64 = 11;
     const CYCLE: u64 = 2;
@@ -500,7 +582,7 @@ mod tests {
         let hole = (BASE + 10..cut - 10)
             .find(|&j| {
                 let o = op(SEED, j);
-                o.kind == OpKind::Put && (j + 1..cut).all(|i| op(SEED, i).key != o.key)
+                o.kind == OpKind::Put && untouched(o.key, j + 1..cut)
             })
             .expect("a put whose key is not touched again");
         let mut model = start();
@@ -521,8 +603,7 @@ mod tests {
             .find_map(|j| {
                 let o = op(SEED, j);
                 let before = model_at(j).value(SEED, o.key)?;
-                (o.kind == OpKind::Delete && (j + 1..cut).all(|i| op(SEED, i).key != o.key))
-                    .then_some((o.key, before))
+                (o.kind == OpKind::Delete && untouched(o.key, j + 1..cut)).then_some((o.key, before))
             })
             .expect("a delete of a live key that is not touched again");
         let mut actual = Contents::of_model(SEED, &full);
@@ -621,23 +702,214 @@ mod tests {
         }
     }
 
-    /// The counters follow their merges, puts and deletes in the model.
+    /// A cycle of `STEPS` acknowledged steps (long enough to hold range
+    /// deletions of every sort), its side file and where it ended.
+    const STEPS: usize = 600;
+
+    fn long_cycle() -> (Vec<Record>, u64) {
+        let (records, plan) = side_file(STEPS);
+        let cut = next_op_after(&plan, STEPS);
+        (records, cut)
+    }
+
+    /// Whether no operation in `ops` changes key number `key`.
+    fn untouched(key: u32, mut ops: std::ops::Range<u64>) -> bool {
+        ops.all(|i| {
+            let o = op(SEED, i);
+            match o.kind {
+                OpKind::DeleteRange { end, .. } => !(o.key..end).contains(&key),
+                _ => o.key != key,
+            }
+        })
+    }
+
+    /// The range deletions of this cycle before `cut - 10`, with the keys of
+    /// their range that held a value just before them and that no later
+    /// operation before `cut` touches.
+    fn range_deletions_with_untouched_victims(cut: u64) -> Vec<(u64, Vec<u32>)> {
+        let mut model = start();
+        let mut found = Vec::new();
+        for j in BASE..cut - 10 {
+            let o = op(SEED, j);
+            if let OpKind::DeleteRange { end, .. } = o.kind {
+                let victims: Vec<u32> = (o.key..end)
+                    .filter(|&k| model.value(SEED, k).is_some() && untouched(k, j + 1..cut))
+                    .collect();
+                if j >= BASE + 10 {
+                    found.push((j, victims));
+                }
+            }
+            model.apply(SEED, j, CYCLE);
+        }
+        found
+    }
+
+    /// The model, and the range deletions, behave as the history says:
+    /// every key of the range is gone, later writes to it are not.
+    #[test]
+    fn a_range_deletion_deletes_its_keys_and_nothing_written_later() {
+        let (begin, end, j) = (0..)
+            .find_map(|j| match op(SEED, j).kind {
+                OpKind::DeleteRange { end, .. } if end - op(SEED, j).key > 20 => {
+                    Some((op(SEED, j).key, end, j))
+                }
+                _ => None,
+            })
+            .unwrap();
+        let mut model = Model::new();
+        for index in 0..j {
+            model.apply(SEED, index, 0);
+        }
+        assert!(model.live_in(begin..end) > 0);
+        assert_eq!(model.apply(SEED, j, 0), begin..end);
+        assert_eq!(model.live_in(begin..end), 0);
+        let later =
+            (j + 1..).find(|&i| op(SEED, i).kind == OpKind::Put && (begin..end).contains(&op(SEED, i).key));
+        let later = later.unwrap();
+        for index in j + 1..=later {
+            model.apply(SEED, index, 0);
+        }
+        assert!(model.value(SEED, op(SEED, later).key).is_some());
+        let stats = RangeDeletionStats::of(SEED, &Model::new(), 0..j + 1);
+        assert_eq!(stats.range_deletions, range_deletions_in(SEED, 0..j + 1));
+        assert!(stats.keys_deleted > 0);
+    }
+
+    /// A range deletion lost in recovery (its keys keep their values) is no cut.
+    #[test]
+    fn rejects_a_lost_range_deletion() {
+        let (records, cut) = long_cycle();
+        assert!(check(&records, &contents_at(cut)).is_ok());
+        let candidates = range_deletions_with_untouched_victims(cut);
+        assert!(candidates.len() >= 3, "{} range deletions", candidates.len());
+        let mut rejected = 0;
+        for (lost, victims) in candidates.iter().filter(|(_, v)| !v.is_empty()).take(10) {
+            let mut model = start();
+            for index in (BASE..cut).filter(|i| i != lost) {
+                model.apply(SEED, index, CYCLE);
+            }
+            for &k in victims {
+                assert!(model.value(SEED, k).is_some());
+            }
+            let err = check(&records, &Contents::of_model(SEED, &model)).unwrap_err();
+            assert!(err.contains("not the write history cut"), "{err}");
+            rejected += 1;
+        }
+        assert!(rejected >= 2, "{rejected} lost range deletions tried");
+    }
+
+    /// One key of a deleted range that comes back (with the value it had
+    /// before the range deletion, as after a tombstone dropped too early
+    /// or a seek that skipped it wrongly) is no cut.
+    #[test]
+    fn rejects_a_key_resurrected_from_under_a_range_deletion() {
+        let (records, cut) = long_cycle();
+        let full = model_at(cut);
+        let mut tried = 0;
+        for (j, victims) in
+            range_deletions_with_untouched_victims(cut).into_iter().filter(|(_, v)| !v.is_empty()).take(5)
+        {
+            let before = model_at(j);
+            // The first, the last and a middle key of what it deleted.
+            let picks = [victims.first(), victims.last(), victims.get(victims.len() / 2)];
+            for &k in picks.into_iter().flatten() {
+                let mut actual = Contents::of_model(SEED, &full);
+                actual.set(k, before.value(SEED, k));
+                let err = check(&records, &actual).unwrap_err();
+                assert!(
+                    err.contains("not the write history cut") && err.contains(&format!("key {k}:")),
+                    "{err}"
+                );
+                tried += 1;
+            }
+        }
+        assert!(tried >= 6, "{tried} resurrections tried");
+    }
+
+    /// A range deletion must not delete what was written after it: a later
+    /// put (or merge) into its range that is missing is no cut.
+    #[test]
+    fn rejects_a_range_deletion_applied_to_a_later_write() {
+        let (records, cut) = long_cycle();
+        let full = model_at(cut);
+        let mut tried = 0;
+        for j in (BASE..cut).filter(|&j| matches!(op(SEED, j).kind, OpKind::DeleteRange { .. })) {
+            let OpKind::DeleteRange { end, .. } = op(SEED, j).kind else { unreachable!() };
+            let begin = op(SEED, j).key;
+            // The first key of the range written again after it and not deleted since.
+            let Some(k) = (begin..end).find(|&k| full.value(SEED, k).is_some() && !untouched(k, j + 1..cut))
+            else {
+                continue;
+            };
+            let mut actual = Contents::of_model(SEED, &full);
+            actual.set(k, None);
+            let err = check(&records, &actual).unwrap_err();
+            assert!(err.contains("not the write history cut"), "{err}");
+            tried += 1;
+        }
+        assert!(tried >= 2, "{tried} later writes tried");
+    }
+
+    /// A counter that was live when a range deletion covered it and merged
+    /// into after it must hold the sum of the later merges only: a merge
+    /// that reads through the tombstone (adds to the deleted value), or a
+    /// counter back at its deleted value, is no cut.
+    #[test]
+    fn rejects_a_counter_merged_through_a_range_deletion() {
+        let (records, cut) = long_cycle();
+        let full = model_at(cut);
+        let counter =
+            |model: &Model, k: u32| model.value(SEED, k).map(|v| u64::from_le_bytes(v.try_into().unwrap()));
+        let mut tried = 0;
+        for j in (BASE..cut).filter(|&j| matches!(op(SEED, j).kind, OpKind::DeleteRange { .. })) {
+            let OpKind::DeleteRange { end, .. } = op(SEED, j).kind else { unreachable!() };
+            let before = model_at(j);
+            for k in (op(SEED, j).key..end).filter(|&k| is_counter(k)) {
+                let Some(deleted) = counter(&before, k) else { continue };
+                // Only merges into k after the range deletion, at least one.
+                let later: Vec<u64> = (j + 1..cut).filter(|&i| !untouched(k, i..i + 1)).collect();
+                if later.is_empty() || !later.iter().all(|&i| op(SEED, i).kind == OpKind::Merge) {
+                    continue;
+                }
+                let sum: u64 = later.iter().map(|&i| merge_operand(SEED, i)).sum();
+                assert_eq!(counter(&full, k), Some(sum));
+                for wrong in [deleted.wrapping_add(sum), deleted] {
+                    let mut actual = Contents::of_model(SEED, &full);
+                    actual.set(k, Some(wrong.to_le_bytes().to_vec()));
+                    let err = check(&records, &actual).unwrap_err();
+                    assert!(
+                        err.contains("not the write history cut") && err.contains("counter value"),
+                        "{err}"
+                    );
+                }
+                tried += 1;
+            }
+        }
+        assert!(tried >= 1, "no counter merged after a range deletion covered it");
+    }
+
+    /// The counters follow their merges, puts, deletes and range deletions in the model.
     #[test]
     fn counters_sum_their_merges_since_their_last_put_or_delete() {
         let key = op(SEED, (0..).find(|&i| op(SEED, i).kind == OpKind::Merge).unwrap()).key;
         let mut model = Model::new();
         let mut expected: Option<u64> = None;
+        let mut range_deleted = 0;
         for index in 0..5000 {
             let o = op(SEED, index);
             model.apply(SEED, index, 0);
-            if o.key == key {
-                expected = match o.kind {
-                    OpKind::Put => Some(counter_put_value(SEED, index)),
-                    OpKind::Delete => None,
-                    OpKind::Merge => Some(expected.unwrap_or(0).wrapping_add(merge_operand(SEED, index))),
-                };
-            }
+            expected = match o.kind {
+                OpKind::DeleteRange { end, .. } if (o.key..end).contains(&key) => {
+                    range_deleted += 1;
+                    None
+                }
+                _ if o.key != key => expected,
+                OpKind::Put => Some(counter_put_value(SEED, index)),
+                OpKind::Delete | OpKind::DeleteRange { .. } => None,
+                OpKind::Merge => Some(expected.unwrap_or(0).wrapping_add(merge_operand(SEED, index))),
+            };
         }
+        assert!(range_deleted > 0, "no range deletion covered counter {key}");
         assert_eq!(model.value(SEED, key), expected.map(|v| v.to_le_bytes().to_vec()));
     }
 

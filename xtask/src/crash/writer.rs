@@ -5,7 +5,7 @@
 
 use lsmkit::{Db, FlushOptions, WriteBatch, WriteOptions};
 
-use super::history::{key_bytes, merge_operand, op, put_value, OpKind};
+use super::history::{key_bytes, merge_operand, op, put_value, range_bytes, OpKind};
 use super::plan::{Plan, Step};
 use super::side_file::{Record, SideFile};
 
@@ -18,9 +18,33 @@ pub fn batch_for(seed: u64, cycle: u64, ops: std::ops::Range<u64>) -> WriteBatch
             OpKind::Put => batch.put(&key_bytes(op.key), &put_value(seed, index, op.key, cycle)),
             OpKind::Delete => batch.delete(&key_bytes(op.key)),
             OpKind::Merge => batch.merge(&key_bytes(op.key), &merge_operand(seed, index).to_le_bytes()),
+            OpKind::DeleteRange { end, between_keys } => {
+                let (begin, end) = range_bytes(op.key, end, between_keys);
+                batch.delete_range(&begin, &end)
+            }
         }
     }
     batch
+}
+
+/// Writes the history's operations `ops` with `options`: a batch of one
+/// range deletion through `Db::delete_range_opt`, anything else as the
+/// batch [`batch_for`] builds.
+fn write_ops(
+    db: &Db,
+    options: WriteOptions,
+    seed: u64,
+    cycle: u64,
+    ops: std::ops::Range<u64>,
+) -> lsmkit::Result<()> {
+    if ops.end - ops.start == 1 {
+        let op = op(seed, ops.start);
+        if let OpKind::DeleteRange { end, between_keys } = op.kind {
+            let (begin, end) = range_bytes(op.key, end, between_keys);
+            return db.delete_range_opt(options, &begin, &end);
+        }
+    }
+    db.write(options, batch_for(seed, cycle, ops))
 }
 
 /// Applies one step to `db` and records it in `side` once the database has
@@ -30,13 +54,12 @@ pub fn apply_step(db: &Db, seed: u64, cycle: u64, step: &Step, side: &mut SideFi
     match step {
         Step::Write { ops, sync } => {
             let options = WriteOptions { sync: *sync, disable_wal: false };
-            db.write(options, batch_for(seed, cycle, ops.clone())).map_err(|e| engine("write", e))?;
+            write_ops(db, options, seed, cycle, ops.clone()).map_err(|e| engine("write", e))?;
             side.append(&Record::Write { start: ops.start, end: ops.end, synced: *sync }, *sync)
         }
         Step::Unlogged { ops } => {
             let options = WriteOptions { sync: false, disable_wal: true };
-            db.write(options, batch_for(seed, cycle, ops.clone()))
-                .map_err(|e| engine("unlogged write", e))?;
+            write_ops(db, options, seed, cycle, ops.clone()).map_err(|e| engine("unlogged write", e))?;
             side.append(&Record::Unlogged { start: ops.start, end: ops.end }, false)?;
             db.flush(FlushOptions { wait: true }).map_err(|e| engine("flush", e))?;
             side.append(&Record::Flushed { through: ops.end }, true)
