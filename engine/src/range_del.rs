@@ -160,11 +160,7 @@ impl Db {
                 Some((_, ValueKind::Deletion, _)) => {}
                 Some((_, ValueKind::Merge, _)) => found_merge = true,
                 Some((_, ValueKind::RangeDeletion, _)) => {
-                    return Err(Error::corruption(format!(
-                        "range tombstone kind in a data block for key '{}'",
-                        key.escape_ascii()
-                    ))
-                    .in_file(shared.table_path(file.number)));
+                    return Err(tombstone_kind_in_data_block(shared, file.number, key));
                 }
             }
             break;
@@ -213,6 +209,15 @@ impl TableTombstoneRegistry {
             tables.retain(|number, _| live.contains(number));
         }
     }
+}
+
+/// The corruption a get reports when table `number` holds an entry of the
+/// range-tombstone kind among its point entries (tombstones belong in the
+/// table's range-deletion block).
+#[cold]
+pub(crate) fn tombstone_kind_in_data_block(shared: &DbShared, number: u64, key: &[u8]) -> Error {
+    Error::corruption(format!("range tombstone kind in a data block for key '{}'", key.escape_ascii()))
+        .in_file(shared.table_path(number))
 }
 
 /// The range tombstones of a read view's tables, per iterator source.

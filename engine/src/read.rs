@@ -107,11 +107,11 @@ impl Db {
                         ValueKind::Deletion => {}
                         ValueKind::Merge => found_merge = true,
                         ValueKind::RangeDeletion => {
-                            return Err(lsmkit_base::Error::corruption(format!(
-                                "range tombstone kind in a data block for key '{}'",
-                                key.escape_ascii()
-                            ))
-                            .in_file(shared.table_path(file.number)));
+                            return Err(crate::range_del::tombstone_kind_in_data_block(
+                                shared,
+                                file.number,
+                                key,
+                            ));
                         }
                     }
                     break;

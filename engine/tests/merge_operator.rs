@@ -25,7 +25,7 @@ use lsmkit_base::key::{parse_internal_key, ValueKind};
 use lsmkit_sstable::{Table, TableOptions};
 use proptest::prelude::*;
 
-use common::{first_difference, read_backward, read_forward, small_options, Model};
+use common::{assert_reads_match, first_difference, read_backward, read_forward, small_options, Model};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/ttl_leveldb.py");
 
@@ -527,14 +527,7 @@ fn key(k: u8) -> Vec<u8> {
 /// Checks gets and both scans of `db` at `snapshot` (or now) against `model`.
 fn check(db: &Db, snapshot: Option<lsmkit::Snapshot>, model: &Model, what: &str) {
     let options = ReadOptions { snapshot, ..ReadOptions::new() };
-    for k in 0..6 {
-        let got = db.get_opt(&options, &key(k)).unwrap_or_else(|e| panic!("{what}: get: {e}"));
-        assert_eq!(got.as_deref(), model.get(&key(k)).map(Vec::as_slice), "{what}: get key{k}");
-    }
-    let forward = read_forward(db, options.clone()).unwrap_or_else(|e| panic!("{what}: forward: {e}"));
-    assert_eq!(first_difference(&forward, model), None, "{what}: forward");
-    let backward = read_backward(db, options).unwrap_or_else(|e| panic!("{what}: backward: {e}"));
-    assert_eq!(backward, model.clone().into_iter().collect::<Vec<_>>(), "{what}: backward");
+    assert_reads_match(db, &options, (0..6).map(key), model, what);
 }
 
 /// String append with "," and no partial merge: flushes and compactions

@@ -26,7 +26,7 @@ use lsmkit_base::range_tombstone::table_bounds;
 use lsmkit_sstable::{Table, TableOptions};
 use proptest::prelude::*;
 
-use common::{first_difference, read_backward, read_forward, small_options, Model};
+use common::{assert_reads_match, first_difference, read_backward, read_forward, small_options, Model};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/ttl_leveldb.py");
 
@@ -480,14 +480,7 @@ fn mkey(k: u8) -> Vec<u8> {
 /// `snapshot` (or now) against `model`.
 fn check(db: &Db, snapshot: Option<lsmkit::Snapshot>, model: &Model, what: &str) {
     let options = ReadOptions { snapshot, ..ReadOptions::new() };
-    for k in 0..25 {
-        let got = db.get_opt(&options, &mkey(k)).unwrap_or_else(|e| panic!("{what}: get: {e}"));
-        assert_eq!(got.as_deref(), model.get(&mkey(k)).map(Vec::as_slice), "{what}: get k{k}");
-    }
-    let forward = read_forward(db, options.clone()).unwrap_or_else(|e| panic!("{what}: forward: {e}"));
-    assert_eq!(first_difference(&forward, model), None, "{what}: forward");
-    let backward = read_backward(db, options.clone()).unwrap_or_else(|e| panic!("{what}: backward: {e}"));
-    assert_eq!(backward, model.clone().into_iter().collect::<Vec<_>>(), "{what}: backward");
+    assert_reads_match(db, &options, (0..25).map(mkey), model, what);
     let mut it = db.iter(options);
     for k in (0..25).step_by(3) {
         it.seek(&mkey(k));

@@ -110,6 +110,26 @@ pub fn show(key: &[u8]) -> String {
 
 /// Describes the first difference between `actual` and `expected`, or
 /// `None` when they are equal (full maps are too long to print usefully).
+/// Asserts that `db`, read with `options`, agrees with `model`: a get of
+/// each of `keys`, a forward and a backward scan. `what` names the moment
+/// in failure messages.
+pub fn assert_reads_match(
+    db: &Db,
+    options: &ReadOptions,
+    keys: impl IntoIterator<Item = Vec<u8>>,
+    model: &Model,
+    what: &str,
+) {
+    for key in keys {
+        let got = db.get_opt(options, &key).unwrap_or_else(|e| panic!("{what}: get: {e}"));
+        assert_eq!(got.as_deref(), model.get(&key).map(Vec::as_slice), "{what}: get {}", show(&key));
+    }
+    let forward = read_forward(db, options.clone()).unwrap_or_else(|e| panic!("{what}: forward: {e}"));
+    assert_eq!(first_difference(&forward, model), None, "{what}: forward");
+    let backward = read_backward(db, options.clone()).unwrap_or_else(|e| panic!("{what}: backward: {e}"));
+    assert_eq!(backward, model.clone().into_iter().collect::<Vec<_>>(), "{what}: backward");
+}
+
 pub fn first_difference(actual: &Model, expected: &Model) -> Option<String> {
     let mut a = actual.iter();
     let mut e = expected.iter();
