@@ -17,7 +17,7 @@ use lsmkit_base::iterator::InternalIterator;
 use lsmkit_base::Result;
 
 use crate::append_only_list::Position;
-use crate::memtable::{MemtableShared, Table};
+use crate::memtable::{share_arena_bytes, MemtableShared, Table};
 use crate::skiplist_key::{BytewiseKey, ComparatorKey, EntryBuffer, SkiplistKey};
 
 /// A node of one of the two skiplist kinds, borrowed for `'a`.
@@ -83,7 +83,9 @@ fn locate<'a>(table: &'a Table, target: Target<'_>) -> Located<'a> {
                 Target::First => map.front(),
                 Target::Last => map.back(),
                 Target::AtOrAfter(key) => {
-                    let target = BytewiseKey::new(EntryBuffer::key_only(Bytes::copy_from_slice(key)));
+                    // SAFETY: `key` outlives the search key, dropped at the
+                    // end of this block (the search keeps no reference to it).
+                    let target = BytewiseKey::new(unsafe { EntryBuffer::key_only(key) });
                     map.lower_bound(&target)
                 }
             };
@@ -94,10 +96,9 @@ fn locate<'a>(table: &'a Table, target: Target<'_>) -> Located<'a> {
                 Target::First => map.front(),
                 Target::Last => map.back(),
                 Target::AtOrAfter(key) => {
-                    let target = ComparatorKey::new(
-                        EntryBuffer::key_only(Bytes::copy_from_slice(key)),
-                        comparator.clone(),
-                    );
+                    // SAFETY: as above.
+                    let target =
+                        ComparatorKey::new(unsafe { EntryBuffer::key_only(key) }, comparator.clone());
                     map.lower_bound(&target)
                 }
             };
@@ -161,11 +162,11 @@ impl InternalIterator for MemtableIterator {
     }
 
     fn key_bytes(&self) -> Bytes {
-        self.entry().map_or_else(Bytes::new, EntryBuffer::internal_key_bytes)
+        share_arena_bytes(&self.shared, self.key())
     }
 
     fn value_bytes(&self) -> Bytes {
-        self.entry().map_or_else(Bytes::new, EntryBuffer::value_bytes)
+        share_arena_bytes(&self.shared, self.value())
     }
 }
 

@@ -3,7 +3,7 @@
 //! Entry bytes live in the arena's buffers (see `entry_arena`), charged
 //! when a buffer is allocated. On top of that every added entry is charged
 //! a fixed overhead for its skiplist node: a reference-count-and-height
-//! word, the skiplist key (see `skiplist_key`: 6 or 8 words) and the tower
+//! word, the skiplist key (see `skiplist_key`: 3 or 4 words) and the tower
 //! of next pointers. Tower heights are geometric with p = 1/2, so a tower
 //! holds 2 pointers on average.
 //!
@@ -56,12 +56,12 @@ mod tests {
     #[test]
     fn overhead_counts_the_node() {
         const WORD: usize = size_of::<usize>();
-        // A comparator key is a `Bytes` (4 words), the key length and the
-        // comparator pointer.
-        assert_eq!(size_of::<ComparatorKey>(), 6 * WORD);
-        assert_eq!(node_overhead::<ComparatorKey>(), 9 * WORD);
-        // A bytewise key has no comparator but 3 words of inline prefix and trailer.
-        assert_eq!(size_of::<BytewiseKey>(), 8 * WORD);
-        assert_eq!(node_overhead::<BytewiseKey>(), 11 * WORD);
+        // A comparator key is the entry's address and two 32-bit lengths
+        // (2 words) and the comparator pointer.
+        assert_eq!(size_of::<ComparatorKey>(), 3 * WORD);
+        assert_eq!(node_overhead::<ComparatorKey>(), 6 * WORD);
+        // A bytewise key has no comparator but 2 words of inline prefix.
+        assert_eq!(size_of::<BytewiseKey>(), 4 * WORD);
+        assert_eq!(node_overhead::<BytewiseKey>(), 7 * WORD);
     }
 }

@@ -135,7 +135,9 @@ impl Memtable {
     /// # Panics
     ///
     /// If `sequence` exceeds [`MAX_SEQUENCE_NUMBER`]; sequence numbers read
-    /// from a log must be validated before they get here.
+    /// from a log must be validated before they get here. If the internal
+    /// key or the value is longer than `u32::MAX` bytes (LevelDB's formats
+    /// cannot store such an entry either: their lengths are 32-bit).
     pub fn add(&self, sequence: SequenceNumber, kind: ValueKind, user_key: &[u8], value: &[u8]) {
         if kind == ValueKind::RangeDeletion {
             // `user_key` is the range's begin, `value` its end.
@@ -144,15 +146,15 @@ impl Memtable {
         assert!(sequence <= MAX_SEQUENCE_NUMBER, "sequence number {sequence} exceeds 2^56 - 1");
         let internal_key_len = user_key.len() + INTERNAL_KEY_TRAILER_LEN;
         let trailer = pack_sequence_and_kind(sequence, kind).to_le_bytes();
-        let (bytes, allocated) = self.shared.arena.store(internal_key_len + value.len(), |buffer| {
-            buffer.extend_from_slice(user_key);
-            buffer.extend_from_slice(&trailer);
-            buffer.extend_from_slice(value);
-        });
-        let entry = EntryBuffer::new(bytes, internal_key_len);
+        let (start, allocated) = self.shared.arena.store(&[user_key, &trailer, value]);
+        // SAFETY: the arena's bytes stay where they are, unchanged, until the
+        // arena is dropped, which happens with `MemtableShared`, after the
+        // skiplist holding this entry (and no entry outlives a handle on
+        // `MemtableShared`: readers and iterators hold one).
+        let entry = unsafe { EntryBuffer::new(start, internal_key_len, value.len()) };
         // The entry's bytes do not move with it: finding their address in the
         // list tells whether this entry went in or an equal one was there.
-        let buffer_address = entry.internal_key().as_ptr();
+        let buffer_address = entry.start();
         let (inserted, overhead) = match &self.shared.table {
             Table::Bytewise(map) => (
                 map.insert_if_absent(BytewiseKey::new(entry), |k| holds_buffer(k, buffer_address)),
@@ -274,16 +276,20 @@ impl Memtable {
         let target = make_internal_key(user_key, snapshot, VALUE_KIND_FOR_SEEK);
         match &self.shared.table {
             Table::Bytewise(map) => {
-                let target = BytewiseKey::new(EntryBuffer::key_only(target.into()));
+                // SAFETY: `target` outlives the search key, dropped at the end
+                // of this arm.
+                let target = BytewiseKey::new(unsafe { EntryBuffer::key_only(&target) });
                 match map.lower_bound(&target) {
                     Some(entry) if extract_user_key(entry.key().entry().internal_key()) == user_key => {
-                        visible_entry(entry.key())
+                        visible_entry(&self.shared, entry.key())
                     }
                     _ => (MemtableGet::NotFound, 0),
                 }
             }
             Table::Ordered { map, comparator } => {
-                let target = ComparatorKey::new(EntryBuffer::key_only(target.into()), comparator.clone());
+                // SAFETY: as above.
+                let target =
+                    ComparatorKey::new(unsafe { EntryBuffer::key_only(&target) }, comparator.clone());
                 match map.lower_bound(&target) {
                     Some(entry)
                         if comparator.compare_user_keys(
@@ -291,7 +297,7 @@ impl Memtable {
                             user_key,
                         ) == Ordering::Equal =>
                     {
-                        visible_entry(entry.key())
+                        visible_entry(&self.shared, entry.key())
                     }
                     _ => (MemtableGet::NotFound, 0),
                 }
@@ -374,16 +380,46 @@ impl std::fmt::Debug for Memtable {
 
 /// True when `key`'s entry lives in the buffer starting at `address`.
 fn holds_buffer<K: SkiplistKey>(key: &K, address: *const u8) -> bool {
-    std::ptr::eq(key.entry().internal_key().as_ptr(), address)
+    std::ptr::eq(key.entry().start(), address)
+}
+
+/// Bytes of a memtable's arena, handed out without copying: the handle on
+/// the memtable keeps them allocated.
+struct ArenaBytes {
+    /// Keeps the arena, and so the bytes, alive.
+    _memtable: Arc<MemtableShared>,
+    start: *const u8,
+    len: usize,
+}
+
+// SAFETY: the bytes are never written after they are handed out, and the
+// memtable they belong to is `Send + Sync`.
+unsafe impl Send for ArenaBytes {}
+
+impl AsRef<[u8]> for ArenaBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `start..start + len` lies in the arena of `_memtable`,
+        // which stays alive (and never changes or frees those bytes) while
+        // this value holds it.
+        unsafe { std::slice::from_raw_parts(self.start, self.len) }
+    }
+}
+
+/// `bytes`, which lie in `memtable`'s arena, as shared bytes (no copy).
+pub(crate) fn share_arena_bytes(memtable: &Arc<MemtableShared>, bytes: &[u8]) -> Bytes {
+    if bytes.is_empty() {
+        return Bytes::new();
+    }
+    Bytes::from_owner(ArenaBytes { _memtable: Arc::clone(memtable), start: bytes.as_ptr(), len: bytes.len() })
 }
 
 /// What `key`, already known to hold the looked-up user key, says about
 /// it, and its sequence number.
-fn visible_entry<K: SkiplistKey>(key: &K) -> (MemtableGet, SequenceNumber) {
+fn visible_entry<K: SkiplistKey>(memtable: &Arc<MemtableShared>, key: &K) -> (MemtableGet, SequenceNumber) {
     let entry = key.entry();
     let trailer = extract_trailer(entry.internal_key());
     let found = match ValueKind::from_byte((trailer & 0xff) as u8) {
-        Some(ValueKind::Value) => MemtableGet::Found(entry.value_bytes()),
+        Some(ValueKind::Value) => MemtableGet::Found(share_arena_bytes(memtable, entry.value())),
         Some(ValueKind::Deletion) => MemtableGet::Deleted,
         Some(ValueKind::Merge) => MemtableGet::Merge,
         // `add` only writes the known point kinds; range tombstones live
@@ -411,7 +447,7 @@ fn leveldb_entry_charge(internal_key_len: usize, value_len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry_arena::{CHUNK_LEN, OWN_BUFFER_LEN, SHARED_BUFFER_HEADER};
+    use crate::entry_arena::{CHUNK_LEN, OWN_BUFFER_LEN};
     use crate::skiplist_key::INLINE_PREFIX_LEN;
     use lsmkit_base::comparator::{BytewiseComparator, Comparator};
     use lsmkit_base::iterator::InternalIterator;
@@ -533,11 +569,21 @@ mod tests {
     }
 
     #[test]
+    fn a_value_outlives_every_handle_on_its_memtable() {
+        let m = bytewise();
+        m.add(1, ValueKind::Value, b"k", b"kept value");
+        let MemtableGet::Found(value) = m.get(b"k", 1) else { panic!("value missing") };
+        drop(m);
+        // The value keeps the arena it lives in alive.
+        assert_eq!(value, &b"kept value"[..]);
+    }
+
+    #[test]
     fn memory_usage_grows_by_buffers_and_node_overhead() {
         let m = bytewise();
         let start = m.approximate_memory_usage();
         m.add(1, ValueKind::Value, b"key", b"value");
-        let chunk = CHUNK_LEN + SHARED_BUFFER_HEADER;
+        let chunk = CHUNK_LEN;
         let node = node_overhead::<BytewiseKey>();
         assert_eq!(m.approximate_memory_usage(), start + chunk + node);
         // The next small entry fits in the same chunk.
@@ -547,7 +593,7 @@ mod tests {
         // A large one gets its own buffer.
         let value = vec![0u8; OWN_BUFFER_LEN];
         m.add(3, ValueKind::Value, b"key", &value);
-        let own = 3 + 8 + OWN_BUFFER_LEN + SHARED_BUFFER_HEADER;
+        let own = 3 + 8 + OWN_BUFFER_LEN;
         assert_eq!(m.approximate_memory_usage(), start + chunk + own + 3 * node);
     }
 

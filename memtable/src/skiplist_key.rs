@@ -1,66 +1,123 @@
 //! The keys the memtable's skiplist holds, and their order (docs/format.md §5).
 //!
-//! Each entry lives in one shared buffer, `internal_key ++ value`, where the
-//! internal key is `user_key ++ fixed64(sequence << 8 | kind)`. The skiplist
-//! orders entries by internal key: user key ascending under the database's
-//! comparator, then trailer descending, so the newest version comes first.
-//! Sequence numbers are unique per entry, so two entries never compare equal.
+//! Each entry's bytes, `internal_key ++ value`, live in the memtable's arena
+//! (`entry_arena`), where the internal key is
+//! `user_key ++ fixed64(sequence << 8 | kind)`. The skiplist orders entries
+//! by internal key: user key ascending under the database's comparator,
+//! then trailer descending, so the newest version comes first. Sequence
+//! numbers are unique per entry, so two entries never compare equal.
 //!
 //! A skiplist needs a compile-time `Ord` while the user comparator is a
 //! run-time value, so there are two key types:
 //! - [`BytewiseKey`], for the bytewise comparator: it carries no comparator,
-//!   and keeps the user key's first bytes and the trailer in the node, so
-//!   most comparisons never leave it;
+//!   and keeps the user key's first bytes in the node, so most comparisons
+//!   never leave it;
 //! - [`ComparatorKey`], for any other comparator: it carries an `Arc` of the
 //!   internal-key comparator (one pointer per entry) and calls it.
+//!
+//! Every node of the skiplist is its own allocation, and a search touches
+//! one node per step, so the keys are kept small: an entry is addressed by
+//! a pointer and two 32-bit lengths ([`EntryBuffer`], 16 bytes), and a
+//! bytewise key is 32 bytes in all.
 
 use std::cmp::Ordering;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use lsmkit_base::key::{extract_trailer, extract_user_key, InternalKeyComparator};
 
-/// One entry's bytes: the internal key followed by the value, in one shared
-/// buffer (see `entry_arena`), so handing out either part is a
-/// reference-count increment.
+/// Where one entry's bytes are: the internal key followed by the value, in
+/// memory that outlives every use of the buffer (the memtable's arena, or
+/// the caller's target for a search).
+#[derive(Clone, Copy)]
 pub(crate) struct EntryBuffer {
-    bytes: Bytes,
-    internal_key_len: usize,
+    start: NonNull<u8>,
+    internal_key_len: u32,
+    value_len: u32,
+}
+
+// SAFETY: an entry buffer is a shared view of bytes that are never written
+// after it is made (the arena writes an entry before publishing it); using
+// it from other threads is reading those bytes there.
+unsafe impl Send for EntryBuffer {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for EntryBuffer {}
+
+/// The largest internal key or value a memtable entry can hold (LevelDB's
+/// formats give both 32-bit lengths).
+pub(crate) const MAX_ENTRY_PART_LEN: usize = u32::MAX as usize;
+
+/// `len` as an entry part length.
+///
+/// # Panics
+///
+/// Beyond [`MAX_ENTRY_PART_LEN`].
+fn part_len(len: usize, what: &str) -> u32 {
+    match u32::try_from(len) {
+        Ok(len) => len,
+        Err(_) => panic!("a memtable {what} of {len} bytes exceeds the {MAX_ENTRY_PART_LEN}-byte limit"),
+    }
 }
 
 impl EntryBuffer {
-    /// Wraps `bytes`, whose first `internal_key_len` bytes are the internal key.
-    pub(crate) fn new(bytes: Bytes, internal_key_len: usize) -> EntryBuffer {
-        debug_assert!(internal_key_len <= bytes.len());
-        EntryBuffer { bytes, internal_key_len }
+    /// The entry of `internal_key_len + value_len` bytes at `start`.
+    ///
+    /// # Safety
+    ///
+    /// The bytes must be initialised, and stay allocated and unchanged for
+    /// as long as the buffer (or any copy of it) is used.
+    ///
+    /// # Panics
+    ///
+    /// When a length exceeds [`MAX_ENTRY_PART_LEN`].
+    pub(crate) unsafe fn new(start: NonNull<u8>, internal_key_len: usize, value_len: usize) -> EntryBuffer {
+        EntryBuffer {
+            start,
+            internal_key_len: part_len(internal_key_len, "key"),
+            value_len: part_len(value_len, "value"),
+        }
     }
 
     /// A buffer holding only an internal key (a search target).
-    pub(crate) fn key_only(internal_key: Bytes) -> EntryBuffer {
-        let internal_key_len = internal_key.len();
-        EntryBuffer { bytes: internal_key, internal_key_len }
+    ///
+    /// # Safety
+    ///
+    /// `internal_key` must outlive every use of the buffer.
+    ///
+    /// # Panics
+    ///
+    /// When the key exceeds [`MAX_ENTRY_PART_LEN`].
+    pub(crate) unsafe fn key_only(internal_key: &[u8]) -> EntryBuffer {
+        EntryBuffer {
+            start: NonNull::from(internal_key).cast(),
+            internal_key_len: part_len(internal_key.len(), "key"),
+            value_len: 0,
+        }
     }
 
     /// The internal key.
     #[inline]
     pub(crate) fn internal_key(&self) -> &[u8] {
-        &self.bytes[..self.internal_key_len]
+        // SAFETY: `new` and `key_only` require the bytes to stay valid and
+        // unchanged while the buffer is used.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.internal_key_len as usize) }
     }
 
     /// The value.
     #[inline]
     pub(crate) fn value(&self) -> &[u8] {
-        &self.bytes[self.internal_key_len..]
+        // SAFETY: as for `internal_key`; the value follows the key.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.start.as_ptr().add(self.internal_key_len as usize),
+                self.value_len as usize,
+            )
+        }
     }
 
-    /// The internal key, sharing this buffer.
-    pub(crate) fn internal_key_bytes(&self) -> Bytes {
-        self.bytes.slice(..self.internal_key_len)
-    }
-
-    /// The value, sharing this buffer.
-    pub(crate) fn value_bytes(&self) -> Bytes {
-        self.bytes.slice(self.internal_key_len..)
+    /// Where the entry starts.
+    pub(crate) fn start(&self) -> *const u8 {
+        self.start.as_ptr()
     }
 }
 
@@ -89,35 +146,30 @@ pub(crate) const INLINE_PREFIX_LEN: usize = 16;
 ///
 /// Besides the entry it keeps, inside the node, the first
 /// [`INLINE_PREFIX_LEN`] bytes of the user key (zero-padded, as two
-/// big-endian integers) and the trailer. Most comparisons during a search
-/// are decided by those alone, without following the pointer to the key's
-/// buffer: a cache miss saved per step for the price of 24 bytes per entry.
+/// big-endian integers). Most comparisons during a search are decided by
+/// those alone, without following the pointer to the entry's bytes: a cache
+/// miss saved per step for 16 bytes per entry.
 pub(crate) struct BytewiseKey {
     prefix_high: u64,
     prefix_low: u64,
-    trailer: u64,
     entry: EntryBuffer,
 }
 
 impl BytewiseKey {
     /// Wraps an entry (or a search target built with [`EntryBuffer::key_only`]).
     pub(crate) fn new(entry: EntryBuffer) -> BytewiseKey {
-        let internal_key = entry.internal_key();
-        let user_key = extract_user_key(internal_key);
+        let user_key = extract_user_key(entry.internal_key());
         let mut prefix = [0u8; INLINE_PREFIX_LEN];
         let inline_len = user_key.len().min(INLINE_PREFIX_LEN);
         prefix[..inline_len].copy_from_slice(&user_key[..inline_len]);
         let prefix = u128::from_be_bytes(prefix);
-        BytewiseKey {
-            prefix_high: (prefix >> 64) as u64,
-            prefix_low: prefix as u64,
-            trailer: extract_trailer(internal_key),
-            entry,
-        }
+        BytewiseKey { prefix_high: (prefix >> 64) as u64, prefix_low: prefix as u64, entry }
     }
 
+    /// The user key's length: the internal key's less the trailer (0 for a
+    /// malformed target shorter than a trailer).
     fn user_key_len(&self) -> usize {
-        extract_user_key(self.entry.internal_key()).len()
+        (self.entry.internal_key_len as usize).saturating_sub(lsmkit_base::key::INTERNAL_KEY_TRAILER_LEN)
     }
 }
 
@@ -149,7 +201,9 @@ impl BytewiseKey {
     fn cmp_past_prefix(&self, other: &Self) -> Ordering {
         let (own_len, other_len) = (self.user_key_len(), other.user_key_len());
         if own_len <= INLINE_PREFIX_LEN && other_len <= INLINE_PREFIX_LEN {
-            own_len.cmp(&other_len).then_with(|| other.trailer.cmp(&self.trailer))
+            own_len.cmp(&other_len).then_with(|| {
+                extract_trailer(other.entry.internal_key()).cmp(&extract_trailer(self.entry.internal_key()))
+            })
         } else {
             compare_bytewise_internal_keys(self.entry.internal_key(), other.entry.internal_key())
         }
@@ -227,7 +281,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn key(internal_key: &[u8]) -> BytewiseKey {
-        BytewiseKey::new(EntryBuffer::key_only(Bytes::copy_from_slice(internal_key)))
+        // SAFETY: every key made here is used only while the slice it views
+        // is alive (within one assertion).
+        BytewiseKey::new(unsafe { EntryBuffer::key_only(internal_key) })
     }
 
     /// User keys around the inline length, from a tiny alphabet with zero
@@ -300,10 +356,19 @@ mod tests {
     fn entry_buffer_splits_key_and_value() {
         let mut bytes = make_internal_key(b"key", 7, ValueKind::Value);
         bytes.extend_from_slice(b"value");
-        let entry = EntryBuffer::new(Bytes::from(bytes), 11);
+        // SAFETY: `bytes` outlives `entry` and is not changed meanwhile.
+        let entry = unsafe { EntryBuffer::new(NonNull::from(&bytes[..]).cast(), 11, 5) };
         assert_eq!(extract_user_key(entry.internal_key()), b"key");
         assert_eq!(entry.value(), b"value");
-        assert_eq!(entry.value_bytes(), &b"value"[..]);
-        assert_eq!(entry.internal_key_bytes().len(), 11);
+        assert_eq!(entry.start(), bytes.as_ptr());
+    }
+
+    #[test]
+    fn keys_stay_small() {
+        // A pointer and two 32-bit lengths; the bytewise key adds its
+        // 16-byte inline prefix (skiplist nodes of 48 to 64 bytes for the
+        // common tower heights of 1 and 2).
+        assert_eq!(std::mem::size_of::<EntryBuffer>(), 16);
+        assert_eq!(std::mem::size_of::<BytewiseKey>(), 32);
     }
 }
