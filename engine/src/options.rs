@@ -108,7 +108,22 @@ pub struct Options {
     /// When the WAL is synced without being asked (default: only when a
     /// write asks, as LevelDB).
     pub wal_sync_policy: SyncPolicy,
-    /// Buffered (default) or mmap WAL I/O.
+    /// How the WAL reaches its file. The default, [`WalIoMode::mmap`],
+    /// grows the file 4 MiB at a time (blocks reserved with
+    /// `posix_fallocate`) and copies each record into a shared mapping of
+    /// it: a write costs a copy instead of a `write(2)` call, and a synced
+    /// write whose record fits the current chunk commits no new file size.
+    /// An acknowledged write is in the page cache either way, so a process
+    /// crash loses nothing in either mode; durability across power loss
+    /// still comes only from a sync. The file keeps LevelDB's log format:
+    /// a clean close cuts it to the bytes written, and after a crash its
+    /// zero tail reads as the end of the log (LevelDB 1.23's reader skips
+    /// it too; LevelDB itself wrote its logs through mappings up to 1.14).
+    /// A page that cannot be provided (the file cut behind the mapping, a
+    /// failing device) turns the write into `Error::Io`, not a crash (the
+    /// mapped-file guard, docs/architecture.md). [`WalIoMode::Buffered`]
+    /// writes each record with `write(2)` through a user-space buffer, as
+    /// LevelDB 1.23 does.
     pub wal_io_mode: WalIoMode,
     /// What recovery does with a damaged WAL (default point-in-time).
     pub wal_recovery_mode: RecoveryMode,
@@ -188,7 +203,7 @@ impl Default for Options {
             compaction_thread_nice: 10,
             compaction_style: CompactionStyle::Leveled,
             wal_sync_policy: SyncPolicy::Os,
-            wal_io_mode: WalIoMode::Buffered,
+            wal_io_mode: WalIoMode::mmap(),
             wal_recovery_mode: RecoveryMode::PointInTimeRecovery,
             max_manifest_file_size: 64 << 20,
             wal_ttl: std::time::Duration::ZERO,

@@ -31,7 +31,7 @@
 //! | `max_subcompactions`        | `background_options.rs`: `max_subcompactions_splits_one_large_compaction_across_threads` |
 //! | `compaction_style`          | `compaction_style_chooses_the_picker` |
 //! | `wal_sync_policy`           | `sync_and_wal_sync_policy_decide_what_survives_a_power_cut`; `crash.rs` |
-//! | `wal_io_mode`               | `wal_io_mode_is_how_the_wal_file_grows` |
+//! | `wal_io_mode`               | `wal_io_mode_is_how_the_wal_file_grows`, `the_default_wal_is_mapped_in_4_mib_chunks_and_cut_at_close` |
 //! | `wal_recovery_mode`         | `wal_recovery_mode_decides_what_a_damaged_wal_gives` |
 //! | `max_manifest_file_size`    | `max_manifest_file_size_rewrites_a_large_manifest` |
 //! | `wal_ttl`                   | `updates_since.rs` (logs archived, read by followers; `without_retention_obsolete_logs_are_deleted_and_a_gap`); expiry: `wal_retention.rs` unit test `ttl_deletes_logs_archived_longer_ago` |
@@ -730,6 +730,34 @@ fn wal_io_mode_is_how_the_wal_file_grows() {
         let db = Db::open(&dir, options).expect("reopen");
         assert_eq!(db.get(b"key").expect("get").as_deref(), Some(&b"value"[..]), "{mode:?}");
     }
+}
+
+/// The default `wal_io_mode` maps the WAL in 4 MiB chunks: a live WAL is
+/// a whole chunk long after one small write, and a clean close cuts it to
+/// the bytes written, so the closed log is what a buffered writer leaves.
+#[test]
+fn the_default_wal_is_mapped_in_4_mib_chunks_and_cut_at_close() {
+    assert_eq!(Options::default().wal_io_mode, WalIoMode::mmap());
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("db");
+    let log_sizes = || -> Vec<u64> {
+        std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|entry| entry.expect("entry"))
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+            .map(|entry| entry.metadata().expect("metadata").len())
+            .collect()
+    };
+    let options = Options { create_if_missing: true, ..Options::default() };
+    let db = Db::open(&dir, options.clone()).expect("open");
+    db.put(b"key", b"value").expect("put");
+    assert_eq!(log_sizes(), vec![WalIoMode::DEFAULT_MMAP_CHUNK_SIZE as u64]);
+    drop(db);
+    // One record: a 7-byte header and the batch (12-byte header, tag,
+    // two length-prefixed strings).
+    assert_eq!(log_sizes(), vec![7 + 12 + 1 + 1 + 3 + 1 + 5]);
+    let db = Db::open(&dir, options).expect("reopen");
+    assert_eq!(db.get(b"key").expect("get").as_deref(), Some(&b"value"[..]));
 }
 
 // ---------------------------------------------------------------------------

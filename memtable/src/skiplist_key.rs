@@ -128,12 +128,25 @@ impl Ord for BytewiseKey {
     /// and sorts first): either way the prefix order is the user-key order.
     /// Equal prefixes of two user keys that both fit inline mean the keys
     /// differ at most in length.
-    #[inline]
+    ///
+    /// The prefix comparison is inlined into the skiplist's search loop;
+    /// the rest, reached only when the prefixes are equal, is not.
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self.prefix_high, self.prefix_low).cmp(&(other.prefix_high, other.prefix_low)) {
-            Ordering::Equal => {}
-            decided => return decided,
+        if self.prefix_high != other.prefix_high {
+            return self.prefix_high.cmp(&other.prefix_high);
         }
+        if self.prefix_low != other.prefix_low {
+            return self.prefix_low.cmp(&other.prefix_low);
+        }
+        self.cmp_past_prefix(other)
+    }
+}
+
+impl BytewiseKey {
+    /// The order of two keys whose inline prefixes are equal.
+    #[inline(never)]
+    fn cmp_past_prefix(&self, other: &Self) -> Ordering {
         let (own_len, other_len) = (self.user_key_len(), other.user_key_len());
         if own_len <= INLINE_PREFIX_LEN && other_len <= INLINE_PREFIX_LEN {
             own_len.cmp(&other_len).then_with(|| other.trailer.cmp(&self.trailer))

@@ -150,8 +150,15 @@ fn three_nodes_with_snapshot_transfer_and_restart() {
         n1.add_learner(2, BasicNode::default(), true).await.unwrap();
         n1.add_learner(3, BasicNode::default(), true).await.unwrap();
         n1.change_membership(BTreeSet::from([1, 2, 3]), false).await.unwrap();
-        assert!(sm2.current_snapshot_meta().is_some(), "node 2 installed a snapshot");
-        assert!(sm3.current_snapshot_meta().is_some(), "node 3 installed a snapshot");
+        // A learner may report itself caught up a moment before its metrics
+        // show the snapshot it installed: wait for them, then check the
+        // state machine holds that snapshot.
+        for (raft, sm, what) in
+            [(&n2, &sm2, "node 2 installed a snapshot"), (&n3, &sm3, "node 3 installed a snapshot")]
+        {
+            raft.wait(Some(WAIT)).metrics(|m| m.snapshot.is_some(), what).await.unwrap();
+            assert!(sm.current_snapshot_meta().is_some(), "{what}");
+        }
         let mut last = 0;
         for i in 100..150 {
             last = put(&n1, &format!("key-{:03}", i % 70), &format!("v{i}")).await.1;

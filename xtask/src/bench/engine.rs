@@ -99,6 +99,8 @@ pub struct EngineSettings {
     /// lsmkit's `table_read_mode`; `None` for lsmkit's default (peers
     /// ignore it).
     pub lsmkit_table_read_mode: Option<lsmkit_base::fs::ReadMode>,
+    /// lsmkit's `wal_io_mode`; `None` for lsmkit's default (peers ignore it).
+    pub lsmkit_wal_io_mode: Option<lsmkit_wal::WalIoMode>,
 }
 
 /// The engines `cargo xtask bench` can drive.

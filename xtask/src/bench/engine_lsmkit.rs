@@ -38,6 +38,7 @@ pub fn options(settings: &EngineSettings) -> Options {
             .u64_add_merge
             .then(|| Arc::new(U64AddOperator) as Arc<dyn lsmkit::MergeOperator>),
         table_read_mode: settings.lsmkit_table_read_mode.unwrap_or(Options::default().table_read_mode),
+        wal_io_mode: settings.lsmkit_wal_io_mode.unwrap_or(Options::default().wal_io_mode),
         ..Options::default()
     }
 }
@@ -54,10 +55,14 @@ pub fn describe(settings: &EngineSettings) -> String {
         settings.bloom_bits.map_or("no bloom filter".to_string(), |b| format!("LevelDB bloom {b} bits/key"));
     format!(
         "lsmkit {}: write_buffer_size {} B, block cache {} B, {bloom}, Snappy, 4 KiB blocks, 2 MiB tables, \
-         leveled compaction, WAL synced only when a write asks, tables read {:?}",
+         leveled compaction, WAL synced only when a write asks, WAL written {}, tables read {:?}",
         env!("CARGO_PKG_VERSION"),
         settings.write_buffer_size,
         settings.cache_size,
+        match options(settings).wal_io_mode {
+            lsmkit_wal::WalIoMode::Buffered => "buffered".to_string(),
+            lsmkit_wal::WalIoMode::Mmap { chunk_size } => format!("mmap ({} KiB chunks)", chunk_size >> 10),
+        },
         options(settings).table_read_mode,
     )
 }

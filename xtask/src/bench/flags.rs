@@ -256,6 +256,34 @@ impl LsmkitTableReadMode {
     }
 }
 
+/// How lsmkit writes its WAL in a bench run (`--lsmkit_wal_io_mode`;
+/// lsmkit's `Options::wal_io_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LsmkitWalIoMode {
+    /// One `write(2)` per record through a user-space buffer.
+    Buffered,
+    /// Copies into a shared mapping grown 4 MiB at a time.
+    Mmap,
+}
+
+impl LsmkitWalIoMode {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LsmkitWalIoMode::Buffered => "buffered",
+            LsmkitWalIoMode::Mmap => "mmap",
+        }
+    }
+
+    /// lsmkit's WAL I/O mode.
+    pub fn io_mode(self) -> lsmkit_wal::WalIoMode {
+        match self {
+            LsmkitWalIoMode::Buffered => lsmkit_wal::WalIoMode::Buffered,
+            LsmkitWalIoMode::Mmap => lsmkit_wal::WalIoMode::mmap(),
+        }
+    }
+}
+
 /// `cargo xtask bench` flags (names as in LevelDB's `db_bench`).
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct BenchFlags {
@@ -307,6 +335,10 @@ pub struct BenchFlags {
     /// `Options::table_read_mode`). The peers are not affected.
     #[arg(long = "lsmkit_table_read_mode", value_enum)]
     pub lsmkit_table_read_mode: Option<LsmkitTableReadMode>,
+    /// How lsmkit writes its WAL (default: lsmkit's default,
+    /// `Options::wal_io_mode`). The peers are not affected.
+    #[arg(long = "lsmkit_wal_io_mode", value_enum)]
+    pub lsmkit_wal_io_mode: Option<LsmkitWalIoMode>,
     /// Directory for the databases (one subdirectory per engine; default a
     /// fresh temporary directory, removed afterwards).
     #[arg(long)]
@@ -407,6 +439,9 @@ impl BenchFlags {
         }
         if let Some(mode) = self.lsmkit_table_read_mode {
             args.push(format!("--lsmkit_table_read_mode={}", mode.name()));
+        }
+        if let Some(mode) = self.lsmkit_wal_io_mode {
+            args.push(format!("--lsmkit_wal_io_mode={}", mode.name()));
         }
         args
     }
@@ -551,9 +586,16 @@ mod tests {
             "--counter_keys=17",
         ])
         .unwrap();
-        let mapped = parse(&["--engines=lsmkit,leveldb", "--lsmkit_table_read_mode=mmap"]).unwrap();
+        let mapped = parse(&[
+            "--engines=lsmkit,leveldb",
+            "--lsmkit_table_read_mode=mmap",
+            "--lsmkit_wal_io_mode=buffered",
+        ])
+        .unwrap();
         assert_eq!(mapped.lsmkit_table_read_mode, Some(LsmkitTableReadMode::Mmap));
+        assert_eq!(mapped.lsmkit_wal_io_mode, Some(LsmkitWalIoMode::Buffered));
         assert_eq!(plain.lsmkit_table_read_mode, None);
+        assert_eq!(plain.lsmkit_wal_io_mode, None);
         for (flags, spec) in [plain, mapped]
             .into_iter()
             .flat_map(|flags| flags.engine_runs().unwrap().into_iter().map(move |spec| (flags.clone(), spec)))

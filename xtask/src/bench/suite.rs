@@ -23,6 +23,7 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
         bloom_bits: u32::try_from(flags.bloom_bits).ok(),
         u64_add_merge: false,
         lsmkit_table_read_mode: flags.lsmkit_table_read_mode.map(|mode| mode.read_mode()),
+        lsmkit_wal_io_mode: flags.lsmkit_wal_io_mode.map(|mode| mode.io_mode()),
     }
 }
 

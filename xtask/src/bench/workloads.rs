@@ -435,6 +435,7 @@ mod tests {
             bloom_bits: Some(10),
             u64_add_merge,
             lsmkit_table_read_mode: None,
+            lsmkit_wal_io_mode: None,
         };
         EngineSpec::matched(EngineName::Lsmkit).open(dir, &settings).unwrap()
     }
@@ -559,6 +560,7 @@ mod tests {
             bloom_bits: Some(10),
             u64_add_merge: false,
             lsmkit_table_read_mode: None,
+            lsmkit_wal_io_mode: None,
         };
         let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
             .open(&dir.path().join("db"), &settings)
