@@ -1,10 +1,11 @@
-//! The `SIGBUS` guard of memory-mapped reads (base/src/fs/mapped_read_guard.rs)
+//! The `SIGBUS` guard of memory-mapped files (base/src/fs/mapped_read_guard.rs)
 //! on real files: a mapped file truncated behind its reader gives errors, not
-//! a crash, and keeps giving them; a fault outside every registered mapping
-//! still reaches the handler that was there before, or kills the process as
-//! it did without the guard (checked in child processes: the test binary
-//! runs itself again with `GUARD_CHILD` set); a full registry makes new
-//! files positional.
+//! a crash, and keeps giving them; so does a file written through a mapping
+//! (`WriteMode::Mmap`) truncated behind its writer; a fault outside every
+//! registered mapping still reaches the handler that was there before, or
+//! kills the process as it did without the guard (checked in child
+//! processes: the test binary runs itself again with `GUARD_CHILD` set); a
+//! full registry makes new files positional, for reading and for writing.
 //!
 //! The tests that count registered mappings hold [`SERIAL`]: the registry is
 //! process-wide and the harness runs tests on several threads.
@@ -17,7 +18,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lsmkit_base::fs::{
-    guarded_mappings, write_file, FileSystem, RandomAccessFile, ReadMode, StdFs, MAX_GUARDED_MAPPINGS,
+    guarded_mappings, read_file_to_vec, write_file, FileSystem, RandomAccessFile, ReadMode, StdFs,
+    WritableFile, WriteMode, MAX_GUARDED_MAPPINGS,
 };
 use lsmkit_base::Error;
 
@@ -39,15 +41,26 @@ fn mapped(path: &Path) -> Arc<dyn RandomAccessFile> {
     StdFs::new().open_random_access(path, ReadMode::Mmap).unwrap()
 }
 
-/// The message of an `Error::Io` for `path`, or a panic.
-fn io_message(err: Error, path: &Path) -> String {
+/// A file created at `path` for writing through a mapping grown
+/// `chunk_size` bytes at a time.
+fn mapped_writer(path: &Path, chunk_size: usize) -> Box<dyn WritableFile> {
+    StdFs::new().create_writable(path, WriteMode::Mmap { chunk_size }).unwrap()
+}
+
+/// The message of an `Error::Io` of operation `op` on `path`, or a panic.
+fn io_message_of(err: Error, op: &str, path: &Path) -> String {
     match err {
-        Error::Io { op, path: p, source } => {
-            assert_eq!((op, p.as_path()), ("read", path));
+        Error::Io { op: o, path: p, source } => {
+            assert_eq!((o, p.as_path()), (op, path));
             source.to_string()
         }
         other => panic!("expected an I/O error, got {other:?}"),
     }
+}
+
+/// The message of a read's `Error::Io` for `path`, or a panic.
+fn io_message(err: Error, path: &Path) -> String {
+    io_message_of(err, "read", path)
 }
 
 #[test]
@@ -154,6 +167,129 @@ fn a_full_registry_makes_new_files_positional() {
     drop(held);
 }
 
+#[test]
+fn a_log_truncated_behind_its_mapped_writer_gives_errors_not_a_crash() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("000007.log");
+    let before = guarded_mappings();
+    let mut log = mapped_writer(&path, 64 << 10);
+    let first = pattern(5000);
+    log.append(&first).unwrap();
+    assert_eq!(guarded_mappings(), before + 1, "the chunk's mapping is registered");
+    log.sync().unwrap();
+    assert_eq!(&read_file_to_vec(&StdFs::new(), &path).unwrap()[..5000], &first[..]);
+
+    // Cut the file behind the writer: the next store, into the second page
+    // of the mapping, has no page to land in.
+    truncate(&path, 0);
+    let err = log.append(&pattern(300)).unwrap_err();
+    let message = io_message_of(err, "write", &path);
+    assert!(message.contains("write at offset 5000"), "{message}");
+    assert!(message.contains("offset 5000 could not be written"), "{message}");
+    assert!(message.contains("SIGBUS"), "{message}");
+    assert_eq!(log.len(), 5000, "the failed append is not counted");
+
+    // The file stays failed: every later call says so, even an append that
+    // would land in a page the file has again.
+    truncate(&path, 64 << 10);
+    let message = io_message_of(log.append(b"more").unwrap_err(), "write", &path);
+    assert!(message.contains("offset 5000"), "{message}");
+    io_message_of(log.flush().unwrap_err(), "flush", &path);
+    io_message_of(log.sync().unwrap_err(), "sync", &path);
+    io_message_of(log.close().unwrap_err(), "close", &path);
+    assert_eq!(guarded_mappings(), before, "closing frees the chunk's slot");
+    drop(log);
+    // Closing a failed file leaves its length alone.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 << 10);
+
+    // The process goes on: a new mapped log works from end to end.
+    let other = dir.path().join("000008.log");
+    let mut log = mapped_writer(&other, 4096);
+    let data = pattern(10_000);
+    log.append(&data).unwrap();
+    log.close().unwrap();
+    assert_eq!(read_file_to_vec(&StdFs::new(), &other).unwrap(), data);
+}
+
+#[test]
+fn a_store_failing_in_a_later_chunk_names_its_file_offset() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("000009.log");
+    let mut log = mapped_writer(&path, 8192);
+    // Two chunks and a bit: the third chunk is the mapped one.
+    let data = pattern(2 * 8192 + 100);
+    log.append(&data).unwrap();
+    // Keep the first chunk and a page of the third; the append below
+    // starts in that page (which stays) and runs into the next (gone).
+    truncate(&path, 2 * 8192 + 4096);
+    let err = log.append(&pattern(6000)).unwrap_err();
+    let message = io_message_of(err, "write", &path);
+    assert!(message.contains(&format!("write at offset {}", data.len())), "{message}");
+    assert!(message.contains(&format!("offset {} could not be written", 2 * 8192 + 4096)), "{message}");
+    assert!(log.append(b"x").is_err());
+}
+
+#[test]
+fn a_full_registry_makes_new_log_chunks_positional() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = StdFs::new();
+    let mut held = Vec::new();
+    let mut i = 0;
+    while guarded_mappings() < MAX_GUARDED_MAPPINGS {
+        let path = dir.path().join(format!("held{i}"));
+        write_file(&fs, &path, b"x", false).unwrap();
+        held.push(mapped(&path));
+        i += 1;
+    }
+
+    // Chunks made now are written with pwrite, in the same layout: whole
+    // chunks with a zero tail until close cuts it off.
+    let path = dir.path().join("positional.log");
+    let mut log = mapped_writer(&path, 4096);
+    let data = pattern(10_000);
+    for piece in data.chunks(777) {
+        log.append(piece).unwrap();
+    }
+    assert_eq!(guarded_mappings(), MAX_GUARDED_MAPPINGS, "no chunk was registered");
+    assert_eq!(log.len(), 10_000);
+    log.sync().unwrap();
+    let on_disk = read_file_to_vec(&fs, &path).unwrap();
+    assert_eq!(on_disk.len(), 3 * 4096);
+    assert_eq!(&on_disk[..10_000], &data[..]);
+    assert!(on_disk[10_000..].iter().all(|&b| b == 0), "the tail reads as zeros");
+    log.append(b"end").unwrap();
+    log.sync().unwrap();
+    log.close().unwrap();
+    let mut expected = data.clone();
+    expected.extend_from_slice(b"end");
+    assert_eq!(read_file_to_vec(&fs, &path).unwrap(), expected);
+
+    // Not mapped, so a truncation behind the writer cannot fault: the
+    // write simply lands at its offset.
+    let cut = dir.path().join("cut.log");
+    let mut log = mapped_writer(&cut, 4096);
+    log.append(&data[..100]).unwrap();
+    truncate(&cut, 0);
+    log.append(&data[100..200]).unwrap();
+    log.close().unwrap();
+    let on_disk = read_file_to_vec(&fs, &cut).unwrap();
+    assert_eq!(&on_disk[100..], &data[100..200]);
+
+    // One slot freed: the next chunk is mapped (and guarded) again.
+    held.pop();
+    let again = dir.path().join("mapped.log");
+    let mut log = mapped_writer(&again, 4096);
+    log.append(&data[..100]).unwrap();
+    assert_eq!(guarded_mappings(), MAX_GUARDED_MAPPINGS);
+    truncate(&again, 0);
+    io_message_of(log.append(&data[100..200]).unwrap_err(), "write", &again);
+    drop(log);
+    drop(held);
+}
+
 /// What a child run does, from `GUARD_CHILD`: `None` in the parent.
 fn child_mode() -> Option<String> {
     std::env::var("GUARD_CHILD").ok()
@@ -222,6 +358,13 @@ fn fault_outside_the_guard(mode: &str) {
     truncate(&guarded, 0);
     io_message(file.read_at(8192, 10).unwrap_err(), &guarded);
     eprintln!("child: guarded fault became an error");
+    // And a store into a guarded writable mapping.
+    let log = dir.path().join("guarded.log");
+    let mut writer = mapped_writer(&log, 16 << 10);
+    writer.append(b"first").unwrap();
+    truncate(&log, 0);
+    io_message_of(writer.append(b"second").unwrap_err(), "write", &log);
+    eprintln!("child: guarded store became an error");
 
     // A mapping made without the guard (memmap2 directly).
     let path = dir.path().join("unguarded");
@@ -254,6 +397,7 @@ fn a_fault_outside_guarded_mappings_goes_where_it_went_before() {
         let out = run_child(NAME, mode);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("child: guarded fault became an error"), "{mode}: {stderr}");
+        assert!(stderr.contains("child: guarded store became an error"), "{mode}: {stderr}");
         assert!(!stderr.contains("survived"), "{mode}: {stderr}");
         assert_eq!(out.status.signal(), want_signal, "{mode}: {:?} {stderr}", out.status);
         assert_eq!(out.status.code(), want_code, "{mode}: {:?} {stderr}", out.status);

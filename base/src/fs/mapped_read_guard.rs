@@ -1,56 +1,71 @@
-//! The guard that turns a failed read of a memory-mapped table file into an
-//! error instead of a crash (docs/architecture.md, "Reading table files").
+//! The guard that turns a failed access to a memory-mapped file into an
+//! error instead of a crash: reads of mapped table files
+//! (docs/architecture.md, "Reading table files") and stores into the
+//! mapped chunks of a write-ahead log written in `WriteMode::Mmap`.
+//! (The file keeps the name it had when it guarded reads only.)
 //!
-//! A page of a mapping that the kernel cannot fill (the file was truncated
-//! behind the mapping, or the disk returned an I/O error) is reported to
-//! the reading thread as `SIGBUS`, whose default action kills the process.
-//! Here:
+//! A page of a mapping that the kernel cannot provide (the file was
+//! truncated behind the mapping, or the disk returned an I/O error) is
+//! reported to the thread touching it as `SIGBUS`, whose default action
+//! kills the process. Here:
 //!
-//! - A process-wide [`Registry`] of live read-only mappings: a fixed array
-//!   of [`MAX_GUARDED_MAPPINGS`] slots of atomics, lock-free and readable
-//!   from a signal handler. A mapping that finds no free slot is not made
-//!   (the file is read with `pread` instead), which also bounds the number
-//!   of mapped files the way LevelDB's `mmap_limit` does.
+//! - A process-wide [`Registry`] of live mappings: a fixed array of
+//!   [`MAX_GUARDED_MAPPINGS`] slots of atomics, lock-free and readable from
+//!   a signal handler. Each slot knows whether its mapping is writable. A
+//!   mapping that finds no free slot is not used: a table file is read with
+//!   `pread` instead, a log chunk is written with `pwrite`. That also
+//!   bounds the number of mapped files the way LevelDB's `mmap_limit` does.
 //! - A `SIGBUS` handler, installed once, lazily, before the first mapping
 //!   is registered. A fault whose address lies inside a registered mapping
-//!   marks that mapping failed (recording the file offset of the page) and
-//!   maps an anonymous zero page over the faulting page, so the faulting
-//!   instruction completes and reads zeros. Any other `SIGBUS` goes to the
-//!   handler that was there before: called when it is a function; when it
-//!   was `SIG_DFL` or `SIG_IGN` it is put back and the handler returns, so
-//!   the fault repeats under it and the process dies exactly as it would
-//!   have without lsmkit. (Rust's own runtime installs a `SIGBUS` handler
-//!   for stack-overflow detection that does the same for faults it does not
-//!   recognise, so that is usually the handler called.)
+//!   marks that mapping failed (recording the offset of the faulting
+//!   address) and maps an anonymous zero page over the faulting page, so
+//!   the faulting instruction completes: a load reads zeros; a store into
+//!   a writable mapping lands in that throwaway page (which is mapped
+//!   writable for this reason; over a read-only mapping it is read-only).
+//!   Any other `SIGBUS` goes to the handler that was there before: called
+//!   when it is a function; when it was `SIG_DFL` or `SIG_IGN` it is put
+//!   back and the handler returns, so the fault repeats under it and the
+//!   process dies exactly as it would have without lsmkit. (Rust's own
+//!   runtime installs a `SIGBUS` handler for stack-overflow detection that
+//!   does the same for faults it does not recognise, so that is usually the
+//!   handler called.)
 //!
 //! The handler only loads and stores atomics and makes raw system calls
 //! (`mmap`, `rt_sigaction`): no allocation, no lock, no formatting.
 //!
 //! A `SIGBUS` handler installed after this one takes precedence; unless it
 //! passes the faults it does not recognise on to the handler it replaced
-//! (with the kernel's `siginfo`), a failed mapped read ends the process as
-//! it would without the guard. Python's `faulthandler`, for one, re-raises
-//! the signal, which loses the fault address: use
-//! `ReadMode::Positional` in such a process.
+//! (with the kernel's `siginfo`), a failed mapped access ends the process
+//! as it would without the guard. Python's `faulthandler`, for one,
+//! re-raises the signal, which loses the fault address: use
+//! `ReadMode::Positional` and a buffered log in such a process.
 //!
-//! The guard alone does not make reads safe: a reader must never keep a
-//! reference into the mapping. `StdMmapFile` (std_fs.rs) copies (or
-//! decompresses) the bytes out first and then asks [`Registration::failure`];
-//! a set mark turns the read, and every later one, into `Error::Io`.
+//! The guard alone does not make an access safe: the user of a mapping
+//! must never hand out a reference into it, and must ask
+//! [`Registration::failure`] after each access. `StdMmapFile` (std_fs.rs)
+//! copies (or decompresses) the bytes out first and then asks; a set mark
+//! turns the read, and every later one, into `Error::Io`.
+//! `StdMmapWritableFile` copies an append into the mapping and then asks;
+//! a set mark turns the append, and every later call on the file, into
+//! `Error::Io` (the appended bytes went to the throwaway page).
 //!
 //! The guard exists on Linux (and Android); elsewhere no slot is ever free,
-//! so mapped reads fall back to positional ones.
+//! so mapped reads fall back to positional ones, mapped writes to
+//! positional writes.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-/// How many files may be mapped for reading at once in this process
-/// (LevelDB 1.23 maps at most 1000 table files on 64-bit systems and none
-/// on 32-bit ones). Files opened beyond this are read positionally.
+/// How many mappings the guard can watch at once in this process: mapped
+/// table files plus mapped log chunks (LevelDB 1.23 maps at most 1000
+/// table files on 64-bit systems and none on 32-bit ones). A table file
+/// opened beyond this is read positionally, a log chunk created beyond it
+/// is written positionally.
 pub const MAX_GUARDED_MAPPINGS: usize = if cfg!(target_pointer_width = "64") { 1000 } else { 0 };
 
-/// How many read-only mappings are registered with the guard right now
-/// (files opened with [`ReadMode::Mmap`](crate::fs::ReadMode::Mmap) that
-/// got a mapping; at most [`MAX_GUARDED_MAPPINGS`]).
+/// How many mappings are registered with the guard right now (files opened
+/// with [`ReadMode::Mmap`](crate::fs::ReadMode::Mmap) and files being
+/// written with [`WriteMode::Mmap`](crate::fs::WriteMode::Mmap) that got a
+/// mapping; at most [`MAX_GUARDED_MAPPINGS`]).
 ///
 /// ```
 /// use lsmkit_base::fs::{guarded_mappings, MAX_GUARDED_MAPPINGS};
@@ -71,13 +86,25 @@ const STATE_MASK: u64 = 3;
 /// No fault recorded (the `fault_offset` of a slot that did not fail).
 const NO_FAULT: usize = usize::MAX;
 
+/// Whether a registered mapping may be written: decides the protection of
+/// the page the handler puts over a faulting one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Mapped `PROT_READ`.
+    ReadOnly,
+    /// Mapped `PROT_READ | PROT_WRITE`.
+    ReadWrite,
+}
+
 /// One registered mapping: `[start, start + len)` in the address space.
 struct Slot {
     state: AtomicU64,
     start: AtomicUsize,
     len: AtomicUsize,
+    /// The mapping is writable ([`Access::ReadWrite`]).
+    writable: AtomicBool,
     failed: AtomicBool,
-    /// Offset in the mapping of the first page that faulted.
+    /// Offset in the mapping of the first address that faulted.
     fault_offset: AtomicUsize,
 }
 
@@ -87,6 +114,7 @@ impl Slot {
             state: AtomicU64::new(FREE),
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
+            writable: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             fault_offset: AtomicUsize::new(NO_FAULT),
         }
@@ -104,8 +132,9 @@ impl<const N: usize> Registry<N> {
         Registry { slots: [const { Slot::new() }; N] }
     }
 
-    /// Claims a free slot for `[start, start + len)`; `None` when all are taken.
-    pub(crate) fn claim(&self, start: usize, len: usize) -> Option<usize> {
+    /// Claims a free slot for `[start, start + len)`, mapped with `access`;
+    /// `None` when all are taken.
+    pub(crate) fn claim(&self, start: usize, len: usize, access: Access) -> Option<usize> {
         for (index, slot) in self.slots.iter().enumerate() {
             let state = slot.state.load(Ordering::Relaxed);
             if state & STATE_MASK != FREE {
@@ -120,6 +149,7 @@ impl<const N: usize> Registry<N> {
             fence(Ordering::Release);
             slot.start.store(start, Ordering::Relaxed);
             slot.len.store(len, Ordering::Relaxed);
+            slot.writable.store(access == Access::ReadWrite, Ordering::Relaxed);
             slot.failed.store(false, Ordering::Relaxed);
             slot.fault_offset.store(NO_FAULT, Ordering::Relaxed);
             slot.state.store((claiming & !STATE_MASK) | LIVE, Ordering::Release);
@@ -136,18 +166,22 @@ impl<const N: usize> Registry<N> {
         slot.state.store(state & !STATE_MASK, Ordering::Release);
     }
 
-    /// The slot whose live mapping holds `addr`. Async-signal-safe.
-    fn find(&self, addr: usize) -> Option<usize> {
-        self.slots.iter().position(|slot| {
+    /// The slot whose live mapping holds `addr`, and how that mapping may
+    /// be accessed. Async-signal-safe.
+    fn find(&self, addr: usize) -> Option<(usize, Access)> {
+        self.slots.iter().enumerate().find_map(|(index, slot)| {
             let before = slot.state.load(Ordering::Acquire);
             if before & STATE_MASK != LIVE {
-                return false;
+                return None;
             }
             let start = slot.start.load(Ordering::Relaxed);
             let len = slot.len.load(Ordering::Relaxed);
+            let writable = slot.writable.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             // Changed hands while being read: not a consistent range.
-            slot.state.load(Ordering::Relaxed) == before && addr >= start && addr - start < len
+            let consistent = slot.state.load(Ordering::Relaxed) == before;
+            let access = if writable { Access::ReadWrite } else { Access::ReadOnly };
+            (consistent && addr >= start && addr - start < len).then_some((index, access))
         })
     }
 
@@ -159,8 +193,8 @@ impl<const N: usize> Registry<N> {
         slot.failed.store(true, Ordering::SeqCst);
     }
 
-    /// The offset of the first faulting page of slot `index`'s mapping, if
-    /// a fault was recorded.
+    /// The offset in slot `index`'s mapping of the first faulting address,
+    /// if a fault was recorded.
     pub(crate) fn failure(&self, index: usize) -> Option<usize> {
         let slot = &self.slots[index];
         if !slot.failed.load(Ordering::SeqCst) {
@@ -180,27 +214,32 @@ static REGISTRY: Registry<MAX_GUARDED_MAPPINGS> = Registry::new();
 
 /// A mapping's place in the registry. Drop it (which frees the slot) before
 /// the mapping is unmapped: a slot that outlived its mapping could make the
-/// handler write a zero page over whatever is mapped there next.
+/// handler put a zero page over whatever is mapped there next.
 #[derive(Debug)]
 pub(crate) struct Registration {
     index: usize,
 }
 
 impl Registration {
-    /// Registers the read-only mapping `[start, start + len)`, installing
-    /// the handler first if needed. `None` when the handler cannot be
-    /// installed or every slot is taken: then the file must not be read
-    /// through a mapping.
-    pub(crate) fn new(start: *const u8, len: usize) -> Option<Registration> {
+    /// Registers the mapping `[start, start + len)`, mapped with `access`,
+    /// installing the handler first if needed. `None` when the handler
+    /// cannot be installed or every slot is taken: then the file must not
+    /// be accessed through the mapping.
+    pub(crate) fn new(start: *const u8, len: usize, access: Access) -> Option<Registration> {
         if !handler::install() {
             return None;
         }
-        REGISTRY.claim(start as usize, len).map(|index| Registration { index })
+        REGISTRY.claim(start as usize, len, access).map(|index| Registration { index })
     }
 
-    /// `Some(offset)` once a page of the mapping failed to read (the offset
-    /// of the first such page in the file); stays set for the mapping's life.
+    /// `Some(offset)` once an access to the mapping faulted (the offset in
+    /// the mapping of the first faulting address); stays set for the
+    /// mapping's life. Call it after the access it is meant to cover.
     pub(crate) fn failure(&self) -> Option<usize> {
+        // The fault is handled on this thread, inside the access before
+        // this call; keep the compiler from moving that access after the
+        // check.
+        compiler_fence(Ordering::SeqCst);
         REGISTRY.failure(self.index)
     }
 }
@@ -218,7 +257,7 @@ mod handler {
     use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
     use std::sync::Once;
 
-    use super::REGISTRY;
+    use super::{Access, REGISTRY};
 
     /// Whether [`install`] succeeded.
     static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -285,11 +324,11 @@ mod handler {
             // SAFETY: as above; for a kernel-raised SIGBUS the sigfault
             // member of the union is the one filled in.
             let addr = unsafe { (*info).si_addr() } as usize;
-            if let Some(index) = REGISTRY.find(addr) {
-                // Marked before the zero page appears: a thread that reads
-                // the zeros without faulting sees the mark afterwards.
+            if let Some((index, access)) = REGISTRY.find(addr) {
+                // Marked before the zero page appears: a thread that touches
+                // it without faulting sees the mark afterwards.
                 REGISTRY.mark_failed(index, addr);
-                if map_zero_page(addr) {
+                if map_zero_page(addr, access) {
                     return;
                 }
             }
@@ -297,24 +336,30 @@ mod handler {
         forward(signal, info, context, code);
     }
 
-    /// Maps an anonymous, read-only page of zeros over the page holding
-    /// `addr`; true on success. Keeps `errno` as it was.
-    fn map_zero_page(addr: usize) -> bool {
+    /// Maps an anonymous page of zeros over the page holding `addr`,
+    /// read-only or, for a writable mapping, readable and writable (a store
+    /// retried on it lands in memory nobody reads); true on success. Keeps
+    /// `errno` as it was.
+    fn map_zero_page(addr: usize, access: Access) -> bool {
         let page = PAGE_SIZE.load(Ordering::Relaxed);
         let page_start = addr & !(page - 1);
+        let protection = match access {
+            Access::ReadOnly => libc::PROT_READ,
+            Access::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+        };
         // SAFETY: errno is thread-local; its location is always valid.
         let saved_errno = unsafe { *libc::__errno_location() };
         // SAFETY: a raw mmap system call replacing one page that lies
         // inside a live registered mapping (the registry says so, and a
         // mapping is unregistered before it is unmapped) with anonymous
-        // memory; the mapping stays read-only and its munmap later covers
-        // the replaced page as well.
+        // memory of the mapping's own protection; the owner's munmap later
+        // covers the replaced page as well.
         let result = unsafe {
             libc::syscall(
                 libc::SYS_mmap,
                 page_start,
                 page,
-                libc::PROT_READ,
+                protection,
                 libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1 as libc::c_long,
                 0 as libc::c_long,
@@ -385,45 +430,49 @@ mod tests {
     #[test]
     fn slots_are_claimed_released_and_reused() {
         let registry = Registry::<3>::new();
-        let a = registry.claim(0x1000, 0x2000).unwrap();
-        let b = registry.claim(0x8000, 0x1000).unwrap();
+        let a = registry.claim(0x1000, 0x2000, Access::ReadOnly).unwrap();
+        let b = registry.claim(0x8000, 0x1000, Access::ReadWrite).unwrap();
         assert_ne!(a, b);
         assert_eq!(registry.live(), 2);
-        assert_eq!(registry.find(0x1000), Some(a));
-        assert_eq!(registry.find(0x2fff), Some(a));
+        assert_eq!(registry.find(0x1000), Some((a, Access::ReadOnly)));
+        assert_eq!(registry.find(0x2fff), Some((a, Access::ReadOnly)));
         assert_eq!(registry.find(0x3000), None, "one past the end");
-        assert_eq!(registry.find(0x8800), Some(b));
+        assert_eq!(registry.find(0x8800), Some((b, Access::ReadWrite)));
         assert_eq!(registry.find(0xfff), None);
         registry.release(a);
         assert_eq!(registry.live(), 1);
         assert_eq!(registry.find(0x1000), None, "a released slot matches nothing");
-        let c = registry.claim(0x4000, 0x1000).unwrap();
+        let c = registry.claim(0x4000, 0x1000, Access::ReadWrite).unwrap();
         assert_eq!(c, a, "the freed slot is reused");
-        assert_eq!(registry.find(0x4000), Some(c));
+        assert_eq!(registry.find(0x4000), Some((c, Access::ReadWrite)), "with the new mapping's access");
         assert_eq!(registry.find(0x1000), None);
+        registry.release(b);
+        let d = registry.claim(0x9000, 0x1000, Access::ReadOnly).unwrap();
+        assert_eq!(d, b);
+        assert_eq!(registry.find(0x9000), Some((d, Access::ReadOnly)), "a writable slot reused read-only");
     }
 
     #[test]
     fn a_full_registry_refuses_and_frees_up() {
         let registry = Registry::<2>::new();
-        let a = registry.claim(0x1000, 0x1000).unwrap();
-        let _b = registry.claim(0x2000, 0x1000).unwrap();
-        assert_eq!(registry.claim(0x3000, 0x1000), None);
+        let a = registry.claim(0x1000, 0x1000, Access::ReadOnly).unwrap();
+        let _b = registry.claim(0x2000, 0x1000, Access::ReadWrite).unwrap();
+        assert_eq!(registry.claim(0x3000, 0x1000, Access::ReadWrite), None);
         assert_eq!(registry.live(), 2);
         registry.release(a);
-        assert_eq!(registry.claim(0x3000, 0x1000), Some(a));
+        assert_eq!(registry.claim(0x3000, 0x1000, Access::ReadWrite), Some(a));
     }
 
     #[test]
     fn a_failure_is_recorded_once_and_cleared_with_the_slot() {
         let registry = Registry::<1>::new();
-        let a = registry.claim(0x10000, 0x4000).unwrap();
+        let a = registry.claim(0x10000, 0x4000, Access::ReadWrite).unwrap();
         assert_eq!(registry.failure(a), None);
         registry.mark_failed(a, 0x12345);
         registry.mark_failed(a, 0x13000);
         assert_eq!(registry.failure(a), Some(0x2345), "the first fault's offset stays");
         registry.release(a);
-        let again = registry.claim(0x20000, 0x1000).unwrap();
+        let again = registry.claim(0x20000, 0x1000, Access::ReadWrite).unwrap();
         assert_eq!(registry.failure(again), None, "a new mapping starts unfailed");
     }
 
@@ -432,7 +481,7 @@ mod tests {
         // Other tests in this binary map files concurrently, so only this
         // test's own registration is certain.
         let page = [0u8; 16];
-        let registration = Registration::new(page.as_ptr(), page.len());
+        let registration = Registration::new(page.as_ptr(), page.len(), Access::ReadOnly);
         if cfg!(any(target_os = "linux", target_os = "android")) {
             let registration = registration.expect("a slot is free");
             assert!(guarded_mappings() >= 1);

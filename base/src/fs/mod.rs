@@ -2,8 +2,9 @@
 //! (docs/architecture.md, "The contracts in base").
 //!
 //! Three implementations:
-//! - [`StdFs`]: real files, positional reads, optional mmap (guarded against
-//!   `SIGBUS` by `mapped_read_guard`), `fcntl` locks compatible with LevelDB's;
+//! - [`StdFs`]: real files, positional reads, optional mmap for reads and
+//!   writes (both guarded against `SIGBUS` by `mapped_read_guard`), `fcntl`
+//!   locks compatible with LevelDB's;
 //! - [`MemFs`]: everything in memory, for fast tests;
 //! - [`FaultFs`]: wraps another file system, fails chosen operations and on
 //!   [`FaultFs::crash`] throws away every byte that was not synced, the way a
@@ -178,6 +179,15 @@ pub enum WriteMode {
     /// The unused tail of the last chunk reads as zeros until the file is
     /// closed, when the file is truncated to its written length. A file
     /// system without mmap support falls back to `Buffered`.
+    ///
+    /// Each chunk's mapping is guarded against `SIGBUS` like a
+    /// [`ReadMode::Mmap`] mapping: a store into a page the kernel cannot
+    /// provide (the file was truncated behind the writer, a disk error)
+    /// makes that append, and every later call on the file, return
+    /// `Error::Io` naming the file and the offset, instead of killing the
+    /// process. A chunk created while [`MAX_GUARDED_MAPPINGS`] mappings are
+    /// live is written with `pwrite(2)` instead, into the same preallocated
+    /// layout.
     Mmap {
         /// Bytes added to the file (and mapped) each time it fills up.
         chunk_size: usize,

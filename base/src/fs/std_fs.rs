@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
-use super::mapped_read_guard::Registration;
+use super::mapped_read_guard::{Access, Registration};
 use super::{
     parent_dir, FileLock, FileSystem, RandomAccessFile, ReadMode, ReadView, SequentialFile, WritableFile,
     WriteMode,
@@ -43,8 +43,11 @@ const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// - [`WriteMode::Buffered`] collects appends in a 64 KiB buffer and can
 ///   [preallocate](WritableFile::preallocate) written zeros ahead of them;
 ///   [`WriteMode::Mmap`] grows the file `chunk_size` bytes at a time, maps the
-///   new chunk and copies appends into it; `close` (or drop) truncates the
-///   file to the bytes written.
+///   new chunk writable, registers it with the same `SIGBUS` guard, and
+///   copies appends into it (a chunk made while the guard is full is
+///   written with `pwrite(2)` instead); a store the kernel cannot back
+///   becomes `Error::Io` for that append and every later call on the file.
+///   `close` (or drop) truncates the file to the bytes written.
 /// - [`FileSystem::lock_file`] takes an `fcntl(F_SETLK, F_WRLCK)` lock on the
 ///   whole file, like LevelDB, and also remembers the locked path in a
 ///   process-wide set, because `fcntl` locks do not exclude the process that
@@ -97,17 +100,9 @@ impl FileSystem for StdFs {
             .map_err(|e| Error::io("create", path, e))?;
         match mode {
             WriteMode::Buffered => Ok(Box::new(StdBufferedFile::new(path, file, 0, false))),
-            WriteMode::Mmap { chunk_size } => Ok(Box::new(StdMmapWritableFile {
-                path: path.to_path_buf(),
-                file: Some(file),
-                map: None,
-                map_offset: 0,
-                chunk_size: chunk_size as u64,
-                written: 0,
-                allocated: 0,
-                synced: 0,
-                grown_since_sync: false,
-            })),
+            WriteMode::Mmap { chunk_size } => {
+                Ok(Box::new(StdMmapWritableFile::new(path, file, chunk_size as u64)))
+            }
         }
     }
 
@@ -280,7 +275,7 @@ impl StdMmapFile {
         // itself never changes a table file once written.
         let map =
             unsafe { MmapOptions::new().len(map_len).map(file) }.map_err(|e| Error::io("mmap", path, e))?;
-        let Some(registration) = Registration::new(map.as_ptr(), map.len()) else {
+        let Some(registration) = Registration::new(map.as_ptr(), map.len(), Access::ReadOnly) else {
             return Ok(None);
         };
         Ok(Some(StdMmapFile { path: path.to_path_buf(), registration, map }))
@@ -500,13 +495,24 @@ impl Drop for StdBufferedFile {
 /// `SIGBUS` on a store into the mapping) and only the newest chunk is mapped.
 /// Bytes of earlier chunks stay in the page cache after their mapping is
 /// dropped; `sync` writes them with `fdatasync`.
+///
+/// Each chunk's mapping is registered with the `SIGBUS` guard
+/// (mapped_read_guard.rs) as writable. A store into a page the kernel
+/// cannot provide (the file was truncated behind the writer, the device
+/// failed) lands in a throwaway page instead of killing the process;
+/// [`append`](WritableFile::append) asks the guard after every copy, and
+/// once a store failed the append and every later call on the file return
+/// `Error::Io` naming the file and the offset. A chunk made while the
+/// guard has no free slot is not mapped at all: its appends are written
+/// with `pwrite(2)` into the same preallocated chunk, and `sync` uses
+/// `fdatasync` for them.
 struct StdMmapWritableFile {
     path: PathBuf,
     /// `None` once closed.
     file: Option<File>,
-    /// The mapping of `[map_offset, allocated)`, once the first chunk exists.
-    map: Option<MmapMut>,
-    map_offset: u64,
+    /// How `[chunk_offset, allocated)` is written, once the first chunk exists.
+    chunk: Option<Chunk>,
+    chunk_offset: u64,
     chunk_size: u64,
     /// Bytes appended.
     written: u64,
@@ -516,16 +522,72 @@ struct StdMmapWritableFile {
     synced: u64,
     /// The file was extended (and an earlier chunk unmapped) since the last sync.
     grown_since_sync: bool,
+    /// The file offset of the first store the guard saw fail; every call
+    /// fails once it is set.
+    failed_at: Option<u64>,
+}
+
+/// The chunk of a [`StdMmapWritableFile`] that appends go to.
+enum Chunk {
+    /// Mapped and guarded.
+    Mapped(MappedChunk),
+    /// Written with `pwrite(2)`: the guard had no free slot.
+    Positional,
+}
+
+/// A chunk's writable mapping and its place in the guard's registry.
+struct MappedChunk {
+    /// Dropped before `map` (fields drop in declaration order): the slot is
+    /// freed before the pages are unmapped.
+    registration: Registration,
+    map: MmapMut,
 }
 
 impl StdMmapWritableFile {
+    fn new(path: &Path, file: File, chunk_size: u64) -> StdMmapWritableFile {
+        StdMmapWritableFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+            chunk: None,
+            chunk_offset: 0,
+            chunk_size,
+            written: 0,
+            allocated: 0,
+            synced: 0,
+            grown_since_sync: false,
+            failed_at: None,
+        }
+    }
+
     fn file(&self, op: &'static str) -> Result<&File> {
         self.file.as_ref().ok_or_else(|| closed_error(op, &self.path))
     }
 
-    /// Unmaps the full chunk, extends the file by one chunk and maps it.
+    /// The error for `op` once a store into a mapped chunk failed (the
+    /// append at `append_offset` if that is the call that saw it); `Ok`
+    /// before.
+    fn check_failed(&self, op: &'static str, append_offset: Option<u64>) -> Result<()> {
+        let Some(page) = self.failed_at else {
+            return Ok(());
+        };
+        let what = match append_offset {
+            Some(offset) => format!("memory-mapped write at offset {offset} failed"),
+            None => "an earlier memory-mapped write failed".to_string(),
+        };
+        Err(Error::io(
+            op,
+            &self.path,
+            io::Error::other(format!(
+                "{what}: the page holding offset {page} could not be written (SIGBUS: the file was \
+                 truncated or the device reported an I/O error); every later call on this open file fails"
+            )),
+        ))
+    }
+
+    /// Ends the current chunk, extends the file by one chunk and maps it
+    /// (or, when the guard has no free slot, leaves it to `pwrite`).
     fn grow(&mut self) -> Result<()> {
-        self.map = None;
+        self.chunk = None;
         let Some(file) = self.file.as_ref() else {
             return Err(closed_error("write", &self.path));
         };
@@ -543,22 +605,32 @@ impl StdMmapWritableFile {
         let chunk = usize::try_from(self.chunk_size).map_err(|_| {
             Error::io("mmap", &self.path, io::Error::new(io::ErrorKind::InvalidInput, "chunk too large"))
         })?;
-        // SAFETY: the file was created (and truncated) by this handle and the
-        // mapped range lies inside its new length. lsmkit writes a file only
-        // through one handle, and the database lock keeps other lsmkit or
-        // LevelDB processes away, so nothing truncates the file under the map.
+        // SAFETY: the mapped range lies inside the file's new length, and
+        // the mapping is touched only by `append`, after it is registered
+        // with the SIGBUS guard: if the file is cut short behind it or a
+        // page cannot be provided, the guard puts a writable throwaway page
+        // there and marks the mapping failed, and `append` checks the mark
+        // after each copy. No reference into the mapping leaves this type.
+        // An unregistered mapping is dropped untouched.
         let map = unsafe { MmapOptions::new().offset(self.allocated).len(chunk).map_mut(file) }
             .map_err(|e| Error::io("mmap", &self.path, e))?;
-        self.map = Some(map);
-        self.map_offset = self.allocated;
+        self.chunk = Some(match Registration::new(map.as_ptr(), map.len(), Access::ReadWrite) {
+            Some(registration) => Chunk::Mapped(MappedChunk { registration, map }),
+            None => Chunk::Positional,
+        });
+        self.chunk_offset = self.allocated;
         self.allocated = new_len;
         Ok(())
     }
 
-    /// Drops the mapping and cuts the file to the bytes written.
+    /// Drops the mapping and cuts the file to the bytes written. A file
+    /// whose store failed is left at the length it has: it was cut or is
+    /// failing behind this handle, and padding it back out would only add
+    /// zeros.
     fn finish(&mut self) -> Result<()> {
-        self.map = None;
+        self.chunk = None;
         let file = self.file("close")?;
+        self.check_failed("close", None)?;
         if self.allocated != self.written {
             file.set_len(self.written).map_err(|e| Error::io("truncate", &self.path, e))?;
             self.allocated = self.written;
@@ -586,17 +658,32 @@ fn reserve_blocks(file: &File, offset: u64, len: u64) -> io::Result<()> {
 impl WritableFile for StdMmapWritableFile {
     fn append(&mut self, mut data: &[u8]) -> Result<()> {
         self.file("write")?;
+        self.check_failed("write", None)?;
         while !data.is_empty() {
             if self.written == self.allocated {
                 self.grow()?;
             }
-            let Some(map) = self.map.as_mut() else {
-                return Err(closed_error("write", &self.path));
-            };
-            // Both values are below `chunk_size`, which fit in usize when mapped.
-            let at = (self.written - self.map_offset) as usize;
-            let n = data.len().min(map.len() - at);
-            map[at..at + n].copy_from_slice(&data[..n]);
+            // Below `chunk_size`, which fits in usize (`grow` checked).
+            let at = (self.written - self.chunk_offset) as usize;
+            let room = (self.allocated - self.written) as usize;
+            let n = data.len().min(room);
+            match self.chunk.as_mut() {
+                Some(Chunk::Mapped(chunk)) => {
+                    chunk.map[at..at + n].copy_from_slice(&data[..n]);
+                    if let Some(fault) = chunk.registration.failure() {
+                        self.failed_at = Some(self.chunk_offset + fault as u64);
+                        return self.check_failed("write", Some(self.written));
+                    }
+                }
+                Some(Chunk::Positional) => {
+                    let Some(file) = self.file.as_ref() else {
+                        return Err(closed_error("write", &self.path));
+                    };
+                    file.write_all_at(&data[..n], self.written)
+                        .map_err(|e| Error::io("write", &self.path, e))?;
+                }
+                None => return Err(closed_error("write", &self.path)),
+            }
             data = &data[n..];
             self.written += n as u64;
         }
@@ -604,24 +691,33 @@ impl WritableFile for StdMmapWritableFile {
     }
 
     fn flush(&mut self) -> Result<()> {
-        // Stores into the mapping are already in the page cache.
-        self.file("flush").map(|_| ())
+        // Stores into the mapping, and positional writes, are already in
+        // the page cache.
+        self.file("flush")?;
+        self.check_failed("flush", None)
     }
 
     fn sync(&mut self) -> Result<()> {
-        self.file("sync")?;
-        let start = self.synced.max(self.map_offset);
-        if let Some(map) = self.map.as_ref() {
-            if self.written > start {
-                let from = (start - self.map_offset) as usize;
-                let len = (self.written - start) as usize;
-                map.flush_range(from, len).map_err(|e| Error::io("sync", &self.path, e))?;
+        let file = self.file("sync")?;
+        self.check_failed("sync", None)?;
+        // Earlier chunks are no longer mapped, and the length changed, once
+        // the file grew; positionally written bytes have no mapping either:
+        // fdatasync writes all of those.
+        let mut sync_data = self.grown_since_sync;
+        match self.chunk.as_ref() {
+            Some(Chunk::Mapped(chunk)) => {
+                let start = self.synced.max(self.chunk_offset);
+                if self.written > start {
+                    let from = (start - self.chunk_offset) as usize;
+                    let len = (self.written - start) as usize;
+                    chunk.map.flush_range(from, len).map_err(|e| Error::io("sync", &self.path, e))?;
+                }
             }
+            Some(Chunk::Positional) => sync_data |= self.written > self.synced,
+            None => {}
         }
-        if self.grown_since_sync {
-            // Earlier chunks are no longer mapped, and the length changed:
-            // fdatasync writes both.
-            self.file("sync")?.sync_data().map_err(|e| Error::io("sync", &self.path, e))?;
+        if sync_data {
+            file.sync_data().map_err(|e| Error::io("sync", &self.path, e))?;
             self.grown_since_sync = false;
         }
         self.synced = self.written;
