@@ -53,6 +53,10 @@ pub fn median_runs(runs: &[Vec<Measurement>]) -> Vec<Measurement> {
                 p999_us: median_of(&same, |m| Some(m.p999_us)).unwrap_or(0.0),
                 disk_bytes_written: as_u64(median_of(&same, |m| m.disk_bytes_written.map(|v| v as f64))),
                 write_amp: median_of(&same, |m| m.write_amp),
+                settled_disk_bytes_written: as_u64(median_of(&same, |m| {
+                    m.settled_disk_bytes_written.map(|v| v as f64)
+                })),
+                settled_write_amp: median_of(&same, |m| m.settled_write_amp),
                 bytes_on_disk: as_u64(median_of(&same, |m| Some(m.bytes_on_disk as f64))).unwrap_or(0),
                 peak_rss_bytes: as_u64(median_of(&same, |m| m.peak_rss_bytes.map(|v| v as f64))),
                 files_per_level: median_time_run(&same).and_then(|m| m.files_per_level.clone()),
@@ -80,6 +84,7 @@ pub fn table(per_engine: &[Vec<Measurement>]) -> String {
     }
     header.extend(engines.iter().map(|e| format!("{e} p99 µs")));
     header.extend(engines.iter().map(|e| format!("{e} WA")));
+    header.extend(engines.iter().map(|e| format!("{e} settled WA")));
     header.extend(engines.iter().map(|e| format!("{e} MB")));
     let mut lines = vec![format!("| {} |", header.join(" | ")), format!("|{}", "---|".repeat(header.len()))];
     let rows = per_engine.iter().map(Vec::len).max().unwrap_or(0);
@@ -113,6 +118,10 @@ pub fn table(per_engine: &[Vec<Measurement>]) -> String {
             (0..engines.len())
                 .map(|e| cell(e).and_then(|m| m.write_amp).map_or("-".into(), |w| format!("{w:.2}"))),
         );
+        cells
+            .extend((0..engines.len()).map(|e| {
+                cell(e).and_then(|m| m.settled_write_amp).map_or("-".into(), |w| format!("{w:.2}"))
+            }));
         cells.extend(
             (0..engines.len()).map(|e| {
                 cell(e).map_or("-".into(), |m| format!("{:.1}", m.bytes_on_disk as f64 / 1_048_576.0))

@@ -331,6 +331,15 @@ pub struct BenchFlags {
     /// Bloom filter bits per key; negative for no filter.
     #[arg(long = "bloom_bits", default_value_t = 10, allow_hyphen_values = true)]
     pub bloom_bits: i32,
+    /// After each write workload, outside its timed run, wait until the
+    /// engine's process has written nothing to storage for this many
+    /// milliseconds (its flushes and compactions done; 2 minutes at most)
+    /// and report the settled write amplification, which includes the
+    /// compaction work the workload left behind. The next workload then
+    /// starts on a quiet database, for every engine alike. 0: no wait, no
+    /// settled figure.
+    #[arg(long = "settle_quiet_ms", default_value_t = 2000)]
+    pub settle_quiet_ms: u64,
     /// How lsmkit reads table files (default: lsmkit's default,
     /// `Options::table_read_mode`). The peers are not affected.
     #[arg(long = "lsmkit_table_read_mode", value_enum)]
@@ -431,6 +440,7 @@ impl BenchFlags {
             format!("--write_buffer_size={}", self.write_buffer_size),
             format!("--cache_size={}", self.cache_size),
             format!("--bloom_bits={}", self.bloom_bits),
+            format!("--settle_quiet_ms={}", self.settle_quiet_ms),
             format!("--db={}", db_dir.display()),
             format!("--child={}", results_file.display()),
         ];

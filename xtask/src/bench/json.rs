@@ -45,7 +45,8 @@ pub fn object(m: &Measurement) -> String {
     format!(
         "{{\"engine\": {}, \"benchmark\": {}, \"num\": {}, \"micros_per_op\": {}, \"ops_per_sec\": {}, \
          \"mb_per_s\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"write_amp\": {}, \
-         \"disk_bytes_written\": {}, \"bytes_on_disk\": {}, \"peak_rss_bytes\": {}, \"files_per_level\": {}, \"message\": {}}}",
+         \"disk_bytes_written\": {}, \"settled_write_amp\": {}, \"settled_disk_bytes_written\": {}, \
+         \"bytes_on_disk\": {}, \"peak_rss_bytes\": {}, \"files_per_level\": {}, \"message\": {}}}",
         string(&m.engine),
         string(&m.benchmark),
         m.num,
@@ -57,6 +58,8 @@ pub fn object(m: &Measurement) -> String {
         number(m.p999_us),
         optional(m.write_amp, number),
         optional(m.disk_bytes_written, |v| v.to_string()),
+        optional(m.settled_write_amp, number),
+        optional(m.settled_disk_bytes_written, |v| v.to_string()),
         m.bytes_on_disk,
         optional(m.peak_rss_bytes, |v| v.to_string()),
         optional(m.files_per_level.as_deref(), |files| format!(
@@ -107,6 +110,8 @@ mod tests {
             "\"p99_us\": 9.5,",
             "\"p999_us\": 40,",
             "\"write_amp\": 2.5,",
+            "\"settled_write_amp\": 2.7,",
+            "\"settled_disk_bytes_written\": 324000,",
             "\"bytes_on_disk\": 123456,",
             "\"peak_rss_bytes\": 52428800,",
             "\"files_per_level\": [2, 5, 31],",

@@ -31,6 +31,15 @@ pub struct Measurement {
     pub disk_bytes_written: Option<u64>,
     /// `disk_bytes_written` ÷ user bytes written, for write workloads.
     pub write_amp: Option<f64>,
+    /// Bytes written to storage from the start of a write workload until
+    /// the engine went quiet after it (its flushes and compactions done:
+    /// see `suite::wait_until_quiet`), when known.
+    pub settled_disk_bytes_written: Option<u64>,
+    /// `settled_disk_bytes_written` ÷ user bytes written: the write
+    /// amplification including the compaction work the workload left
+    /// behind, which `write_amp` counts only as far as it was done when the
+    /// timed run ended.
+    pub settled_write_amp: Option<f64>,
     /// Bytes of the files in the database directory after the workload.
     pub bytes_on_disk: u64,
     /// Peak resident set size of the engine's process over its whole run.
@@ -56,6 +65,8 @@ impl Measurement {
             p999_us: 0.0,
             disk_bytes_written: None,
             write_amp: None,
+            settled_disk_bytes_written: None,
+            settled_write_amp: None,
             bytes_on_disk: 0,
             peak_rss_bytes: None,
             files_per_level: None,
@@ -94,6 +105,8 @@ impl Measurement {
             format!("p999_us={}", self.p999_us),
             format!("disk_bytes_written={}", opt_u(self.disk_bytes_written)),
             format!("write_amp={}", opt_f(self.write_amp)),
+            format!("settled_disk_bytes_written={}", opt_u(self.settled_disk_bytes_written)),
+            format!("settled_write_amp={}", opt_f(self.settled_write_amp)),
             format!("bytes_on_disk={}", self.bytes_on_disk),
             format!("peak_rss_bytes={}", opt_u(self.peak_rss_bytes)),
             format!("files_per_level={}", self.files_per_level.as_deref().map_or("-".into(), levels_text)),
@@ -136,6 +149,8 @@ impl Measurement {
             p999_us: float("p999_us")?,
             disk_bytes_written: opt_int("disk_bytes_written")?,
             write_amp: opt_float("write_amp")?,
+            settled_disk_bytes_written: opt_int("settled_disk_bytes_written")?,
+            settled_write_amp: opt_float("settled_write_amp")?,
             bytes_on_disk: int("bytes_on_disk")?,
             peak_rss_bytes: opt_int("peak_rss_bytes")?,
             files_per_level: match text("files_per_level")? {
@@ -174,6 +189,8 @@ pub(crate) mod tests {
             p999_us: 40.0,
             disk_bytes_written: Some(300_000),
             write_amp: Some(2.5),
+            settled_disk_bytes_written: Some(324_000),
+            settled_write_amp: Some(2.7),
             bytes_on_disk: 123_456,
             peak_rss_bytes: Some(50 << 20),
             files_per_level: Some(vec![2, 5, 31]),
@@ -189,6 +206,8 @@ pub(crate) mod tests {
             mb_per_s: None,
             write_amp: None,
             disk_bytes_written: None,
+            settled_write_amp: None,
+            settled_disk_bytes_written: None,
             peak_rss_bytes: None,
             files_per_level: None,
             message: String::new(),
