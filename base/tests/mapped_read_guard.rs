@@ -41,6 +41,19 @@ fn mapped(path: &Path) -> Arc<dyn RandomAccessFile> {
     StdFs::new().open_random_access(path, ReadMode::Mmap).unwrap()
 }
 
+/// Maps one-byte files made in `dir` until the guard's registry is full;
+/// the registry has a free slot again once one of them is dropped.
+fn fill_registry(dir: &Path) -> Vec<Arc<dyn RandomAccessFile>> {
+    let fs = StdFs::new();
+    let mut held = Vec::new();
+    while guarded_mappings() < MAX_GUARDED_MAPPINGS {
+        let path = dir.join(format!("held{}", held.len()));
+        write_file(&fs, &path, b"x", false).unwrap();
+        held.push(mapped(&path));
+    }
+    held
+}
+
 /// A file created at `path` for writing through a mapping grown
 /// `chunk_size` bytes at a time.
 fn mapped_writer(path: &Path, chunk_size: usize) -> Box<dyn WritableFile> {
@@ -132,14 +145,7 @@ fn a_full_registry_makes_new_files_positional() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let fs = StdFs::new();
-    let mut held = Vec::new();
-    let mut i = 0;
-    while guarded_mappings() < MAX_GUARDED_MAPPINGS {
-        let path = dir.path().join(format!("held{i}"));
-        write_file(&fs, &path, b"x", false).unwrap();
-        held.push(mapped(&path));
-        i += 1;
-    }
+    let mut held = fill_registry(dir.path());
     assert_eq!(guarded_mappings(), MAX_GUARDED_MAPPINGS);
 
     // A file opened now is read with pread: after a truncation it reads
@@ -236,14 +242,7 @@ fn a_full_registry_makes_new_log_chunks_positional() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let fs = StdFs::new();
-    let mut held = Vec::new();
-    let mut i = 0;
-    while guarded_mappings() < MAX_GUARDED_MAPPINGS {
-        let path = dir.path().join(format!("held{i}"));
-        write_file(&fs, &path, b"x", false).unwrap();
-        held.push(mapped(&path));
-        i += 1;
-    }
+    let mut held = fill_registry(dir.path());
 
     // Chunks made now are written with pwrite, in the same layout: whole
     // chunks with a zero tail until close cuts it off.

@@ -7,6 +7,8 @@
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
@@ -35,13 +37,7 @@ fn value(i: u32) -> Vec<u8> {
 
 /// The table files of the database in `dir`.
 fn tables(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "ldb"))
-        .collect();
-    found.sort();
-    found
+    common::files_with_extension(dir, "ldb")
 }
 
 /// A database in `dir` holding keys 0..n in tables only (flushed), with

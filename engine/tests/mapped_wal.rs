@@ -9,6 +9,8 @@
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
@@ -28,13 +30,7 @@ fn value(i: u32) -> Vec<u8> {
 
 /// The log files of the database in `dir`, oldest first.
 fn logs(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-        .collect();
-    found.sort();
-    found
+    common::files_with_extension(dir, "log")
 }
 
 /// Asserts that `err` is the guard's write error on `log`.

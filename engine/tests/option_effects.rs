@@ -703,6 +703,14 @@ fn sync_and_wal_sync_policy_decide_what_survives_a_power_cut() {
     }
 }
 
+/// The lengths of the WAL files in `dir`, oldest first.
+fn log_file_sizes(dir: &std::path::Path) -> Vec<u64> {
+    common::files_with_extension(dir, "log")
+        .iter()
+        .map(|path| std::fs::metadata(path).expect("metadata").len())
+        .collect()
+}
+
 /// `wal_io_mode`: an mmap WAL grows a chunk at a time (its file is a whole
 /// chunk long after one small write), a buffered one by what is written;
 /// both give back every write at the next open.
@@ -715,12 +723,7 @@ fn wal_io_mode_is_how_the_wal_file_grows() {
         let options = Options { wal_io_mode: mode, ..options(Arc::new(StdFs::new())) };
         let db = Db::open(&dir, options.clone()).expect("open");
         db.put(b"key", b"value").expect("put");
-        let log_sizes: Vec<u64> = std::fs::read_dir(&dir)
-            .expect("list")
-            .map(|entry| entry.expect("entry"))
-            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
-            .map(|entry| entry.metadata().expect("metadata").len())
-            .collect();
+        let log_sizes = log_file_sizes(&dir);
         assert_eq!(log_sizes.len(), 1);
         match mode {
             WalIoMode::Buffered => assert!(log_sizes[0] < 100, "{mode:?}: {log_sizes:?}"),
@@ -740,22 +743,14 @@ fn the_default_wal_is_mapped_in_4_mib_chunks_and_cut_at_close() {
     assert_eq!(Options::default().wal_io_mode, WalIoMode::mmap());
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("db");
-    let log_sizes = || -> Vec<u64> {
-        std::fs::read_dir(&dir)
-            .expect("list")
-            .map(|entry| entry.expect("entry"))
-            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
-            .map(|entry| entry.metadata().expect("metadata").len())
-            .collect()
-    };
     let options = Options { create_if_missing: true, ..Options::default() };
     let db = Db::open(&dir, options.clone()).expect("open");
     db.put(b"key", b"value").expect("put");
-    assert_eq!(log_sizes(), vec![WalIoMode::DEFAULT_MMAP_CHUNK_SIZE as u64]);
+    assert_eq!(log_file_sizes(&dir), vec![WalIoMode::DEFAULT_MMAP_CHUNK_SIZE as u64]);
     drop(db);
     // One record: a 7-byte header and the batch (12-byte header, tag,
     // two length-prefixed strings).
-    assert_eq!(log_sizes(), vec![7 + 12 + 1 + 1 + 3 + 1 + 5]);
+    assert_eq!(log_file_sizes(&dir), vec![7 + 12 + 1 + 1 + 3 + 1 + 5]);
     let db = Db::open(&dir, options).expect("reopen");
     assert_eq!(db.get(b"key").expect("get").as_deref(), Some(&b"value"[..]));
 }

@@ -167,7 +167,7 @@ impl Memtable {
                 node_overhead::<ComparatorKey>(),
             ),
         };
-        // A chunk stays allocated whether or not this entry went in. One
+        // A block stays allocated whether or not this entry went in. One
         // atomic add per counter: these run on every write.
         if inserted {
             self.shared.memory_usage.add(allocated + overhead);
@@ -329,8 +329,8 @@ impl Memtable {
     }
 
     /// An estimate of the bytes this memtable holds: its fixed state, the
-    /// buffers its entries' bytes live in (shared chunks, or a buffer of its
-    /// own for a large entry, each with its shared-buffer header), and per
+    /// arena blocks its entries' bytes live in (shared 4 KiB blocks, or a
+    /// block of its own for a large entry), and per
     /// entry a fixed overhead for the skiplist node (reference count and
     /// height word, the skiplist key, an average tower of 2 pointers). The
     /// allocator's own bookkeeping is not counted. For a large random load

@@ -13,6 +13,18 @@ use lsmkit_base::fs::{
     FileLock, FileSystem, RandomAccessFile, ReadMode, SequentialFile, WritableFile, WriteMode,
 };
 
+/// The files in `dir` whose extension is `extension` (`"log"`, `"ldb"`),
+/// sorted by name (so by file number: oldest first).
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("list the database directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+        .collect();
+    found.sort();
+    found
+}
+
 /// A model of a database state: key → value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 

@@ -53,17 +53,19 @@ pub fn open(dir: &Path, settings: &EngineSettings) -> EngineResult<Box<dyn Engin
 pub fn describe(settings: &EngineSettings) -> String {
     let bloom =
         settings.bloom_bits.map_or("no bloom filter".to_string(), |b| format!("LevelDB bloom {b} bits/key"));
+    let options = options(settings);
+    let wal = match options.wal_io_mode {
+        lsmkit_wal::WalIoMode::Buffered => "buffered".to_string(),
+        lsmkit_wal::WalIoMode::Mmap { chunk_size } => format!("mmap ({} KiB chunks)", chunk_size >> 10),
+    };
     format!(
         "lsmkit {}: write_buffer_size {} B, block cache {} B, {bloom}, Snappy, 4 KiB blocks, 2 MiB tables, \
          leveled compaction, WAL synced only when a write asks, WAL written {}, tables read {:?}",
         env!("CARGO_PKG_VERSION"),
         settings.write_buffer_size,
         settings.cache_size,
-        match options(settings).wal_io_mode {
-            lsmkit_wal::WalIoMode::Buffered => "buffered".to_string(),
-            lsmkit_wal::WalIoMode::Mmap { chunk_size } => format!("mmap ({} KiB chunks)", chunk_size >> 10),
-        },
-        options(settings).table_read_mode,
+        wal,
+        options.table_read_mode,
     )
 }
 

@@ -117,13 +117,15 @@ pub fn run_suite(
             b if b.writes() => stats.bytes,
             _ => 0,
         };
-        let write_amp = disk_bytes_written.filter(|_| user_bytes > 0).map(|d| d as f64 / user_bytes as f64);
-        let settled_disk_bytes_written = match (written_before, user_bytes > 0 && flags.settle_quiet_ms > 0) {
-            (Some(before), true) => wait_until_quiet(Duration::from_millis(flags.settle_quiet_ms))
-                .map(|w| w.saturating_sub(before)),
+        let per_user_byte =
+            |disk: Option<u64>| disk.filter(|_| user_bytes > 0).map(|d| d as f64 / user_bytes as f64);
+        let settled_disk_bytes_written = match written_before {
+            Some(before) if user_bytes > 0 && flags.settle_quiet_ms > 0 => {
+                wait_until_quiet(Duration::from_millis(flags.settle_quiet_ms))
+                    .map(|w| w.saturating_sub(before))
+            }
             _ => None,
         };
-        let settled_write_amp = settled_disk_bytes_written.map(|d| d as f64 / user_bytes as f64);
         let measurement = Measurement {
             engine: spec.label(),
             benchmark: benchmark.name().to_string(),
@@ -134,9 +136,9 @@ pub fn run_suite(
             p99_us: stats.latencies.percentile_micros(99.0),
             p999_us: stats.latencies.percentile_micros(99.9),
             disk_bytes_written,
-            write_amp,
+            write_amp: per_user_byte(disk_bytes_written),
             settled_disk_bytes_written,
-            settled_write_amp,
+            settled_write_amp: per_user_byte(settled_disk_bytes_written),
             bytes_on_disk: bytes_on_disk(db_dir),
             peak_rss_bytes: None,
             files_per_level: db.files_per_level(),
