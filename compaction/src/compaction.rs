@@ -73,6 +73,14 @@ pub struct Compaction {
     seen_key: bool,
     /// Grandparent bytes overlapped by the current output so far.
     overlapped_bytes: u64,
+    /// Whether outputs are also cut at grandparent boundaries
+    /// ([`with_aligned_cuts`](Self::with_aligned_cuts)).
+    aligned_cuts: bool,
+    /// Whether the last key seen lies inside the grandparent at
+    /// `grandparent_index` (not in the gap before it).
+    inside_grandparent: bool,
+    /// Grandparent boundaries the current output has crossed.
+    boundaries_in_output: u64,
 }
 
 impl Compaction {
@@ -106,7 +114,23 @@ impl Compaction {
             grandparent_index: 0,
             seen_key: false,
             overlapped_bytes: 0,
+            aligned_cuts: false,
+            inside_grandparent: false,
+            boundaries_in_output: 0,
         }
+    }
+
+    /// The same compaction, cutting its outputs at grandparent boundaries
+    /// too when `aligned` (RocksDB's `level_compaction_dynamic_file_size`):
+    /// see [`should_stop_before`](Self::should_stop_before).
+    pub fn with_aligned_cuts(mut self, aligned: bool) -> Compaction {
+        self.aligned_cuts = aligned;
+        self
+    }
+
+    /// Whether outputs are cut at grandparent boundaries too.
+    pub fn aligned_cuts(&self) -> bool {
+        self.aligned_cuts
     }
 
     /// The same compaction with fresh output-cutting state: one
@@ -123,6 +147,7 @@ impl Compaction {
             self.max_output_file_size,
             self.compact_pointer.clone(),
         )
+        .with_aligned_cuts(self.aligned_cuts)
     }
 
     /// The Version the inputs were picked from. Holding it keeps the input
@@ -277,29 +302,71 @@ impl Compaction {
         true
     }
 
-    /// Called with every input key in order: true when the current output
-    /// should be closed before `internal_key` is added, because it already
-    /// overlaps more than 10 × `max_output_file_size` bytes of grandparent
-    /// files (LevelDB's `ShouldStopBefore`). Keeps state; a compaction is
+    /// Called with every input key in order, with the size of the output
+    /// being written (0 when none is open): true when that output should be
+    /// closed before `internal_key` is added. Keeps state; a compaction is
     /// run once.
-    pub fn should_stop_before(&mut self, internal_key: &[u8]) -> bool {
+    ///
+    /// - LevelDB's rule (`ShouldStopBefore`), always: the output already
+    ///   overlaps more than 10 × `max_output_file_size` bytes of grandparent
+    ///   files.
+    /// - With [`with_aligned_cuts`](Self::with_aligned_cuts), when the key
+    ///   is past the end of one or more grandparents the open output
+    ///   overlaps: the key skipped whole grandparents holding more than
+    ///   `max_output_file_size / 8` bytes (the output would span them for
+    ///   nothing), or the output holds at least 50 % of
+    ///   `max_output_file_size`, plus 5 % per grandparent boundary it
+    ///   already crossed (at most 90 %). Outputs then end where the files
+    ///   of the level below end, so a later compaction of one rewrites
+    ///   fewer partly overlapped grandparents.
+    pub fn should_stop_before(&mut self, internal_key: &[u8], current_output_bytes: u64) -> bool {
         let icmp = self.input_version.comparator();
+        let mut crossed = 0u64;
+        let mut skipped_bytes = 0u64;
         while let Some(f) = self.grandparents.get(self.grandparent_index) {
             if icmp.compare_internal_keys(internal_key, &f.largest) != Ordering::Greater {
                 break;
             }
             if self.seen_key {
                 self.overlapped_bytes = self.overlapped_bytes.saturating_add(f.file_size);
+                crossed += 1;
+                if !self.inside_grandparent {
+                    skipped_bytes = skipped_bytes.saturating_add(f.file_size);
+                }
             }
+            // Every later grandparent passed here starts after the last key.
+            self.inside_grandparent = false;
             self.grandparent_index += 1;
+        }
+        if !self.inside_grandparent {
+            self.inside_grandparent = self
+                .grandparents
+                .get(self.grandparent_index)
+                .is_some_and(|f| icmp.compare_internal_keys(internal_key, &f.smallest) != Ordering::Less);
         }
         self.seen_key = true;
         if self.overlapped_bytes > max_grandparent_overlap_bytes(self.max_output_file_size) {
             self.overlapped_bytes = 0;
-            true
-        } else {
-            false
+            self.boundaries_in_output = 0;
+            return true;
         }
+        if current_output_bytes == 0 {
+            // A new output starts with this key.
+            self.boundaries_in_output = 0;
+            return false;
+        }
+        if !self.aligned_cuts || crossed == 0 {
+            return false;
+        }
+        let percent = 50 + 5 * self.boundaries_in_output.min(8);
+        let full_enough = current_output_bytes >= self.max_output_file_size / 100 * percent;
+        if full_enough || skipped_bytes > self.max_output_file_size / 8 {
+            self.overlapped_bytes = 0;
+            self.boundaries_in_output = 0;
+            return true;
+        }
+        self.boundaries_in_output += crossed;
+        false
     }
 
     /// The smallest and largest user keys over every input file.
@@ -421,12 +488,58 @@ mod tests {
         );
         let key = |k: &str| make_internal_key(k.as_bytes(), 5, ValueKind::Value);
         // The first key skips "b" without counting it (nothing was output yet).
-        assert!(!c.should_stop_before(&key("c")));
-        assert!(!c.should_stop_before(&key("e"))); // passes d: 6000
-        assert!(c.should_stop_before(&key("g"))); // passes f: 12000 > 10000 → cut
-        assert!(!c.should_stop_before(&key("g")));
-        assert!(!c.should_stop_before(&key("i"))); // passes h: 6000
-        assert!(c.should_stop_before(&key("z"))); // passes j: 12000
+        assert!(!c.should_stop_before(&key("c"), 0));
+        assert!(!c.should_stop_before(&key("e"), 900)); // passes d: 6000
+        assert!(c.should_stop_before(&key("g"), 900)); // passes f: 12000 > 10000 → cut
+        assert!(!c.should_stop_before(&key("g"), 0));
+        assert!(!c.should_stop_before(&key("i"), 900)); // passes h: 6000
+        assert!(c.should_stop_before(&key("z"), 900)); // passes j: 12000
+    }
+
+    #[test]
+    fn aligned_cuts_end_outputs_where_grandparents_end() {
+        // Grandparents of 1000 bytes; outputs target 10 000 bytes, so
+        // LevelDB's rule (100 000 bytes of overlap) never fires here.
+        let gp: Vec<Arc<FileMetaData>> =
+            [("b", "c"), ("e", "f"), ("h", "i"), ("k", "l"), ("n", "o"), ("q", "r")]
+                .iter()
+                .enumerate()
+                .map(|(i, (smallest, largest))| sized_file(10 + i as u64, smallest, largest, 1000))
+                .collect();
+        let v = version(vec![(3, gp.clone())]);
+        let key = |k: &str| make_internal_key(k.as_bytes(), 5, ValueKind::Value);
+        // (key, size of the open output, cut with aligned cuts?)
+        let steps = [
+            ("bb", 0, false),
+            ("bc", 3000, false),
+            ("d", 4000, false), // past b..c, but 4000 < 50 % of 10 000
+            ("ee", 5400, false),
+            ("g", 5400, false), // past e..f, 5400 < 55 % (one boundary crossed)
+            ("hh", 6000, false),
+            ("j", 6000, true), // past h..i, 6000 ≥ 60 % (two crossed): cut
+            ("j", 0, false),   // the new output starts
+            ("kk", 100, false),
+            ("m", 200, false), // past k..l, which the output overlaps: small, no cut
+            ("s", 300, true),  // jumps over n..o and q..r whole: 2000 > 10 000 / 8
+        ];
+        for aligned in [false, true] {
+            let mut c = Compaction::new(
+                v.clone(),
+                CompactionReason::Size,
+                vec![CompactionInputs { level: 1, files: vec![] }],
+                2,
+                gp.clone(),
+                10_000,
+                None,
+            )
+            .with_aligned_cuts(aligned);
+            assert_eq!(c.aligned_cuts(), aligned);
+            for (k, size, cut_when_aligned) in steps {
+                assert_eq!(c.should_stop_before(&key(k), size), aligned && cut_when_aligned, "{k} {aligned}");
+            }
+            // A subcompaction keeps the setting.
+            assert_eq!(c.fork().aligned_cuts(), aligned);
+        }
     }
 
     #[test]

@@ -486,7 +486,7 @@ impl<'a> CompactionJob<'a> {
             check_order(&icmp, &mut previous_key, key)?;
             stats.input_entries += 1;
 
-            if compaction.should_stop_before(key) && writer.current.is_some() {
+            if compaction.should_stop_before(key, writer.current_size()) && writer.current.is_some() {
                 writer.cut_before(entry.user_key)?;
             }
             match retention.decide(&icmp, &entry, |user_key| compaction.is_base_level_for_key(user_key)) {

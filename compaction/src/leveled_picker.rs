@@ -3,7 +3,12 @@
 //!
 //! - A size compaction (score ≥ 1) takes priority over a seek compaction.
 //! - A size compaction of level L starts at the first file whose largest key
-//!   is after L's compaction pointer, wrapping around to the first file.
+//!   is after L's compaction pointer, wrapping around to the first file
+//!   ([`CompactionPriority::RoundRobin`], the default). With
+//!   [`CompactionPriority::MinOverlappingRatio`] the files of a level ≥ 1
+//!   are tried by their overlap with level L+1 relative to their size,
+//!   smallest first (RocksDB's `kMinOverlappingRatio`), ties in the
+//!   round-robin order.
 //! - A seek compaction takes the file whose seek budget ran out.
 //! - At level 0 the chosen file grows into every level-0 file it overlaps,
 //!   transitively.
@@ -33,7 +38,7 @@ use lsmkit_version::{CompactPointers, FileMetaData, Version, NUM_LEVELS};
 
 use crate::compaction::{Compaction, CompactionInputs, CompactionReason};
 use crate::key_ranges::{add_boundary_inputs, key_range, user_keys};
-use crate::picker::{BusyFiles, Picker, PickerOptions};
+use crate::picker::{BusyFiles, CompactionPriority, Picker, PickerOptions};
 use lsmkit_base::key::InternalKeyComparator;
 use std::cmp::Ordering;
 
@@ -42,6 +47,8 @@ use std::cmp::Ordering;
 pub struct LeveledPicker {
     max_file_size: u64,
     l0_compaction_trigger: usize,
+    priority: CompactionPriority,
+    aligned_output_cuts: bool,
 }
 
 impl LeveledPicker {
@@ -57,7 +64,19 @@ impl LeveledPicker {
         LeveledPicker {
             max_file_size: options.max_file_size,
             l0_compaction_trigger: options.l0_compaction_trigger.max(1),
+            priority: options.priority,
+            aligned_output_cuts: options.aligned_output_cuts,
         }
+    }
+
+    /// Whether compactions cut outputs at grandparent boundaries too.
+    pub fn aligned_output_cuts(&self) -> bool {
+        self.aligned_output_cuts
+    }
+
+    /// Which file of a level ≥ 1 a size compaction starts from.
+    pub fn priority(&self) -> CompactionPriority {
+        self.priority
     }
 
     /// The target output size.
@@ -86,6 +105,35 @@ impl LeveledPicker {
         // A stable sort keeps equal scores in level order.
         levels.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal));
         levels
+    }
+
+    /// The order in which a size compaction of `level` tries its files
+    /// (indexes into `version.files(level)`): round robin from the first
+    /// file after the compaction pointer, then, for
+    /// [`CompactionPriority::MinOverlappingRatio`] at a level ≥ 1, stably
+    /// sorted by overlap ratio so that ties keep the round-robin order.
+    fn size_compaction_order(
+        &self,
+        version: &Version,
+        level: usize,
+        compact_pointers: &CompactPointers,
+    ) -> Vec<usize> {
+        let icmp = version.comparator();
+        let files = version.files(level);
+        let start = compact_pointers
+            .get(level)
+            .and_then(|pointer| {
+                files
+                    .iter()
+                    .position(|f| icmp.compare_internal_keys(&f.largest, pointer) == Ordering::Greater)
+            })
+            .unwrap_or(0);
+        let mut order: Vec<usize> = (0..files.len()).map(|i| (start + i) % files.len()).collect();
+        if level > 0 && self.priority == CompactionPriority::MinOverlappingRatio {
+            let ratios = overlap_ratios(version, level);
+            order.sort_by_key(|&i| ratios[i]);
+        }
+        order
     }
 
     /// A compaction of `level` starting with `first` (grown to the
@@ -163,18 +211,21 @@ impl LeveledPicker {
         }
         sort_by_smallest(icmp, &mut inputs1);
         let (_, largest0) = range0;
-        Some(Compaction::new(
-            Arc::clone(version),
-            reason,
-            vec![
-                CompactionInputs { level, files: inputs0 },
-                CompactionInputs { level: parent, files: inputs1 },
-            ],
-            parent,
-            grandparents,
-            self.max_file_size,
-            Some((level, largest0)),
-        ))
+        Some(
+            Compaction::new(
+                Arc::clone(version),
+                reason,
+                vec![
+                    CompactionInputs { level, files: inputs0 },
+                    CompactionInputs { level: parent, files: inputs1 },
+                ],
+                parent,
+                grandparents,
+                self.max_file_size,
+                Some((level, largest0)),
+            )
+            .with_aligned_cuts(self.aligned_output_cuts),
+        )
     }
 }
 
@@ -190,6 +241,41 @@ fn overlapping_with_boundaries(
     files
 }
 
+/// For each file of `level` (≥ 1, below the last level), the bytes of the
+/// level `level + 1` files its user-key range overlaps, times 1024, divided
+/// by its own size (RocksDB's overlap ratio, without its deletion
+/// compensation). Both levels are sorted and disjoint, so one sweep finds
+/// every overlap.
+fn overlap_ratios(version: &Version, level: usize) -> Vec<u64> {
+    let icmp = version.comparator();
+    let next = version.files(level + 1);
+    let mut first_overlap = 0;
+    version
+        .files(level)
+        .iter()
+        .map(|file| {
+            // Next-level files ending before this file starts overlap
+            // neither it nor any later file of the level.
+            while first_overlap < next.len()
+                && icmp.compare_user_keys(next[first_overlap].largest_user_key(), file.smallest_user_key())
+                    == Ordering::Less
+            {
+                first_overlap += 1;
+            }
+            let overlapping: u64 = next[first_overlap..]
+                .iter()
+                .take_while(|n| {
+                    icmp.compare_user_keys(n.smallest_user_key(), file.largest_user_key())
+                        != Ordering::Greater
+                })
+                .map(|n| n.file_size)
+                .sum();
+            let ratio = u128::from(overlapping) * 1024 / u128::from(file.file_size.max(1));
+            u64::try_from(ratio).unwrap_or(u64::MAX)
+        })
+        .collect()
+}
+
 /// Orders files of a level ≥ 1 by smallest key, as the level itself is.
 fn sort_by_smallest(icmp: &InternalKeyComparator, files: &mut [Arc<FileMetaData>]) {
     files.sort_by(|a, b| icmp.compare_internal_keys(&a.smallest, &b.smallest).then(a.number.cmp(&b.number)));
@@ -202,22 +288,12 @@ impl Picker for LeveledPicker {
         compact_pointers: &CompactPointers,
         busy: &BusyFiles,
     ) -> Option<Compaction> {
-        let icmp = version.comparator();
         for (level, _) in self.size_candidates(version, busy) {
             let files = version.files(level);
-            // From the first file after the pointer, wrapping around to the first file.
-            let start = compact_pointers
-                .get(level)
-                .and_then(|pointer| {
-                    files
-                        .iter()
-                        .position(|f| icmp.compare_internal_keys(&f.largest, pointer) == Ordering::Greater)
-                })
-                .unwrap_or(0);
-            let picked = (0..files.len()).find_map(|i| {
-                let file = &files[(start + i) % files.len()];
-                self.compaction_from(version, level, file, CompactionReason::Size, busy)
-            });
+            let picked = self
+                .size_compaction_order(version, level, compact_pointers)
+                .into_iter()
+                .find_map(|i| self.compaction_from(version, level, &files[i], CompactionReason::Size, busy));
             if picked.is_some() {
                 return picked;
             }
@@ -546,7 +622,11 @@ mod tests {
     }
 
     fn with_trigger(trigger: usize) -> LeveledPicker {
-        LeveledPicker::with_options(PickerOptions { max_file_size: 2 * MB, l0_compaction_trigger: trigger })
+        LeveledPicker::with_options(PickerOptions {
+            max_file_size: 2 * MB,
+            l0_compaction_trigger: trigger,
+            ..PickerOptions::default()
+        })
     }
 
     #[test]
@@ -719,7 +799,7 @@ mod tests {
         assert_eq!(picker().l0_compaction_trigger(), 4);
         let boxed = crate::new_picker_with(
             &crate::CompactionStyle::Leveled,
-            &PickerOptions { max_file_size: 2 * MB, l0_compaction_trigger: 2 },
+            &PickerOptions { max_file_size: 2 * MB, l0_compaction_trigger: 2, ..PickerOptions::default() },
         );
         assert!(boxed.needs_compaction(&with_files(2)));
         assert!(!crate::new_picker(&crate::CompactionStyle::Leveled, 2 * MB).needs_compaction(&with_files(2)));

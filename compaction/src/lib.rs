@@ -91,6 +91,7 @@ pub use level_iterator::LevelIterator;
 pub use leveled_picker::LeveledPicker;
 pub use merge_chain::FlushCombiner;
 pub use picker::{
-    new_picker, new_picker_with, BusyFiles, CompactionStyle, ManualCompaction, Picker, PickerOptions,
+    new_picker, new_picker_with, BusyFiles, CompactionPriority, CompactionStyle, ManualCompaction, Picker,
+    PickerOptions,
 };
 pub use tiered_picker::{sorted_runs, SortedRun, TieredOptions, TieredPicker};

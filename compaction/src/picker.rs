@@ -150,12 +150,42 @@ pub struct PickerOptions {
     /// least 1). The tiered picker has its own trigger
     /// ([`TieredOptions::run_count_trigger`]).
     pub l0_compaction_trigger: usize,
+    /// Which file of a level ≥ 1 a leveled size compaction starts from
+    /// (default [`CompactionPriority::RoundRobin`], LevelDB's rule).
+    pub priority: CompactionPriority,
+    /// Whether leveled compactions also cut outputs at the boundaries of
+    /// the files below the output level (see
+    /// [`Compaction::should_stop_before`]; default false, LevelDB's cuts).
+    pub aligned_output_cuts: bool,
 }
 
 impl Default for PickerOptions {
     fn default() -> PickerOptions {
-        PickerOptions { max_file_size: DEFAULT_MAX_FILE_SIZE, l0_compaction_trigger: L0_COMPACTION_TRIGGER }
+        PickerOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            l0_compaction_trigger: L0_COMPACTION_TRIGGER,
+            priority: CompactionPriority::default(),
+            aligned_output_cuts: false,
+        }
     }
+}
+
+/// Which file of a level ≥ 1 a leveled size compaction starts from, when
+/// the level is over its size target (RocksDB's `compaction_pri`). The
+/// on-disk format is the same either way: both record the level's
+/// compaction pointer in the MANIFEST, as LevelDB does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompactionPriority {
+    /// LevelDB 1.23's rule: the first file after the level's compaction
+    /// pointer, wrapping around, so that the level is compacted in key
+    /// order, round robin.
+    #[default]
+    RoundRobin,
+    /// RocksDB's `kMinOverlappingRatio`: the file whose overlap with the
+    /// next level (bytes of the next level's files its key range touches)
+    /// is smallest relative to its own size, so each compaction moves the
+    /// most data down per byte it rewrites. Ties go in round-robin order.
+    MinOverlappingRatio,
 }
 
 /// Chooses compactions. The engine calls it under its mutex, with the
@@ -362,7 +392,12 @@ mod tests {
         assert_eq!(busy, BusyFiles::new());
         assert_eq!(
             PickerOptions::default(),
-            PickerOptions { max_file_size: 2 << 20, l0_compaction_trigger: 4 }
+            PickerOptions {
+                max_file_size: 2 << 20,
+                l0_compaction_trigger: 4,
+                priority: CompactionPriority::RoundRobin,
+                aligned_output_cuts: false,
+            }
         );
     }
 }

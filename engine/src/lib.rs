@@ -63,7 +63,7 @@ pub use db::Db;
 pub use db_iterator::DbIterator;
 pub use lsmkit_base::merge_operator::{MaxOperator, MergeOperator, StringAppendOperator, U64AddOperator};
 pub use lsmkit_base::{Error, Result};
-pub use lsmkit_compaction::{CompactionStyle, TieredOptions};
+pub use lsmkit_compaction::{CompactionPriority, CompactionStyle, TieredOptions};
 pub use lsmkit_sstable::Compression;
 pub use lsmkit_wal::wal_iterator::WAL_ARCHIVE_DIR_NAME;
 pub use lsmkit_wal::{

@@ -61,6 +61,8 @@ impl DbShared {
             &PickerOptions {
                 max_file_size: options.max_file_size,
                 l0_compaction_trigger: options.l0_compaction_trigger,
+                priority: options.compaction_priority,
+                aligned_output_cuts: options.aligned_output_cuts,
             },
         );
         let value_format = ValueFormat::from_options(&options);

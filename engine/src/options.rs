@@ -8,7 +8,7 @@ use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::fs::{FileSystem, ReadMode, StdFs};
 use lsmkit_base::merge_operator::MergeOperator;
 use lsmkit_bloom::{FilterPolicy, LevelDbBloom};
-use lsmkit_compaction::CompactionStyle;
+use lsmkit_compaction::{CompactionPriority, CompactionStyle};
 use lsmkit_sstable::Compression;
 use lsmkit_wal::{RecoveryMode, SyncPolicy, WalIoMode};
 
@@ -105,6 +105,24 @@ pub struct Options {
     pub max_subcompactions: usize,
     /// Leveled (default) or size-tiered compaction.
     pub compaction_style: CompactionStyle,
+    /// Which file of a level ≥ 1 a leveled size compaction starts from
+    /// (default [`CompactionPriority::RoundRobin`], LevelDB's rule; RocksDB's
+    /// `compaction_pri`). `MinOverlappingRatio` moves down first the file
+    /// that overlaps the least of the next level for its size: less
+    /// rewriting where writes cluster in parts of the key space, about the
+    /// same for uniformly spread writes (docs/benchmarks.md).
+    pub compaction_priority: CompactionPriority,
+    /// Whether leveled compactions also end an output file where a file of
+    /// the level below the output ends, once the output is at least half of
+    /// `max_file_size` (or when the keys jump over whole files below it),
+    /// as RocksDB's `level_compaction_dynamic_file_size` does (default
+    /// true). Output files then line up with the next level's, so each
+    /// later compaction of one rewrites fewer partly overlapped files
+    /// there: less write amplification, for outputs between half and all
+    /// of `max_file_size`. `false` cuts exactly where LevelDB 1.23 cuts
+    /// (at `max_file_size`, or after ten times `max_file_size` of overlap
+    /// below). Either way the files are ordinary LevelDB tables.
+    pub aligned_output_cuts: bool,
     /// When the WAL is synced without being asked (default: only when a
     /// write asks, as LevelDB).
     pub wal_sync_policy: SyncPolicy,
@@ -202,6 +220,8 @@ impl Default for Options {
             max_subcompactions: 1,
             compaction_thread_nice: 10,
             compaction_style: CompactionStyle::Leveled,
+            compaction_priority: CompactionPriority::RoundRobin,
+            aligned_output_cuts: true,
             wal_sync_policy: SyncPolicy::Os,
             wal_io_mode: WalIoMode::mmap(),
             wal_recovery_mode: RecoveryMode::PointInTimeRecovery,

@@ -30,6 +30,8 @@
 //! | `compaction_thread_nice`    | `background_threads.rs`: `compaction_threads_run_at_a_lower_priority` |
 //! | `max_subcompactions`        | `background_options.rs`: `max_subcompactions_splits_one_large_compaction_across_threads` |
 //! | `compaction_style`          | `compaction_style_chooses_the_picker` |
+//! | `compaction_priority`       | `compaction_priority_chooses_which_level1_file_moves_down` |
+//! | `aligned_output_cuts`       | `aligned_output_cuts_end_outputs_where_level2_tables_end` |
 //! | `wal_sync_policy`           | `sync_and_wal_sync_policy_decide_what_survives_a_power_cut`; `crash.rs` |
 //! | `wal_io_mode`               | `wal_io_mode_is_how_the_wal_file_grows`, `the_default_wal_is_mapped_in_4_mib_chunks_and_cut_at_close` |
 //! | `wal_recovery_mode`         | `wal_recovery_mode_decides_what_a_damaged_wal_gives` |
@@ -59,8 +61,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{FsHooks, GatedFs, HookedFs, TestRng};
 use lsmkit::{
-    CompactionStyle, Compression, Db, Error, FlushOptions, Options, ReadOptions, RecoveryMode, SyncPolicy,
-    TieredOptions, WalIoMode, WriteOptions,
+    CompactionPriority, CompactionStyle, Compression, Db, Error, FlushOptions, Options, ReadOptions,
+    RecoveryMode, SyncPolicy, TieredOptions, WalIoMode, WriteOptions,
 };
 use lsmkit_base::comparator::{BytewiseComparator, Comparator};
 use lsmkit_base::fs::{
@@ -611,6 +613,137 @@ fn compaction_style_chooses_the_picker() {
         } else {
             assert!(total_files(&db) < 6, "leveled compaction merged level 0: {} files", total_files(&db));
         }
+    }
+}
+
+/// Each live table as (level, smallest user key, largest user key), from
+/// the `lsmkit.sstables` listing (`number:size['key' @ seq : kind .. ...]`).
+fn table_ranges(db: &Db) -> Vec<(usize, String, String)> {
+    let listing = db.property("lsmkit.sstables").expect("lsmkit.sstables property");
+    let mut level = 0;
+    let mut tables = Vec::new();
+    for line in listing.lines() {
+        if let Some(rest) = line.strip_prefix("--- level ") {
+            level = rest.trim_end_matches(" ---").parse().expect("level number");
+        } else if let Some((_, bounds)) = line.split_once('[') {
+            let (smallest, largest) = bounds.split_once(" .. ").expect("two bounds");
+            let user_key = |bound: &str| bound.split('\'').nth(1).expect("quoted user key").to_string();
+            tables.push((level, user_key(smallest), user_key(largest)));
+        }
+    }
+    tables
+}
+
+fn wait_for_compactions(db: &Db) {
+    wait_until("compactions finish", || {
+        db.property("lsmkit.compaction-pending").as_deref() == Some("0")
+            && db.property("lsmkit.num-running-compactions").as_deref() == Some("0")
+    });
+}
+
+/// `aligned_output_cuts`: level 2 holds small tables of the even keys; the
+/// odd keys then come in five flushes spanning the whole range (the first
+/// placed at level 1, the next four at level 0), and the level-0
+/// compaction merges them into level 1 with the level-2 tables as
+/// grandparents. With aligned cuts no level-2 table overlaps two level-1
+/// outputs; with LevelDB's cuts (at 1 MiB) some output ends inside one.
+#[test]
+fn aligned_output_cuts_end_outputs_where_level2_tables_end() {
+    for aligned in [false, true] {
+        let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+        let options = Options {
+            write_buffer_size: 1 << 20,
+            max_file_size: 1 << 20,
+            aligned_output_cuts: aligned,
+            ..options(fs)
+        };
+        let db = Db::open(DIR, options).expect("open");
+        let mut rng = TestRng::new(11);
+        let key = |i: u32| format!("key{i:05}");
+        for (n, i) in (0..6000u32).step_by(2).enumerate() {
+            db.put(key(i).as_bytes(), &random_value(&mut rng, 1000)).expect("put");
+            if n % 300 == 299 {
+                db.flush(FlushOptions { wait: true }).expect("flush");
+            }
+        }
+        assert_eq!((files_at(&db, 0), files_at(&db, 1), files_at(&db, 2)), (0, 0, 10), "aligned {aligned}");
+        for round in 0..5u32 {
+            for i in (1 + 2 * round..6000).step_by(10) {
+                db.put(key(i).as_bytes(), &random_value(&mut rng, 1000)).expect("put");
+            }
+            db.flush(FlushOptions { wait: true }).expect("flush");
+        }
+        wait_for_compactions(&db);
+        let tables = table_ranges(&db);
+        let at = |level| tables.iter().filter(move |t| t.0 == level).collect::<Vec<_>>();
+        let (level1, level2) = (at(1), at(2));
+        assert!(at(0).is_empty() && level1.len() >= 3 && level2.len() == 10, "aligned {aligned}: {tables:?}");
+        // A level-2 table overlaps two adjacent level-1 outputs when it
+        // holds keys on both sides of the cut between them.
+        let straddled = level1
+            .windows(2)
+            .filter(|pair| level2.iter().any(|t| t.1 <= pair[0].2 && t.2 >= pair[1].1))
+            .count();
+        if aligned {
+            assert_eq!(straddled, 0, "{tables:?}");
+        } else {
+            assert!(straddled > 0, "{tables:?}");
+        }
+        // The same data either way.
+        assert_eq!(common::read_forward(&db, ReadOptions::new()).expect("scan").len(), 6000);
+    }
+}
+
+/// `compaction_priority`: level 2 holds half of the "a" keys; level 1
+/// fills past its 10 MiB target with the other "a" keys and "b" keys, so
+/// level 1 is compacted until it is back under. Round robin starts at
+/// level 1's first file, an "a" file, and merges it into the "a" tables of
+/// level 2; `MinOverlappingRatio` moves the "b" files down first (they
+/// overlap nothing there), and leaves level 2's "a" tables as they were.
+#[test]
+fn compaction_priority_chooses_which_level1_file_moves_down() {
+    for priority in [CompactionPriority::RoundRobin, CompactionPriority::MinOverlappingRatio] {
+        let fs: Arc<dyn FileSystem> = Arc::new(MemFs::new());
+        let options = Options {
+            write_buffer_size: 1 << 20,
+            max_file_size: 1 << 20,
+            compaction_priority: priority,
+            ..options(fs)
+        };
+        let db = Db::open(DIR, options).expect("open");
+        let mut rng = TestRng::new(12);
+        for i in (0..6000u32).step_by(2) {
+            db.put(format!("a{i:05}").as_bytes(), &random_value(&mut rng, 1000)).expect("put");
+            if i % 2000 == 1998 {
+                db.flush(FlushOptions { wait: true }).expect("flush");
+            }
+        }
+        let level2_before: Vec<_> = table_ranges(&db).into_iter().filter(|t| t.0 == 2).collect();
+        assert_eq!(level2_before.len(), 3, "{priority:?}");
+        // 15 MB more, "a" and "b" keys shuffled so that every memtable spans both.
+        let mut keys: Vec<String> = (1..6000u32)
+            .step_by(2)
+            .map(|i| format!("a{i:05}"))
+            .chain((0..12000).map(|i| format!("b{i:05}")))
+            .collect();
+        for i in (1..keys.len()).rev() {
+            keys.swap(i, rng.index(i + 1));
+        }
+        for key in &keys {
+            db.put(key.as_bytes(), &random_value(&mut rng, 1000)).expect("put");
+        }
+        db.flush(FlushOptions { wait: true }).expect("flush");
+        wait_for_compactions(&db);
+        let tables = table_ranges(&db);
+        let a_tables_kept = level2_before.iter().all(|t| tables.contains(t));
+        let b_tables_at_level2 = tables.iter().filter(|t| t.0 == 2 && t.1.starts_with('b')).count();
+        match priority {
+            CompactionPriority::RoundRobin => assert!(!a_tables_kept, "{tables:?}"),
+            CompactionPriority::MinOverlappingRatio => {
+                assert!(a_tables_kept && b_tables_at_level2 > 0, "{tables:?}")
+            }
+        }
+        assert_eq!(common::read_forward(&db, ReadOptions::new()).expect("scan").len(), 3000 + keys.len());
     }
 }
 

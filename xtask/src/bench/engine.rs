@@ -101,6 +101,10 @@ pub struct EngineSettings {
     pub lsmkit_table_read_mode: Option<lsmkit_base::fs::ReadMode>,
     /// lsmkit's `wal_io_mode`; `None` for lsmkit's default (peers ignore it).
     pub lsmkit_wal_io_mode: Option<lsmkit_wal::WalIoMode>,
+    /// lsmkit's `compaction_priority`; `None` for lsmkit's default.
+    pub lsmkit_compaction_priority: Option<lsmkit::CompactionPriority>,
+    /// lsmkit's `aligned_output_cuts`; `None` for lsmkit's default.
+    pub lsmkit_aligned_output_cuts: Option<bool>,
 }
 
 /// The engines `cargo xtask bench` can drive.

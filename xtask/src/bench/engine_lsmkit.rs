@@ -39,6 +39,12 @@ pub fn options(settings: &EngineSettings) -> Options {
             .then(|| Arc::new(U64AddOperator) as Arc<dyn lsmkit::MergeOperator>),
         table_read_mode: settings.lsmkit_table_read_mode.unwrap_or(Options::default().table_read_mode),
         wal_io_mode: settings.lsmkit_wal_io_mode.unwrap_or(Options::default().wal_io_mode),
+        compaction_priority: settings
+            .lsmkit_compaction_priority
+            .unwrap_or(Options::default().compaction_priority),
+        aligned_output_cuts: settings
+            .lsmkit_aligned_output_cuts
+            .unwrap_or(Options::default().aligned_output_cuts),
         ..Options::default()
     }
 }
@@ -60,10 +66,13 @@ pub fn describe(settings: &EngineSettings) -> String {
     };
     format!(
         "lsmkit {}: write_buffer_size {} B, block cache {} B, {bloom}, Snappy, 4 KiB blocks, 2 MiB tables, \
-         leveled compaction, WAL synced only when a write asks, WAL written {}, tables read {:?}",
+         leveled compaction ({:?} priority, {} output cuts), WAL synced only when a write asks, \
+         WAL written {}, tables read {:?}",
         env!("CARGO_PKG_VERSION"),
         settings.write_buffer_size,
         settings.cache_size,
+        options.compaction_priority,
+        if options.aligned_output_cuts { "aligned" } else { "LevelDB's" },
         wal,
         options.table_read_mode,
     )

@@ -284,6 +284,35 @@ impl LsmkitWalIoMode {
     }
 }
 
+/// Which file of a level lsmkit's leveled compactions move down first in a
+/// bench run (`--lsmkit_compaction_priority`; lsmkit's
+/// `Options::compaction_priority`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LsmkitCompactionPriority {
+    /// LevelDB's rule: round robin from the level's compaction pointer.
+    RoundRobin,
+    /// The file overlapping the least of the next level for its size.
+    MinOverlappingRatio,
+}
+
+impl LsmkitCompactionPriority {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LsmkitCompactionPriority::RoundRobin => "round-robin",
+            LsmkitCompactionPriority::MinOverlappingRatio => "min-overlapping-ratio",
+        }
+    }
+
+    /// lsmkit's compaction priority.
+    pub fn priority(self) -> lsmkit::CompactionPriority {
+        match self {
+            LsmkitCompactionPriority::RoundRobin => lsmkit::CompactionPriority::RoundRobin,
+            LsmkitCompactionPriority::MinOverlappingRatio => lsmkit::CompactionPriority::MinOverlappingRatio,
+        }
+    }
+}
+
 /// `cargo xtask bench` flags (names as in LevelDB's `db_bench`).
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct BenchFlags {
@@ -348,6 +377,16 @@ pub struct BenchFlags {
     /// `Options::wal_io_mode`). The peers are not affected.
     #[arg(long = "lsmkit_wal_io_mode", value_enum)]
     pub lsmkit_wal_io_mode: Option<LsmkitWalIoMode>,
+    /// Which file of a level lsmkit's compactions move down first (default:
+    /// lsmkit's default, `Options::compaction_priority`). The peers are not
+    /// affected.
+    #[arg(long = "lsmkit_compaction_priority", value_enum)]
+    pub lsmkit_compaction_priority: Option<LsmkitCompactionPriority>,
+    /// Whether lsmkit cuts compaction outputs at the boundaries of the
+    /// files below (`true`/`false`; default: lsmkit's default,
+    /// `Options::aligned_output_cuts`). The peers are not affected.
+    #[arg(long = "lsmkit_aligned_output_cuts")]
+    pub lsmkit_aligned_output_cuts: Option<bool>,
     /// Directory for the databases (one subdirectory per engine; default a
     /// fresh temporary directory, removed afterwards).
     #[arg(long)]
@@ -452,6 +491,12 @@ impl BenchFlags {
         }
         if let Some(mode) = self.lsmkit_wal_io_mode {
             args.push(format!("--lsmkit_wal_io_mode={}", mode.name()));
+        }
+        if let Some(priority) = self.lsmkit_compaction_priority {
+            args.push(format!("--lsmkit_compaction_priority={}", priority.name()));
+        }
+        if let Some(aligned) = self.lsmkit_aligned_output_cuts {
+            args.push(format!("--lsmkit_aligned_output_cuts={aligned}"));
         }
         args
     }
@@ -600,8 +645,14 @@ mod tests {
             "--engines=lsmkit,leveldb",
             "--lsmkit_table_read_mode=mmap",
             "--lsmkit_wal_io_mode=buffered",
+            "--lsmkit_compaction_priority=min-overlapping-ratio",
+            "--lsmkit_aligned_output_cuts=false",
         ])
         .unwrap();
+        assert_eq!(mapped.lsmkit_compaction_priority, Some(LsmkitCompactionPriority::MinOverlappingRatio));
+        assert_eq!(mapped.lsmkit_aligned_output_cuts, Some(false));
+        assert_eq!(plain.lsmkit_compaction_priority, None);
+        assert_eq!(plain.lsmkit_aligned_output_cuts, None);
         assert_eq!(mapped.lsmkit_table_read_mode, Some(LsmkitTableReadMode::Mmap));
         assert_eq!(mapped.lsmkit_wal_io_mode, Some(LsmkitWalIoMode::Buffered));
         assert_eq!(plain.lsmkit_table_read_mode, None);

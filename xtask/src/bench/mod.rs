@@ -59,6 +59,9 @@ pub fn run(flags: BenchFlags) -> Result<(), String> {
 /// One engine's suite in this (child) process; its records go to `results_file`.
 fn run_child(flags: &BenchFlags, engine: EngineSpec, results_file: &Path) -> Result<(), String> {
     let db_root = flags.db.as_ref().ok_or("--child needs --db")?;
+    // LevelDB and RocksDB create the database directory but not its
+    // parent: make sure the parent exists whichever engine runs first.
+    std::fs::create_dir_all(db_root).map_err(|e| format!("cannot create {}: {e}", db_root.display()))?;
     let db_dir = db_root.join(engine.label());
     let progress = std::io::stderr().is_terminal();
     let mut stdout = std::io::stdout().lock();

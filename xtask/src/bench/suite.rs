@@ -33,6 +33,8 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
         u64_add_merge: false,
         lsmkit_table_read_mode: flags.lsmkit_table_read_mode.map(|mode| mode.read_mode()),
         lsmkit_wal_io_mode: flags.lsmkit_wal_io_mode.map(|mode| mode.io_mode()),
+        lsmkit_compaction_priority: flags.lsmkit_compaction_priority.map(|p| p.priority()),
+        lsmkit_aligned_output_cuts: flags.lsmkit_aligned_output_cuts,
     }
 }
 

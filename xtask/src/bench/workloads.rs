@@ -436,6 +436,8 @@ mod tests {
             u64_add_merge,
             lsmkit_table_read_mode: None,
             lsmkit_wal_io_mode: None,
+            lsmkit_compaction_priority: None,
+            lsmkit_aligned_output_cuts: None,
         };
         EngineSpec::matched(EngineName::Lsmkit).open(dir, &settings).unwrap()
     }
@@ -561,6 +563,8 @@ mod tests {
             u64_add_merge: false,
             lsmkit_table_read_mode: None,
             lsmkit_wal_io_mode: None,
+            lsmkit_compaction_priority: None,
+            lsmkit_aligned_output_cuts: None,
         };
         let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
             .open(&dir.path().join("db"), &settings)
