@@ -7,9 +7,12 @@
 //!   round-robin compaction pointers, seek compactions, manual range
 //!   compactions in pieces, input expansion, grandparent tracking, trivial
 //!   moves); [`TieredPicker`] is a size-tiered picker for write-heavy use.
-//!   [`CompactionStyle`] selects one.
+//!   [`CompactionStyle`] selects one; [`PickerOptions`] tunes it, including
+//!   two departures from LevelDB's choices that write less
+//!   ([`CompactionPriority::MinOverlappingRatio`] and aligned output cuts).
 //! - [`Compaction`]: the inputs, the output level and the per-compaction
-//!   rules (trivial move, base level for a key, grandparent cut).
+//!   rules (trivial move, base level for a key, grandparent cut, and with
+//!   [`Compaction::with_aligned_cuts`] cuts at grandparent boundaries).
 //! - [`CompactionJob`]: merges the inputs into new tables, dropping what no
 //!   reader can see, and returns the [`VersionEdit`](lsmkit_version::VersionEdit)
 //!   to install.

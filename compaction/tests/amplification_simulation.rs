@@ -14,15 +14,16 @@
 //! - space amplification = bytes in all files / live bytes (sampled after
 //!   each flush's compactions)
 //!
-//! Two more comparisons: [`CompactionPriority::MinOverlappingRatio`]
-//! against LevelDB's round robin, and outputs cut at grandparent boundaries
-//! (`aligned_output_cuts`) against LevelDB's cuts.
-//!
-//! A second simulation runs up to three compactions at once (picked with
-//! [`Picker::pick_avoiding`], finished in random order, flushes placed with
-//! [`Picker::level_for_flush_avoiding`]) and checks that every Version stays
-//! valid and every read finds the newest value; a third compares level-0
-//! triggers.
+//! Further simulations:
+//! - up to three compactions at once (picked with
+//!   [`Picker::pick_avoiding`], finished in random order, flushes placed
+//!   with [`Picker::level_for_flush_avoiding`]), checking that every Version
+//!   stays valid and every read finds the newest value;
+//! - level-0 triggers 2, 4 and 8;
+//! - [`CompactionPriority::MinOverlappingRatio`] against LevelDB's round
+//!   robin;
+//! - outputs also cut at grandparent boundaries (`aligned_output_cuts`)
+//!   against LevelDB's cuts alone.
 //!
 //! Run with `cargo test -p lsmkit-compaction --test amplification_simulation -- --nocapture`
 //! to see the figures.

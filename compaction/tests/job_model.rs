@@ -1,7 +1,8 @@
 //! The compaction job against a model: a random history of puts and
 //! deletes is laid out over the levels as an LSM tree would hold it, then
 //! compacted step by step with either picker (size, seek-free, manual and
-//! trivial-move steps). After every step the read path must show, at every
+//! trivial-move steps; the leveled one with either file priority and
+//! either way of cutting outputs). After every step the read path must show, at every
 //! live snapshot, exactly what the history says; the current state may only
 //! change as the compaction filter asked. Every output must be a valid table
 //! and levels ≥ 1 must not overlap.
@@ -16,7 +17,8 @@ use lsmkit_base::key::{
     make_internal_key, parse_internal_key, LookupKey, SequenceNumber, ValueKind, MAX_SEQUENCE_NUMBER,
 };
 use lsmkit_compaction::{
-    CompactionFilter, FilterDecision, LeveledPicker, ManualCompaction, Picker, TieredOptions, TieredPicker,
+    CompactionFilter, CompactionPriority, FilterDecision, LeveledPicker, ManualCompaction, Picker,
+    PickerOptions, TieredOptions, TieredPicker,
 };
 use lsmkit_version::{VersionEdit, NUM_LEVELS};
 use proptest::prelude::*;
@@ -250,7 +252,18 @@ fn run_case(ops: Vec<Op>, seed: u64, tiered: bool, use_filter: bool) {
             TieredOptions { run_count_trigger: rng.random_range(2..=4), ..TieredOptions::default() };
         Box::new(TieredPicker::new(max_file_size, options))
     } else {
-        Box::new(LeveledPicker::new(max_file_size))
+        // Either file priority, either way of cutting outputs.
+        let priority = if rng.random_bool(0.5) {
+            CompactionPriority::MinOverlappingRatio
+        } else {
+            CompactionPriority::RoundRobin
+        };
+        Box::new(LeveledPicker::with_options(PickerOptions {
+            max_file_size,
+            priority,
+            aligned_output_cuts: rng.random_bool(0.5),
+            ..PickerOptions::default()
+        }))
     };
     for step in 0..8 {
         let compaction = match picker.pick(&case.db.version, &case.db.pointers) {

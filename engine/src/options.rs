@@ -96,12 +96,14 @@ pub struct Options {
     /// normal priority: writers wait for it.
     pub compaction_thread_nice: i32,
     /// Threads one compaction may use (RocksDB's `max_subcompactions`;
-    /// default 1, 0 counts as 1). A compaction whose inputs exceed twice
+    /// default 2, 0 counts as 1). A compaction whose inputs exceed twice
     /// `max_file_size` and span several files is split at input-file key
     /// boundaries into up to this many key ranges, merged in parallel and
     /// installed as one edit; the tables written are the same entries a
     /// single thread would write (file boundaries may differ). A manual
-    /// `compact_range` benefits as well.
+    /// `compact_range` benefits as well. The extra threads run at the
+    /// compaction thread's priority (`compaction_thread_nice`). 1 merges
+    /// every compaction on one thread, as LevelDB does.
     pub max_subcompactions: usize,
     /// Leveled (default) or size-tiered compaction.
     pub compaction_style: CompactionStyle,
@@ -217,7 +219,7 @@ impl Default for Options {
             l0_slowdown_trigger: 8,
             l0_stop_trigger: 12,
             max_background_jobs: 2,
-            max_subcompactions: 1,
+            max_subcompactions: 2,
             compaction_thread_nice: 10,
             compaction_style: CompactionStyle::Leveled,
             compaction_priority: CompactionPriority::RoundRobin,

@@ -119,7 +119,7 @@ fn compactions_on_disjoint_ranges_run_at_once() {
     assert!(db.background_error().is_none());
 }
 
-/// `max_subcompactions`: a manual compaction of more than twice
+/// `max_subcompactions` (default 2): a manual compaction of more than twice
 /// `max_file_size` of input spread over several tables is split, and its
 /// ranges write their outputs at the same time (two creations wait at a
 /// gate together); the compacted database holds exactly what was written.
@@ -127,7 +127,8 @@ fn compactions_on_disjoint_ranges_run_at_once() {
 fn max_subcompactions_splits_one_large_compaction_across_threads() {
     let memory: Arc<dyn FileSystem> = Arc::new(MemFs::new());
     let gated = GatedFs::new(memory, ".ldb");
-    let options = Options { max_subcompactions: 2, ..options(Arc::new(gated.clone())) };
+    let options = options(Arc::new(gated.clone()));
+    assert_eq!(options.max_subcompactions, 2, "the default");
     let db = Db::open("/db", options).expect("open");
     let mut model = std::collections::BTreeMap::new();
     // About 6 MiB in several flushed tables, spread over the key space.

@@ -105,6 +105,8 @@ pub struct EngineSettings {
     pub lsmkit_compaction_priority: Option<lsmkit::CompactionPriority>,
     /// lsmkit's `aligned_output_cuts`; `None` for lsmkit's default.
     pub lsmkit_aligned_output_cuts: Option<bool>,
+    /// lsmkit's `max_subcompactions`; `None` for lsmkit's default.
+    pub lsmkit_max_subcompactions: Option<usize>,
 }
 
 /// The engines `cargo xtask bench` can drive.

@@ -45,6 +45,9 @@ pub fn options(settings: &EngineSettings) -> Options {
         aligned_output_cuts: settings
             .lsmkit_aligned_output_cuts
             .unwrap_or(Options::default().aligned_output_cuts),
+        max_subcompactions: settings
+            .lsmkit_max_subcompactions
+            .unwrap_or(Options::default().max_subcompactions),
         ..Options::default()
     }
 }
@@ -66,13 +69,14 @@ pub fn describe(settings: &EngineSettings) -> String {
     };
     format!(
         "lsmkit {}: write_buffer_size {} B, block cache {} B, {bloom}, Snappy, 4 KiB blocks, 2 MiB tables, \
-         leveled compaction ({:?} priority, {} output cuts), WAL synced only when a write asks, \
-         WAL written {}, tables read {:?}",
+         leveled compaction ({:?} priority, {} output cuts, {} thread(s) per compaction), WAL synced \
+         only when a write asks, WAL written {}, tables read {:?}",
         env!("CARGO_PKG_VERSION"),
         settings.write_buffer_size,
         settings.cache_size,
         options.compaction_priority,
         if options.aligned_output_cuts { "aligned" } else { "LevelDB's" },
+        options.max_subcompactions,
         wal,
         options.table_read_mode,
     )

@@ -387,6 +387,10 @@ pub struct BenchFlags {
     /// `Options::aligned_output_cuts`). The peers are not affected.
     #[arg(long = "lsmkit_aligned_output_cuts")]
     pub lsmkit_aligned_output_cuts: Option<bool>,
+    /// Threads one lsmkit compaction may use (default: lsmkit's default,
+    /// `Options::max_subcompactions`). The peers are not affected.
+    #[arg(long = "lsmkit_max_subcompactions")]
+    pub lsmkit_max_subcompactions: Option<usize>,
     /// Directory for the databases (one subdirectory per engine; default a
     /// fresh temporary directory, removed afterwards).
     #[arg(long)]
@@ -497,6 +501,9 @@ impl BenchFlags {
         }
         if let Some(aligned) = self.lsmkit_aligned_output_cuts {
             args.push(format!("--lsmkit_aligned_output_cuts={aligned}"));
+        }
+        if let Some(threads) = self.lsmkit_max_subcompactions {
+            args.push(format!("--lsmkit_max_subcompactions={threads}"));
         }
         args
     }
@@ -647,8 +654,11 @@ mod tests {
             "--lsmkit_wal_io_mode=buffered",
             "--lsmkit_compaction_priority=min-overlapping-ratio",
             "--lsmkit_aligned_output_cuts=false",
+            "--lsmkit_max_subcompactions=2",
         ])
         .unwrap();
+        assert_eq!(mapped.lsmkit_max_subcompactions, Some(2));
+        assert_eq!(plain.lsmkit_max_subcompactions, None);
         assert_eq!(mapped.lsmkit_compaction_priority, Some(LsmkitCompactionPriority::MinOverlappingRatio));
         assert_eq!(mapped.lsmkit_aligned_output_cuts, Some(false));
         assert_eq!(plain.lsmkit_compaction_priority, None);

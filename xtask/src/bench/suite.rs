@@ -35,6 +35,7 @@ pub fn engine_settings(flags: &BenchFlags) -> EngineSettings {
         lsmkit_wal_io_mode: flags.lsmkit_wal_io_mode.map(|mode| mode.io_mode()),
         lsmkit_compaction_priority: flags.lsmkit_compaction_priority.map(|p| p.priority()),
         lsmkit_aligned_output_cuts: flags.lsmkit_aligned_output_cuts,
+        lsmkit_max_subcompactions: flags.lsmkit_max_subcompactions,
     }
 }
 

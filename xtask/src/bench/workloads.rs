@@ -438,6 +438,7 @@ mod tests {
             lsmkit_wal_io_mode: None,
             lsmkit_compaction_priority: None,
             lsmkit_aligned_output_cuts: None,
+            lsmkit_max_subcompactions: None,
         };
         EngineSpec::matched(EngineName::Lsmkit).open(dir, &settings).unwrap()
     }
@@ -565,6 +566,7 @@ mod tests {
             lsmkit_wal_io_mode: None,
             lsmkit_compaction_priority: None,
             lsmkit_aligned_output_cuts: None,
+            lsmkit_max_subcompactions: None,
         };
         let engine = EngineSpec::matched(super::super::engine::EngineName::Lsmkit)
             .open(&dir.path().join("db"), &settings)
