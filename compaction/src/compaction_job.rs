@@ -379,6 +379,10 @@ impl<'a> CompactionJob<'a> {
     /// Boundaries are the smallest and largest user keys of the input
     /// files; each file's bytes are spread evenly over the gaps between
     /// the boundaries it spans, and the ranges get about equal shares.
+    /// With [aligned cuts](Compaction::with_aligned_cuts) each boundary
+    /// chosen moves to the start of a grandparent file (the next one, or
+    /// the previous one when no later one starts before the last input
+    /// key), so that no grandparent straddles the cut between two ranges.
     fn split_ranges(&self, compaction: &Compaction) -> Vec<KeyRange> {
         let whole = vec![KeyRange::default()];
         let max_output = compaction.max_output_file_size().max(1);
@@ -415,16 +419,42 @@ impl<'a> CompactionJob<'a> {
             }
         }
         let total_weight: f64 = weight.iter().sum();
+        let grandparents = if compaction.aligned_cuts() { compaction.grandparents() } else { &[] };
+        let (first_point, last_point) = (points[0], points[gaps]);
+        // The first grandparent start at or after `key` if it is before the
+        // last input key, else the last one before `key` if it is after the
+        // first input key: a cut there leaves input keys on both sides.
+        let aligned = |key: &[u8]| -> Option<&[u8]> {
+            let index = grandparents
+                .partition_point(|g| icmp.compare_user_keys(g.smallest_user_key(), key) == Ordering::Less);
+            let forward = grandparents
+                .get(index)
+                .map(|g| g.smallest_user_key())
+                .filter(|start| icmp.compare_user_keys(start, last_point) == Ordering::Less);
+            let backward = || {
+                index
+                    .checked_sub(1)
+                    .map(|i| grandparents[i].smallest_user_key())
+                    .filter(|start| icmp.compare_user_keys(start, first_point) == Ordering::Greater)
+            };
+            forward.or_else(backward)
+        };
         let mut ranges = Vec::with_capacity(count);
         let mut start: Option<Vec<u8>> = None;
         let mut accumulated = 0.0;
         // A cut at points[i + 1] (i + 1 < gaps) leaves at least one
-        // boundary key, so some input entry, on each side.
+        // boundary key, so some input entry, on each side. Moved to a
+        // grandparent start it keeps the first point on its left and the
+        // last on its right, but a range between two moved cuts may hold no
+        // entry; it then merges to nothing.
         for (i, w) in weight.iter().enumerate().take(gaps - 1) {
             accumulated += w;
             let target = total_weight * (ranges.len() + 1) as f64 / count as f64;
             if ranges.len() + 1 < count && accumulated >= target {
-                let cut = points[i + 1].to_vec();
+                let cut = aligned(points[i + 1]).unwrap_or(points[i + 1]).to_vec();
+                if start.as_deref().is_some_and(|s| icmp.compare_user_keys(&cut, s) != Ordering::Greater) {
+                    continue; // Moved onto the previous cut: one range fewer.
+                }
                 ranges.push(KeyRange { start: start.take(), end: Some(cut.clone()) });
                 start = Some(cut);
             }

@@ -1,8 +1,8 @@
 //! Subcompactions against the single-threaded merge: the same random
 //! compaction run with `max_subcompactions` 1 and 4 must write exactly the
 //! same entries in the same order (only the cut points between output
-//! files may differ), outputs must never overlap, and a failing range must
-//! leave no output behind.
+//! files may differ), with LevelDB's cuts or aligned ones, outputs must
+//! never overlap, and a failing range must leave no output behind.
 
 #![cfg(test)] // so that allow-unwrap-in-tests covers the helpers too (rust-clippy#11119)
 
@@ -73,8 +73,15 @@ fn disjoint_tables(entries: &[Entry], per_table: usize) -> Vec<Vec<Entry>> {
 
 /// A database holding `base` at level 2 (the grandparents), `middle` at
 /// level 1 and each of `newest` as a level-0 file, the sequences growing in
-/// that order; and the compaction of level 0 and level 1 into level 1.
-fn build(base: &[Op], middle: &[Op], newest: &[Vec<Op>], per_table: usize) -> (TestDb, Compaction) {
+/// that order; and the compaction of level 0 and level 1 into level 1,
+/// cutting its outputs at grandparent boundaries too when `aligned`.
+fn build(
+    base: &[Op],
+    middle: &[Op],
+    newest: &[Vec<Op>],
+    per_table: usize,
+    aligned: bool,
+) -> (TestDb, Compaction) {
     let mut db = TestDb::new();
     let mut edit = VersionEdit::new();
     let mut sequence = 1;
@@ -103,7 +110,8 @@ fn build(base: &[Op], middle: &[Op], newest: &[Vec<Op>], per_table: usize) -> (T
         v.files(2).to_vec(),
         MAX_OUTPUT,
         None,
-    );
+    )
+    .with_aligned_cuts(aligned);
     (db, compaction)
 }
 
@@ -180,11 +188,12 @@ proptest! {
         per_table in 20usize..120,
         snapshot_picks in proptest::collection::vec(0u64..1500, 0..3),
         use_filter in any::<bool>(),
+        aligned in any::<bool>(),
     ) {
         let filter: Option<&dyn CompactionFilter> =
             if use_filter { Some(&(test_filter as FilterFn)) } else { None };
-        let (mut one_db, mut one) = build(&base, &middle, &newest, per_table);
-        let (mut four_db, mut four) = build(&base, &middle, &newest, per_table);
+        let (mut one_db, mut one) = build(&base, &middle, &newest, per_table, aligned);
+        let (mut four_db, mut four) = build(&base, &middle, &newest, per_table, aligned);
         let single = run(&mut one_db, &mut one, 1, &snapshot_picks, filter).unwrap();
         let parallel = run(&mut four_db, &mut four, 4, &snapshot_picks, filter).unwrap();
 
@@ -214,7 +223,7 @@ fn big_compaction() -> (TestDb, Compaction) {
     let newest: Vec<Vec<Op>> = (0..8u16)
         .map(|f| (0..250u16).map(|i| ((i * 8 + f) % 2000, Some(vec![b'a' + f as u8; 30]))).collect())
         .collect();
-    build(&[], &middle, &newest, 100)
+    build(&[], &middle, &newest, 100, false)
 }
 
 #[test]

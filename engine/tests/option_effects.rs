@@ -655,9 +655,6 @@ fn aligned_output_cuts_end_outputs_where_level2_tables_end() {
             write_buffer_size: 1 << 20,
             max_file_size: 1 << 20,
             aligned_output_cuts: aligned,
-            // One range: a subcompaction's range ends where its input files
-            // do, wherever the level-2 tables end.
-            max_subcompactions: 1,
             ..options(fs)
         };
         let db = Db::open(DIR, options).expect("open");
