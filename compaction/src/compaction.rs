@@ -284,9 +284,9 @@ impl Compaction {
             |f: &Arc<FileMetaData>| icmp.compare_user_keys(f.largest_user_key(), user_key) == Ordering::Less;
         let mut positions = self.level_positions.get();
         let mut base = true;
-        for level in self.output_level + 1..NUM_LEVELS {
+        for (level, position) in positions.iter_mut().enumerate().skip(self.output_level + 1) {
             let files = self.input_version.files(level);
-            let mut index = positions[level].min(files.len());
+            let mut index = (*position).min(files.len());
             if index > 0 && !below_key(&files[index - 1]) {
                 // The key is before the last one asked about.
                 index = files.partition_point(below_key);
@@ -295,7 +295,7 @@ impl Compaction {
                     index += 1;
                 }
             }
-            positions[level] = index;
+            *position = index;
             if files
                 .get(index)
                 .is_some_and(|f| icmp.compare_user_keys(user_key, f.smallest_user_key()) != Ordering::Less)

@@ -54,7 +54,7 @@ enum Task {
         mmap: bool,
     },
     /// LevelDB's db_bench workloads against lsmkit and peer engines.
-    Bench(bench::flags::BenchFlags),
+    Bench(Box<bench::flags::BenchFlags>),
     /// Run the fuzz targets of a crate (wal, memtable, bloom, sstable, version, engine) or of all.
     Fuzz {
         /// Crate directory name, or `all`.
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Task::Demo { num, batches, ops_per_batch, mmap } => {
             db_bench::run(num).and_then(|()| demo::run(batches, ops_per_batch, mmap))
         }
-        Task::Bench(flags) => bench::run(flags),
+        Task::Bench(flags) => bench::run(*flags),
         Task::Fuzz { krate, seconds } => fuzz::run(&krate, seconds),
         Task::Corrupt => corrupt::run(),
         Task::Crash { cycles, seed } => xtask::crash::run(cycles, seed),
