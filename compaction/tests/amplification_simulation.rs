@@ -528,34 +528,47 @@ fn write_and_space_amplification_of_both_pickers() {
     }
 }
 
+/// Simulates `workload` with the leveled picker tuned two ways, side by
+/// side, and prints both figures: (`before`, `after`), each a name and
+/// the options.
+fn compare_leveled(
+    workload: Workload,
+    before: (&str, PickerOptions),
+    after: (&str, PickerOptions),
+) -> (Figures, Figures) {
+    let flushes = flush_stream(workload);
+    let run =
+        |options: &PickerOptions| simulate(Box::new(LeveledPicker::with_options(options.clone())), &flushes);
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| run(&before.1));
+        let second = run(&after.1);
+        (first.join().expect("simulation"), second)
+    });
+    for (name, f) in [(before.0, &first), (after.0, &second)] {
+        println!(
+            "{workload:?} leveled, {name:14}: write amp {:5.2}, space amp mean {:4.2} max {:4.2}, \
+             {} compactions, {} trivial moves ({})",
+            f.write_amplification,
+            f.space_amplification_mean,
+            f.space_amplification_max,
+            f.compactions,
+            f.trivial_moves,
+            f.level_summary
+        );
+    }
+    (first, second)
+}
+
 #[test]
 fn min_overlapping_ratio_rewrites_less_where_writes_cluster() {
     for workload in [Workload::Clustered, Workload::Uniform] {
-        let flushes = flush_stream(workload);
-        let picker = |priority| {
-            Box::new(LeveledPicker::with_options(PickerOptions {
-                max_file_size: MAX_FILE_SIZE,
-                priority,
-                ..PickerOptions::default()
-            }))
-        };
-        let (round_robin, min_overlap) = std::thread::scope(|scope| {
-            let round_robin = scope.spawn(|| simulate(picker(CompactionPriority::RoundRobin), &flushes));
-            let min_overlap = simulate(picker(CompactionPriority::MinOverlappingRatio), &flushes);
-            (round_robin.join().expect("round-robin simulation"), min_overlap)
-        });
-        for (name, f) in [("round robin", &round_robin), ("min overlap", &min_overlap)] {
-            println!(
-                "{workload:?} leveled, {name:11}: write amp {:5.2}, space amp mean {:4.2} max {:4.2}, \
-                 {} compactions, {} trivial moves ({})",
-                f.write_amplification,
-                f.space_amplification_mean,
-                f.space_amplification_max,
-                f.compactions,
-                f.trivial_moves,
-                f.level_summary
-            );
-        }
+        let options =
+            |priority| PickerOptions { max_file_size: MAX_FILE_SIZE, priority, ..PickerOptions::default() };
+        let (round_robin, min_overlap) = compare_leveled(
+            workload,
+            ("round robin", options(CompactionPriority::RoundRobin)),
+            ("min overlap", options(CompactionPriority::MinOverlappingRatio)),
+        );
         // Where each flush lands in one part of the key space, the files
         // there overlap much more of the level below than the rest; moving
         // the others down first rewrites fewer bytes. Uniform writes give
@@ -574,31 +587,13 @@ fn min_overlapping_ratio_rewrites_less_where_writes_cluster() {
 #[test]
 fn aligned_output_cuts_rewrite_less_than_leveldb_s_cuts() {
     for workload in [Workload::Uniform, Workload::Clustered] {
-        let flushes = flush_stream(workload);
-        let picker = |aligned_output_cuts| {
-            Box::new(LeveledPicker::with_options(PickerOptions {
-                max_file_size: MAX_FILE_SIZE,
-                aligned_output_cuts,
-                ..PickerOptions::default()
-            }))
+        let options = |aligned_output_cuts| PickerOptions {
+            max_file_size: MAX_FILE_SIZE,
+            aligned_output_cuts,
+            ..PickerOptions::default()
         };
-        let (leveldb_cuts, aligned) = std::thread::scope(|scope| {
-            let leveldb_cuts = scope.spawn(|| simulate(picker(false), &flushes));
-            let aligned = simulate(picker(true), &flushes);
-            (leveldb_cuts.join().expect("simulation with LevelDB's cuts"), aligned)
-        });
-        for (name, f) in [("LevelDB's cuts", &leveldb_cuts), ("aligned cuts", &aligned)] {
-            println!(
-                "{workload:?} leveled, {name:14}: write amp {:5.2}, space amp mean {:4.2} max {:4.2}, \
-                 {} compactions, {} trivial moves ({})",
-                f.write_amplification,
-                f.space_amplification_mean,
-                f.space_amplification_max,
-                f.compactions,
-                f.trivial_moves,
-                f.level_summary
-            );
-        }
+        let (leveldb_cuts, aligned) =
+            compare_leveled(workload, ("LevelDB's cuts", options(false)), ("aligned cuts", options(true)));
         assert!(
             aligned.write_amplification < leveldb_cuts.write_amplification,
             "{workload:?}: {aligned:?} vs {leveldb_cuts:?}"

@@ -14,26 +14,12 @@
 use std::time::Instant;
 
 use lsmkit::{Db, Options};
-
-/// A small deterministic generator (xorshift), so that runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// 100 bytes: 50 random letters, then the same 50 again.
-fn value(rng: &mut Rng) -> Vec<u8> {
-    let half: Vec<u8> = (0..50).map(|_| b'a' + rng.below(26) as u8).collect();
+fn value(rng: &mut StdRng) -> Vec<u8> {
+    let half: Vec<u8> = (0..50).map(|_| rng.random_range(b'a'..=b'z')).collect();
     [half.as_slice(), half.as_slice()].concat()
 }
 
@@ -60,10 +46,10 @@ fn main() -> lsmkit::Result<()> {
         "prepare" => {
             let num: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
             let db = Db::open(dir, Options { create_if_missing: true, ..Options::default() })?;
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
             for _round in 0..2 {
                 for _ in 0..num {
-                    db.put(&key(rng.below(num)), &value(&mut rng))?;
+                    db.put(&key(rng.random_range(0..num)), &value(&mut rng))?;
                 }
                 wait_quiet(&db);
             }
@@ -72,7 +58,7 @@ fn main() -> lsmkit::Result<()> {
             }
             wait_quiet(&db);
             for _ in 0..num {
-                db.delete(&key(rng.below(num)))?;
+                db.delete(&key(rng.random_range(0..num)))?;
             }
             wait_quiet(&db);
             println!("{}", db.property("lsmkit.stats").unwrap_or_default());

@@ -52,10 +52,8 @@ fn counter(db: &Db, key: &[u8]) -> Option<u64> {
 /// Counts the entries of each kind (values, deletions, merge operands)
 /// whose user key is `key` in the live tables of `db`, read raw.
 fn table_entries(db: &Db, fs: &Arc<MemFs>, key: &[u8]) -> (usize, usize, usize) {
-    let listing = db.property("lsmkit.sstables").expect("lsmkit.sstables property");
     let mut counts = (0, 0, 0);
-    for number in listing.lines().filter_map(|l| l.trim().split_once(':')).filter_map(|(n, _)| n.parse().ok())
-    {
+    for number in common::live_tables(db).into_iter().map(|t| t.number) {
         let path = lsmkit_base::filename::table_file_name(dir(), number);
         let options = TableOptions::for_internal_keys(BytewiseComparator::shared(), None);
         let table = Arc::new(Table::open_path(&**fs, &path, options).expect("open table"));

@@ -604,10 +604,7 @@ fn compaction_style_chooses_the_picker() {
             }
             db.flush(FlushOptions { wait: true }).expect("flush");
         }
-        wait_until("compactions finish", || {
-            db.property("lsmkit.compaction-pending").as_deref() == Some("0")
-                && db.property("lsmkit.num-running-compactions").as_deref() == Some("0")
-        });
+        wait_for_compactions(&db);
         if tiered {
             assert_eq!(total_files(&db), 6, "six runs are below the tiered trigger of seven");
         } else {
@@ -616,22 +613,9 @@ fn compaction_style_chooses_the_picker() {
     }
 }
 
-/// Each live table as (level, smallest user key, largest user key), from
-/// the `lsmkit.sstables` listing (`number:size['key' @ seq : kind .. ...]`).
+/// Each live table as (level, smallest user key, largest user key).
 fn table_ranges(db: &Db) -> Vec<(usize, String, String)> {
-    let listing = db.property("lsmkit.sstables").expect("lsmkit.sstables property");
-    let mut level = 0;
-    let mut tables = Vec::new();
-    for line in listing.lines() {
-        if let Some(rest) = line.strip_prefix("--- level ") {
-            level = rest.trim_end_matches(" ---").parse().expect("level number");
-        } else if let Some((_, bounds)) = line.split_once('[') {
-            let (smallest, largest) = bounds.split_once(" .. ").expect("two bounds");
-            let user_key = |bound: &str| bound.split('\'').nth(1).expect("quoted user key").to_string();
-            tables.push((level, user_key(smallest), user_key(largest)));
-        }
-    }
-    tables
+    common::live_tables(db).into_iter().map(|t| (t.level, t.smallest, t.largest)).collect()
 }
 
 fn wait_for_compactions(db: &Db) {

@@ -57,19 +57,9 @@ fn keys_forward(db: &Db) -> Vec<Vec<u8>> {
     read_forward(db, ReadOptions::new()).expect("scan").into_keys().collect()
 }
 
-/// The live tables of `db`, level by level, from the `lsmkit.sstables` property.
+/// The live tables of `db`, level by level: (level, file number).
 fn tables_by_level(db: &Db) -> Vec<(usize, u64)> {
-    let listing = db.property("lsmkit.sstables").expect("lsmkit.sstables property");
-    let mut level = 0;
-    let mut out = Vec::new();
-    for line in listing.lines() {
-        if let Some(rest) = line.strip_prefix("--- level ") {
-            level = rest.trim_end_matches(" ---").parse().expect("level number");
-        } else if let Some((number, _)) = line.trim().split_once(':') {
-            out.push((level, number.parse().expect("file number")));
-        }
-    }
-    out
+    common::live_tables(db).into_iter().map(|t| (t.level, t.number)).collect()
 }
 
 /// Opens each live table and checks that, in every level but 0, the

@@ -25,6 +25,42 @@ pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<std::path::PathB
     found
 }
 
+/// One live table, as the `lsmkit.sstables` property lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTable {
+    pub level: usize,
+    pub number: u64,
+    /// The smallest and largest user keys (printable keys only: the
+    /// listing escapes other bytes).
+    pub smallest: String,
+    pub largest: String,
+}
+
+/// The live tables of `db`, level by level, parsed from the
+/// `lsmkit.sstables` listing (`--- level N ---`, then
+/// ` number:size['key' @ seq : kind .. 'key' @ seq : kind]` per table).
+pub fn live_tables(db: &Db) -> Vec<LiveTable> {
+    let listing = db.property("lsmkit.sstables").expect("lsmkit.sstables property");
+    let mut level = 0;
+    let mut tables = Vec::new();
+    for line in listing.lines() {
+        if let Some(rest) = line.strip_prefix("--- level ") {
+            level = rest.trim_end_matches(" ---").parse().expect("level number");
+        } else if let Some((number, rest)) = line.trim().split_once(':') {
+            let (_, bounds) = rest.split_once('[').expect("key bounds");
+            let (smallest, largest) = bounds.split_once(" .. ").expect("two bounds");
+            let user_key = |bound: &str| bound.split('\'').nth(1).expect("quoted user key").to_string();
+            tables.push(LiveTable {
+                level,
+                number: number.parse().expect("file number"),
+                smallest: user_key(smallest),
+                largest: user_key(largest),
+            });
+        }
+    }
+    tables
+}
+
 /// A model of a database state: key → value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 

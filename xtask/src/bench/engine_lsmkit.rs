@@ -27,6 +27,7 @@ fn err(e: lsmkit::Error) -> String {
 
 /// The options `settings` give.
 pub fn options(settings: &EngineSettings) -> Options {
+    let defaults = Options::default();
     Options {
         create_if_missing: true,
         write_buffer_size: settings.write_buffer_size,
@@ -37,18 +38,12 @@ pub fn options(settings: &EngineSettings) -> Options {
         merge_operator: settings
             .u64_add_merge
             .then(|| Arc::new(U64AddOperator) as Arc<dyn lsmkit::MergeOperator>),
-        table_read_mode: settings.lsmkit_table_read_mode.unwrap_or(Options::default().table_read_mode),
-        wal_io_mode: settings.lsmkit_wal_io_mode.unwrap_or(Options::default().wal_io_mode),
-        compaction_priority: settings
-            .lsmkit_compaction_priority
-            .unwrap_or(Options::default().compaction_priority),
-        aligned_output_cuts: settings
-            .lsmkit_aligned_output_cuts
-            .unwrap_or(Options::default().aligned_output_cuts),
-        max_subcompactions: settings
-            .lsmkit_max_subcompactions
-            .unwrap_or(Options::default().max_subcompactions),
-        ..Options::default()
+        table_read_mode: settings.lsmkit_table_read_mode.unwrap_or(defaults.table_read_mode),
+        wal_io_mode: settings.lsmkit_wal_io_mode.unwrap_or(defaults.wal_io_mode),
+        compaction_priority: settings.lsmkit_compaction_priority.unwrap_or(defaults.compaction_priority),
+        aligned_output_cuts: settings.lsmkit_aligned_output_cuts.unwrap_or(defaults.aligned_output_cuts),
+        max_subcompactions: settings.lsmkit_max_subcompactions.unwrap_or(defaults.max_subcompactions),
+        ..defaults
     }
 }
 
